@@ -1,0 +1,35 @@
+"""``python -m device_agent serve --stdio``: the agent's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from . import __version__
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="device_agent",
+                                 description="edgeperf device agent %s" % __version__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sv = sub.add_parser("serve", help="serve the edgeperf wire protocol")
+    sv.add_argument("--stdio", action="store_true", help="on stdin/stdout (local, SSH)")
+    sv.add_argument("--cache-dir", help="where pushed models and sample sets are kept "
+                                        "(default: $EDGEPERF_AGENT_CACHE or ~/.cache/edgeperf-agent)")
+    sub.add_parser("version", help="print the agent version")
+    args = ap.parse_args(argv)
+    if args.cmd == "version":
+        print(__version__)
+        return 0
+    if not args.stdio:
+        ap.error("choose a transport: --stdio")
+    from .server import serve_stdio
+    try:
+        return serve_stdio(args.cache_dir)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

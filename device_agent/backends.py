@@ -1,0 +1,258 @@
+"""Inference backends on the device: ``tflite`` and ``synthetic``.
+
+A backend turns a sample index into the work of answering it (set inputs, invoke, read
+outputs) as one plain callable, built before the timed loop starts so that the loop itself
+does nothing but call it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+RUNTIME_MODULES = (("ai_edge_litert", "ai_edge_litert.interpreter"),
+                   ("tflite_runtime", "tflite_runtime.interpreter"))
+
+
+class BackendError(Exception):
+    """The model or its inputs cannot be used; the message names the problem and the fix."""
+
+
+def available_runtimes() -> Dict[str, Optional[str]]:
+    """Versions of the TFLite runtimes importable here (None when absent)."""
+    found: Dict[str, Optional[str]] = {}
+    for dist, _ in RUNTIME_MODULES:
+        try:
+            mod = __import__(dist)
+            found[dist] = str(getattr(mod, "__version__", "unknown"))
+        except Exception:  # noqa: BLE001 - a broken install is reported as absent
+            found[dist] = None
+    return found
+
+
+def _load_interpreter_module(prefer: Optional[str] = None):
+    order = [m for m in RUNTIME_MODULES if prefer in (None, m[0])]
+    errors = []
+    for dist, modname in order:
+        try:
+            mod = __import__(modname, fromlist=["Interpreter"])
+            return dist, mod
+        except Exception as exc:  # noqa: BLE001
+            errors.append("%s: %s" % (dist, exc))
+    raise BackendError(
+        "no TFLite runtime is importable on this device (%s); install one: "
+        "'pip install ai-edge-litert' (numpy 2) or 'pip install tflite-runtime numpy<2' "
+        "(Raspberry Pi OS)" % "; ".join(errors))
+
+
+def _tensor_info(d: Dict[str, Any]) -> Dict[str, Any]:
+    q = d.get("quantization", (0.0, 0))
+    return {"name": d["name"], "index": int(d["index"]),
+            "shape": [int(x) for x in d["shape"]],
+            "shape_signature": [int(x) for x in d.get("shape_signature", d["shape"])],
+            "dtype": np.dtype(d["dtype"]).name,
+            "quantization": [float(q[0]), int(q[1])]}
+
+
+class Backend:
+    name = "base"
+    inputs: List[Dict[str, Any]] = []
+    outputs: List[Dict[str, Any]] = []
+
+    def describe(self) -> Dict[str, Any]:
+        return {"backend": self.name, "inputs": self.inputs, "outputs": self.outputs}
+
+    def bind(self, samples: Optional[Sequence[np.ndarray]]) -> None:
+        """Prepare the per-sample inputs (outside any timed region)."""
+
+    def invoker(self) -> Callable[[int], Any]:
+        raise NotImplementedError
+
+    def batch_invoker(self, n: int) -> Optional[Callable[[Any, int], Any]]:
+        """A callable answering n samples in one call, or None when the model cannot."""
+        return None
+
+    def output_of(self, sample: int) -> bytes:
+        """The raw output bytes for one sample (accuracy mode; never timed)."""
+        return b""
+
+
+class SyntheticBackend(Backend):
+    """``null`` does no work; ``busy:<us>`` spins for a known duration (calibration)."""
+
+    name = "synthetic"
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        if kind == "null":
+            self.busy_ns = 0
+        elif kind.startswith("busy:"):
+            try:
+                us = float(kind.split(":", 1)[1])
+            except ValueError:
+                us = -1.0
+            if not us > 0:
+                raise BackendError("synthetic model %r: busy needs a positive duration in "
+                                   "microseconds, e.g. synthetic:busy:100" % kind)
+            self.busy_ns = int(round(us * 1000))
+        else:
+            raise BackendError("unknown synthetic model %r; use synthetic:null or "
+                               "synthetic:busy:<microseconds>" % kind)
+
+    def describe(self) -> Dict[str, Any]:
+        d = super().describe()
+        d.update(kind=self.kind, busy_ns=self.busy_ns, runtime="synthetic", batch=1)
+        return d
+
+    def invoker(self) -> Callable[[int], Any]:
+        if not self.busy_ns:
+            def null(sample: int) -> None:
+                return None
+            return null
+        busy_ns = self.busy_ns
+        clock = time.perf_counter_ns
+
+        def busy(sample: int) -> None:
+            end = clock() + busy_ns
+            while clock() < end:
+                pass
+        return busy
+
+
+def check_tflite_bytes(data: bytes) -> None:
+    if len(data) < 8:
+        raise BackendError("model is %d bytes: too short to be a TFLite flatbuffer" % len(data))
+    if data[4:8] != b"TFL3":
+        raise BackendError("model is not a TFLite flatbuffer (file identifier %r, expected "
+                           "b'TFL3'); pass a .tflite file" % bytes(data[4:8]))
+
+
+class TfliteBackend(Backend):
+    name = "tflite"
+
+    def __init__(self, path: str, num_threads: Optional[int] = None, xnnpack: bool = True,
+                 runtime: Optional[str] = None) -> None:
+        with open(path, "rb") as f:
+            check_tflite_bytes(f.read(8))
+        self.runtime, mod = _load_interpreter_module(runtime)
+        kwargs: Dict[str, Any] = {"model_path": path}
+        if num_threads:
+            kwargs["num_threads"] = int(num_threads)
+        if not xnnpack:
+            kwargs["experimental_op_resolver_type"] = \
+                mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self.xnnpack = bool(xnnpack)
+        try:
+            self.interp = mod.Interpreter(**kwargs)
+            self.interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError("the runtime refused the model: %s. Check that the file is a "
+                               "complete .tflite of builtin ops (re-push it, or re-export "
+                               "it)" % str(exc).strip()) from None
+        self.num_threads = num_threads
+        self.inputs = [_tensor_info(d) for d in self.interp.get_input_details()]
+        self.outputs = [_tensor_info(d) for d in self.interp.get_output_details()]
+        self._per_sample: List[List[np.ndarray]] = []
+        self._arrays: List[np.ndarray] = []
+
+    @property
+    def batch(self) -> int:
+        shape = self.inputs[0]["shape"] if self.inputs else [1]
+        return int(shape[0]) if shape else 1
+
+    def describe(self) -> Dict[str, Any]:
+        d = super().describe()
+        mod = __import__(self.runtime)
+        d.update(runtime=self.runtime,
+                 runtime_version=str(getattr(mod, "__version__", "unknown")),
+                 xnnpack=self.xnnpack, num_threads=self.num_threads, batch=self.batch)
+        return d
+
+    def bind(self, samples: Optional[Sequence[np.ndarray]]) -> None:
+        """Check the sample set against the model and pre-slice one view per sample."""
+        if samples is None:
+            raise BackendError("the tflite backend needs a sample set; push one first")
+        if len(samples) != len(self.inputs):
+            raise BackendError("sample set has %d tensors but the model has %d inputs"
+                               % (len(samples), len(self.inputs)))
+        self._arrays = list(samples)
+        per_input = []
+        for arr, info in zip(samples, self.inputs):
+            want = info["shape"]
+            per_sample = [1] + list(want[1:]) if want else []
+            if list(arr.shape[1:]) != list(want[1:]) or np.dtype(info["dtype"]) != arr.dtype:
+                raise BackendError(
+                    "sample set does not fit input %r: samples are %s %s, the model wants "
+                    "%s %s per sample; regenerate the sample set for this model"
+                    % (info["name"], arr.dtype.name, list(arr.shape[1:]), info["dtype"],
+                       list(want[1:])))
+            if want and want[0] != 1:
+                per_input.append(None)  # batched model: samples are gathered per query
+            else:
+                per_input.append([arr[i:i + 1].reshape(per_sample) for i in range(len(arr))])
+        self._per_sample = per_input  # type: ignore[assignment]
+
+    def invoker(self) -> Callable[[int], Any]:
+        interp = self.interp
+        set_tensor, invoke, get_tensor = interp.set_tensor, interp.invoke, interp.get_tensor
+        outs = [o["index"] for o in self.outputs]
+        ins = [i["index"] for i in self.inputs]
+        if self.batch != 1:
+            gather = self.batch_invoker(self.batch)
+            assert gather is not None
+            return lambda s: gather([s] * self.batch, 0)
+        if len(ins) == 1 and len(outs) == 1:
+            views, i0, o0 = self._per_sample[0], ins[0], outs[0]
+
+            def run1(s: int) -> Any:
+                set_tensor(i0, views[s])
+                invoke()
+                return get_tensor(o0)
+            return run1
+        pairs = list(zip(ins, self._per_sample))
+
+        def run(s: int) -> Any:
+            for idx, views in pairs:
+                set_tensor(idx, views[s])
+            invoke()
+            return [get_tensor(o) for o in outs]
+        return run
+
+    def batch_invoker(self, n: int) -> Optional[Callable[[Any, int], Any]]:
+        if self.batch != n:
+            return None
+        interp = self.interp
+        set_tensor, invoke, get_tensor = interp.set_tensor, interp.invoke, interp.get_tensor
+        bufs = [np.empty([n] + info["shape"][1:], dtype=info["dtype"]) for info in self.inputs]
+        plan = list(zip([i["index"] for i in self.inputs], self._arrays, bufs))
+        outs = [o["index"] for o in self.outputs]
+
+        def run_batch(order: Any, base: int) -> Any:
+            idx = order[base:base + n]
+            for tidx, arr, buf in plan:
+                np.take(arr, idx, axis=0, out=buf)
+                set_tensor(tidx, buf)
+            invoke()
+            return [get_tensor(o) for o in outs]
+        return run_batch
+
+    def output_of(self, sample: int) -> bytes:
+        self.invoker()(sample)
+        return b"".join(np.ascontiguousarray(self.interp.get_tensor(o["index"])).tobytes()
+                        for o in self.outputs)
+
+
+def make_backend(spec: Dict[str, Any], model_path: Optional[str]) -> Backend:
+    kind = spec.get("backend")
+    if kind == "synthetic":
+        return SyntheticBackend(str(spec.get("kind", "null")))
+    if kind == "tflite":
+        if not model_path:
+            raise BackendError("load_model: no model with that hash is on the device; "
+                               "push it first")
+        opts = spec.get("options") or {}
+        return TfliteBackend(model_path, num_threads=opts.get("num_threads"),
+                             xnnpack=opts.get("xnnpack", True), runtime=opts.get("runtime"))
+    raise BackendError("unknown backend %r; the agent knows 'tflite' and 'synthetic'" % kind)

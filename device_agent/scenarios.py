@@ -1,0 +1,374 @@
+"""The MLPerf scenario loops, timed natively on the device with time.perf_counter_ns.
+
+The timed region of a query is the work of answering it: set inputs, invoke, read outputs.
+The inner loops below do nothing else but the two clock reads, that work, two stores into
+preallocated int64 arrays and one comparison against the next check time. Everything else
+(stopping rules, sending finished stretches of the QueryLog to the host, progress) happens
+between calls of the inner loop, when the clock passes ``check_ns``.
+
+The QueryLog has one row per query (per sample for Offline): issue and completion times in
+device nanoseconds. For Server the issue time is the scheduled arrival, so queueing counts.
+Sample indices are kept as uint32, so a query costs 20 bytes of agent memory.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from array import array
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+CHUNK = 1 << 16  # rows per storage chunk
+SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+MULTISTREAM_SAMPLES = 8
+clock = time.perf_counter_ns
+
+
+class RunError(Exception):
+    """A run cannot start with these settings."""
+
+
+@dataclass
+class RunSettings:
+    scenario: str
+    min_duration_ns: int = 0
+    max_duration_ns: int = 0  # 0: none
+    min_query_count: int = 1
+    max_query_count: int = 0  # 0: none
+    samples_per_query: int = 1
+    target_qps: float = 0.0  # Server arrival rate; Offline expected rate (0: from warm-up)
+    sample_index_rng_seed: int = 0
+    schedule_rng_seed: int = 0
+    warmup_queries: int = 10
+    flush_interval_ns: int = 500_000_000
+    offline_sample_count: int = 0  # 0: derived from expected QPS and min duration
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "RunSettings":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        s = cls(**known)
+        if s.scenario not in SCENARIOS:
+            raise RunError("unknown scenario %r; choose one of %s"
+                           % (s.scenario, ", ".join(SCENARIOS)))
+        if s.max_query_count and s.min_query_count > s.max_query_count:
+            raise RunError("min_query_count %d > max_query_count %d"
+                           % (s.min_query_count, s.max_query_count))
+        if s.max_duration_ns and s.min_duration_ns > s.max_duration_ns:
+            raise RunError("min duration > max duration")
+        if s.scenario == "Server" and not s.target_qps > 0:
+            raise RunError("Server needs a target QPS > 0")
+        if s.samples_per_query < 1:
+            raise RunError("samples_per_query must be >= 1")
+        return s
+
+
+@dataclass
+class QueryLog:
+    """Preallocated, chunked storage of issue/done times and sample indices."""
+
+    samples_per_row: int
+    issue: List[array] = field(default_factory=list)
+    done: List[array] = field(default_factory=list)
+    sample: List[array] = field(default_factory=list)
+    rows: int = 0
+    start_ns: int = 0
+    end_ns: int = 0
+
+    def chunk_for(self, row: int):
+        c = row // CHUNK
+        while len(self.issue) <= c:
+            self.issue.append(array("q", bytes(8 * CHUNK)))
+            self.done.append(array("q", bytes(8 * CHUNK)))
+            self.sample.append(array("I", bytes(4 * CHUNK * self.samples_per_row)))
+        return self.issue[c], self.done[c], self.sample[c], c * CHUNK
+
+    def slice(self, lo: int, hi: int) -> tuple:
+        """(issue, done, sample) numpy arrays for rows [lo, hi)."""
+        parts: tuple = ([], [], [])
+        row = lo
+        spr = self.samples_per_row
+        while row < hi:
+            c, off = divmod(row, CHUNK)
+            n = min(hi - row, CHUNK - off)
+            parts[0].append(np.frombuffer(self.issue[c], np.int64, n, off * 8))
+            parts[1].append(np.frombuffer(self.done[c], np.int64, n, off * 8))
+            parts[2].append(np.frombuffer(self.sample[c], np.uint32, n * spr, off * spr * 4))
+            row += n
+        if not parts[0]:
+            return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint32))
+        return tuple(np.concatenate(p) for p in parts)
+
+    def checksum(self) -> int:
+        """CRC32 over the rows' issue, done and sample bytes, as the host will recompute."""
+        issue, done, sample = self.slice(0, self.rows)
+        crc = zlib.crc32(issue.tobytes())
+        crc = zlib.crc32(done.tobytes(), crc)
+        return zlib.crc32(sample.tobytes(), crc)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.issue) * CHUNK * (16 + 4 * self.samples_per_row)
+
+
+# ---------------------------------------------------------------- inner loops (the hot path)
+
+
+def _loop_single(invoke, order, issue, done, lo: int, hi: int, check_ns: int) -> int:
+    pc = clock
+    for j in range(lo, hi):
+        s = order[j]
+        t0 = pc()
+        invoke(s)
+        t1 = pc()
+        issue[j] = t0
+        done[j] = t1
+        if t1 >= check_ns:
+            return j + 1
+    return hi
+
+
+def _loop_multi(invoke, order, issue, done, lo: int, hi: int, check_ns: int, n: int) -> int:
+    pc = clock
+    for j in range(lo, hi):
+        base = j * n
+        t0 = pc()
+        for k in range(base, base + n):
+            invoke(order[k])
+        t1 = pc()
+        issue[j] = t0
+        done[j] = t1
+        if t1 >= check_ns:
+            return j + 1
+    return hi
+
+
+def _loop_batched(invoke_batch, order, issue, done, lo: int, hi: int, check_ns: int,
+                  n: int) -> int:
+    pc = clock
+    for j in range(lo, hi):
+        t0 = pc()
+        invoke_batch(order, j * n)
+        t1 = pc()
+        issue[j] = t0
+        done[j] = t1
+        if t1 >= check_ns:
+            return j + 1
+    return hi
+
+
+def _loop_server(invoke, order, sched, issue, done, lo: int, hi: int, check_ns: int) -> int:
+    pc = clock
+    sleep = time.sleep
+    for j in range(lo, hi):
+        at = sched[j]
+        now = pc()
+        if now < at:
+            if at - now > 2_000_000:
+                sleep((at - now - 1_000_000) / 1e9)
+            while pc() < at:
+                pass
+        invoke(order[j])
+        t1 = pc()
+        issue[j] = at
+        done[j] = t1
+        if t1 >= check_ns:
+            return j + 1
+    return hi
+
+
+# ---------------------------------------------------------------- the controller
+
+
+Emit = Callable[[str, Dict[str, Any], bytes], None]
+
+
+class ScenarioRunner:
+    """Runs one scenario on a backend; emits QueryLog stretches while it runs."""
+
+    def __init__(self, settings: RunSettings, invoke: Callable[[int], Any],
+                 n_samples: int, emit: Emit,
+                 invoke_batch: Optional[Callable[[Any, int], Any]] = None) -> None:
+        self.s = settings
+        self.invoke = invoke
+        self.invoke_batch = invoke_batch
+        self.n_samples = max(1, n_samples)
+        self.emit = emit
+        self.rng = np.random.default_rng(settings.sample_index_rng_seed)
+        self.sched_rng = np.random.default_rng(settings.schedule_rng_seed)
+        spr = settings.samples_per_query if settings.scenario == "MultiStream" else 1
+        self.log = QueryLog(samples_per_row=spr)
+        self.sent = 0
+        self.stop_reason = ""
+        self.warmup_ns_per_sample = 0
+        self._sched_next = 0.0  # seconds after start of the next Server arrival
+        self._server_total: Optional[int] = None
+
+    # -- helpers outside the timed region
+    def _fill_order(self, buf: array, n: int) -> None:
+        if self.s.scenario == "Offline":
+            idx = np.concatenate([self.rng.permutation(self.n_samples)
+                                  for _ in range(-(-n // self.n_samples))])[:n]
+        else:
+            idx = self.rng.integers(0, self.n_samples, size=n)
+        np.frombuffer(buf, np.uint32, n)[:] = idx
+
+    def _flush(self, upto: int) -> None:
+        if upto <= self.sent:
+            return
+        issue, done, sample = self.log.slice(self.sent, upto)
+        if self.s.scenario == "Offline":  # one query: every row shares its issue time
+            issue = np.full(len(done), self.log.start_ns, np.int64)
+        self.emit("querylog", {"first": self.sent, "rows": upto - self.sent,
+                               "samples_per_row": self.log.samples_per_row},
+                  issue.tobytes() + done.tobytes() + sample.tobytes())
+        self.sent = upto
+
+    def _progress(self, rows: int, now: int) -> None:
+        self.emit("progress", {"queries": rows, "elapsed_ns": now - self.log.start_ns}, b"")
+
+    def warmup(self) -> None:
+        n = self.s.warmup_queries
+        if n <= 0:
+            return
+        spq = self.s.samples_per_query if self.s.scenario == "MultiStream" else 1
+        idx = [int(i) for i in self.rng.integers(0, self.n_samples, size=n * spq)]
+        t0 = clock()
+        for i in idx:
+            self.invoke(i)
+        self.warmup_ns_per_sample = (clock() - t0) // max(1, len(idx))
+
+    # -- the run
+    def run(self) -> QueryLog:
+        self.warmup()
+        if self.s.scenario == "Offline":
+            return self._run_offline()
+        return self._run_stream()
+
+    def _run_stream(self) -> QueryLog:
+        s, log = self.s, self.log
+        scen = s.scenario
+        spr = log.samples_per_row
+        batch = self.invoke_batch if scen == "MultiStream" else None
+        j = 0
+        log.start_ns = start = clock()
+        next_flush = start + s.flush_interval_ns
+        min_end = start + s.min_duration_ns
+        max_end = start + s.max_duration_ns if s.max_duration_ns else 1 << 62
+        sched: Any = None
+        while True:
+            now = clock()
+            if scen == "Server":
+                # LoadGen generates arrivals until the schedule covers both minimums
+                covered = self._server_total is not None and j >= self._server_total
+            else:
+                covered = now >= min_end and j >= s.min_query_count
+            if covered:
+                self.stop_reason = "min duration and min query count met"
+                break
+            if s.max_query_count and j >= s.max_query_count:
+                self.stop_reason = "max query count reached"
+                break
+            if now >= max_end:
+                self.stop_reason = "max duration reached"
+                break
+            issue, done, order, base = log.chunk_for(j)
+            lo = j - base
+            if lo == 0:
+                self._fill_order(order, CHUNK * spr)
+                if scen == "Server":
+                    sched = self._schedule(start, base)
+            limit = s.max_query_count or (1 << 62)
+            if scen == "Server":
+                if self._server_total is not None:
+                    limit = min(limit, self._server_total)
+            elif j < s.min_query_count:
+                limit = min(limit, s.min_query_count)
+            hi = min(CHUNK, limit - base)
+            check = min(next_flush, max_end, min_end if now < min_end else max_end)
+            if scen == "SingleStream":
+                end = _loop_single(self.invoke, order, issue, done, lo, hi, check)
+            elif scen == "MultiStream" and batch is not None:
+                end = _loop_batched(batch, np.frombuffer(order, np.uint32), issue, done,
+                                    lo, hi, check, spr)
+            elif scen == "MultiStream":
+                end = _loop_multi(self.invoke, order, issue, done, lo, hi, check, spr)
+            else:
+                end = _loop_server(self.invoke, order, sched, issue, done, lo, hi, check)
+            j = base + end
+            log.rows = j
+            now = clock()
+            if now >= next_flush:
+                self._flush(j)
+                self._progress(j, now)
+                next_flush = now + s.flush_interval_ns
+        log.end_ns = clock()
+        self._flush(log.rows)
+        return log
+
+    def _schedule(self, start: int, base: int) -> List[int]:
+        """Scheduled arrivals (absolute device ns) of one chunk of Server queries.
+
+        Poisson arrivals: exponential gaps with mean 1/target_qps from the schedule seed;
+        the first query arrives at the start. Also fixes the total query count once the
+        schedule reaches the min duration (and the min query count).
+        """
+        s = self.s
+        gaps = self.sched_rng.exponential(1.0 / s.target_qps, size=CHUNK)
+        offsets_ns = np.round((self._sched_next + np.cumsum(gaps) - gaps) * 1e9).astype(np.int64)
+        self._sched_next += float(np.sum(gaps))
+        if self._server_total is None and offsets_ns[-1] >= s.min_duration_ns:
+            k = int(np.searchsorted(offsets_ns, s.min_duration_ns, side="left"))
+            self._server_total = max(base + k + 1, s.min_query_count)
+        return (start + offsets_ns).tolist()
+
+    def _run_offline(self) -> QueryLog:
+        """One query of n samples. The whole loop is the timed region, so the sample order
+        is drawn before it and the only other work inside is the bounded-interval flush."""
+        s, log = self.s, self.log
+        n = s.offline_sample_count
+        if not n:
+            per = self.warmup_ns_per_sample or 1_000_000
+            qps = s.target_qps or 1e9 / per
+            n = int(np.ceil(1.1 * qps * s.min_duration_ns / 1e9))
+            n = max(n, s.min_query_count, 1)
+            if s.max_query_count:
+                n = min(n, s.max_query_count)
+        chunks = []
+        for base in range(0, n, CHUNK):
+            issue, done, order, _ = log.chunk_for(base)
+            self._fill_order(order, min(CHUNK, n - base))
+            chunks.append((done, order, min(CHUNK, n - base), base))
+        invoke, pc = self.invoke, clock
+        log.start_ns = t_issue = pc()
+        max_end = t_issue + s.max_duration_ns if s.max_duration_ns else 1 << 62
+        check = min(t_issue + s.flush_interval_ns, max_end)
+        rows = n
+        for done, order, m, base in chunks:
+            for k in range(m):
+                invoke(order[k])
+                t = done[k] = pc()
+                if t >= check:
+                    log.rows = base + k + 1
+                    if t >= max_end:
+                        break
+                    self._flush(log.rows)
+                    check = min(pc() + s.flush_interval_ns, max_end)
+            else:
+                continue
+            rows = log.rows
+            break
+        log.rows = rows
+        log.end_ns = clock()
+        for base in range(0, rows, CHUNK):
+            issue = log.issue[base // CHUNK]
+            issue[:] = array("q", [t_issue]) * CHUNK
+        if rows < n:
+            self.stop_reason = "max duration reached after %d of %d samples" % (rows, n)
+            self._flush(rows)
+            return log
+        self.stop_reason = "all %d samples answered" % n
+        self._flush(n)
+        return log

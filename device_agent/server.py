@@ -1,0 +1,253 @@
+"""The agent's request loop: a fixed set of operations over the wire codec.
+
+The agent executes nothing it was sent: requests name one of the operations below and carry
+data (models, sample sets, settings), never code.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import select
+import sys
+import time
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import __version__, telemetry, wire
+from .backends import Backend, BackendError, available_runtimes, make_backend
+from .scenarios import QueryLog, RunError, RunSettings, ScenarioRunner
+from .store import Store, StoreError, default_cache_dir
+
+PROTOCOL = 1
+MAX_CHUNK = 4 * 1024 * 1024
+Reply = Tuple[Dict[str, Any], bytes]
+
+
+class AgentError(Exception):
+    """A request that cannot be served; its message goes back to the host."""
+
+
+class Agent:
+    def __init__(self, cache_dir: Optional[str] = None) -> None:
+        self.store = Store(cache_dir or default_cache_dir())
+        self.backend: Optional[Backend] = None
+        self.model_sha: Optional[str] = None
+        self.samples: Optional[List[np.ndarray]] = None
+        self.samples_sha: Optional[str] = None
+        self.log: Optional[QueryLog] = None
+        self.ops: Dict[str, Callable[[Dict[str, Any], bytes], Reply]] = {
+            "hello": self.hello, "push_model": self.push_model, "load_model": self.load_model,
+            "push_samples": self.push_samples, "run": self.run, "results": self.results,
+            "telemetry": self.telemetry, "clock": self.clock, "bye": self.bye,
+        }
+        self.emit: Callable[[int, str, Dict[str, Any], bytes], None] = lambda *a: None
+        self.closing = False
+
+    # ------------------------------------------------------------------ operations
+    def hello(self, req: Dict[str, Any], body: bytes) -> Reply:
+        info = time.get_clock_info("perf_counter")
+        return {
+            "agent_version": __version__, "protocol": PROTOCOL, "wire": wire.WIRE_VERSION,
+            "python": platform.python_version(), "numpy": np.__version__,
+            "runtimes": available_runtimes(), "cpu_count": os.cpu_count(),
+            "cpu_model": telemetry.cpu_model(), "machine": platform.machine(),
+            "system": platform.platform(), "hostname": platform.node(),
+            "clock": {"source": "time.perf_counter_ns", "implementation": info.implementation,
+                      "resolution_ns": int(round(info.resolution * 1e9)) or 1,
+                      "monotonic": info.monotonic},
+            "cache_dir": self.store.root, "pid": os.getpid(),
+        }, b""
+
+    def _push(self, kind: str, suffix: str, req: Dict[str, Any], body: bytes,
+              meta: Optional[Dict[str, Any]] = None) -> Reply:
+        sha = Store.check_sha(req.get("sha256"))
+        size = int(req.get("size", -1))
+        if size < 0:
+            raise AgentError("push_%s needs the artifact's size" % kind)
+        if "offset" not in req:  # a probe: is it here already, how much of it?
+            present = self.store.present(kind, sha, suffix) is not None
+            return {"present": present,
+                    "received": size if present else self.store.partial_size(kind, sha)}, b""
+        if len(body) > MAX_CHUNK:
+            raise AgentError("chunk of %d bytes is over the %d limit" % (len(body), MAX_CHUNK))
+        held = self.store.write_chunk(kind, sha, int(req["offset"]), body)
+        if req.get("last"):
+            self.store.commit(kind, sha, size, suffix, meta)
+            return {"present": True, "received": held}, b""
+        return {"present": False, "received": held}, b""
+
+    def push_model(self, req: Dict[str, Any], body: bytes) -> Reply:
+        return self._push("models", ".tflite", req, body)
+
+    def push_samples(self, req: Dict[str, Any], body: bytes) -> Reply:
+        tensors = req.get("tensors")
+        if "offset" in req and req.get("last"):
+            if not isinstance(tensors, list) or not tensors:
+                raise AgentError("push_samples needs 'tensors': [{dtype, shape}, ...]")
+            total = 0
+            for t in tensors:
+                dt = np.dtype(str(t["dtype"]))
+                total += dt.itemsize * int(np.prod([int(x) for x in t["shape"]]))
+            if total != int(req.get("size", -1)):
+                raise AgentError("sample set is %s bytes but its tensors describe %d"
+                                 % (req.get("size"), total))
+        return self._push("samples", ".bin", req, body, {"tensors": tensors})
+
+    def _load_samples(self, sha: str) -> List[np.ndarray]:
+        if self.samples_sha == sha and self.samples is not None:
+            return self.samples
+        path = self.store.present("samples", sha, ".bin")
+        if path is None:
+            raise AgentError("sample set %s is not on the device; push it first" % sha[:12])
+        meta = self.store.meta("samples", sha)
+        raw = np.fromfile(path, dtype=np.uint8)
+        arrays, off = [], 0
+        for t in meta["tensors"]:
+            dt = np.dtype(str(t["dtype"]))
+            shape = [int(x) for x in t["shape"]]
+            n = dt.itemsize * int(np.prod(shape))
+            arrays.append(raw[off:off + n].view(dt).reshape(shape))
+            off += n
+        self.samples, self.samples_sha = arrays, sha
+        return arrays
+
+    def load_model(self, req: Dict[str, Any], body: bytes) -> Reply:
+        path = None
+        if req.get("backend") == "tflite":
+            sha = Store.check_sha(req.get("sha256"))
+            path = self.store.present("models", sha, ".tflite")
+            self.model_sha = sha
+        self.backend = None
+        self.backend = make_backend(req, path)
+        return self.backend.describe(), b""
+
+    def run(self, req: Dict[str, Any], body: bytes) -> Reply:
+        if self.backend is None:
+            raise AgentError("no model is loaded; call load_model first")
+        settings = RunSettings.from_dict(req.get("settings") or {})
+        samples = None
+        n_samples = int(req.get("sample_count", 1024))
+        if req.get("samples"):
+            samples = self._load_samples(Store.check_sha(req["samples"]))
+            n_samples = len(samples[0])
+        self.backend.bind(samples)
+        invoke = self.backend.invoker()
+        batch = None
+        if settings.scenario == "MultiStream" and req.get("batched", True):
+            batch = self.backend.batch_invoker(settings.samples_per_query)
+        seq = self._seq
+        runner = ScenarioRunner(settings, invoke, n_samples,
+                                lambda ev, h, b: self.emit(seq, ev, h, b), batch)
+        self.log = None
+        before = telemetry.snapshot()
+        wall0, mono0 = time.time_ns(), time.perf_counter_ns()
+        log = runner.run()
+        self.log = log
+        return {
+            "rows": log.rows, "samples_per_row": log.samples_per_row,
+            "start_ns": log.start_ns, "end_ns": log.end_ns,
+            "checksum": log.checksum(), "stop_reason": runner.stop_reason,
+            "batched": batch is not None,
+            "warmup_ns_per_sample": runner.warmup_ns_per_sample,
+            "wall_anchor": {"wall_ns": wall0, "monotonic_ns": mono0},
+            "telemetry_before": before, "telemetry_after": telemetry.snapshot(),
+            "querylog_bytes": log.nbytes, "n_samples": n_samples,
+        }, b""
+
+    def results(self, req: Dict[str, Any], body: bytes) -> Reply:
+        if self.log is None:
+            raise AgentError("no completed run on the agent")
+        first = max(0, int(req.get("first", 0)))
+        log = self.log
+        issue, done, sample = log.slice(first, log.rows)
+        return {"first": first, "rows": log.rows - first, "samples_per_row": log.samples_per_row,
+                "checksum": log.checksum()}, issue.tobytes() + done.tobytes() + sample.tobytes()
+
+    def telemetry(self, req: Dict[str, Any], body: bytes) -> Reply:
+        return telemetry.snapshot(), b""
+
+    def clock(self, req: Dict[str, Any], body: bytes) -> Reply:
+        return {"monotonic_ns": time.perf_counter_ns(), "wall_ns": time.time_ns()}, b""
+
+    def bye(self, req: Dict[str, Any], body: bytes) -> Reply:
+        self.closing = True
+        return {"bye": True}, b""
+
+    # ------------------------------------------------------------------ dispatch
+    _seq = 0
+
+    def handle(self, frame: wire.Frame) -> Tuple[int, Dict[str, Any], bytes]:
+        """One request frame in, one reply (type, header, body) out. Never raises."""
+        if frame.version != wire.WIRE_VERSION:
+            return wire.ERROR, {"error": "wire version %d is not spoken here; this agent speaks "
+                                         "%d: update edgeperf on one side"
+                                         % (frame.version, wire.WIRE_VERSION),
+                                "kind": "WireVersion"}, b""
+        if frame.type != wire.REQUEST:
+            return wire.ERROR, {"error": "expected a request, got a %s frame" % frame.kind,
+                                "kind": "Protocol"}, b""
+        op = frame.header.get("op")
+        fn = self.ops.get(op) if isinstance(op, str) else None
+        if fn is None:
+            return wire.ERROR, {"error": "unknown operation %r; the agent serves: %s"
+                                         % (op, ", ".join(sorted(self.ops))),
+                                "kind": "UnknownOp"}, b""
+        self._seq = frame.seq
+        try:
+            header, body = fn(frame.header, frame.body)
+            header.setdefault("op", op)
+            return wire.RESPONSE, header, body
+        except (AgentError, BackendError, StoreError, RunError) as exc:
+            return wire.ERROR, {"error": str(exc), "kind": type(exc).__name__, "op": op}, b""
+        except Exception as exc:  # noqa: BLE001 - the agent must answer, not die
+            return wire.ERROR, {"error": "%s: %s" % (type(exc).__name__, exc), "kind": "Internal",
+                                "op": op, "trace": traceback.format_exc(limit=5)}, b""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def serve_fds(rfd: int, wfd: int, agent: Optional[Agent] = None) -> int:
+    """Serve requests read from ``rfd``, replies to ``wfd``, until bye or end of input."""
+    agent = agent or Agent()
+    decoder = wire.FrameDecoder(max_frame=MAX_CHUNK + wire.MAX_HEADER)
+
+    def emit(seq: int, event: str, header: Dict[str, Any], body: bytes) -> None:
+        header = dict(header, event=event)
+        _write_all(wfd, wire.encode(wire.EVENT, seq, header, body))
+
+    agent.emit = emit
+    while not agent.closing:
+        try:
+            select.select([rfd], [], [])
+            data = os.read(rfd, 1 << 16)
+        except InterruptedError:
+            continue
+        if not data:
+            return 0
+        for frame in decoder.feed(data):
+            type_, header, body = agent.handle(frame)
+            try:
+                _write_all(wfd, wire.encode(type_, frame.seq, header, body))
+            except wire.WireError as exc:
+                _write_all(wfd, wire.encode(wire.ERROR, frame.seq,
+                                            {"error": str(exc), "kind": "WireError"}))
+            if agent.closing:
+                break
+    return 0
+
+
+def serve_stdio(cache_dir: Optional[str] = None) -> int:
+    """Serve on stdin/stdout. Anything else that writes to fd 1 (a runtime's log line, a
+    stray print) is sent to stderr, so only frames ever reach the host's end of the pipe."""
+    wfd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return serve_fds(0, wfd, Agent(cache_dir))

@@ -1,0 +1,171 @@
+"""The one frame codec of edgeperf, used unchanged on every link (pipe, SSH, serial).
+
+A frame is::
+
+    offset size  field
+    0      2     magic          b"\\xe7\\x50"
+    2      1     wire version   WIRE_VERSION
+    3      1     message type   REQUEST, RESPONSE, ERROR, EVENT, ...
+    4      4     sequence       uint32, chosen by the sender of a request, echoed in replies
+    8      4     header length  uint32, bytes of UTF-8 JSON
+    12     4     body length    uint32, raw bytes (tensors, timestamps: never base64)
+    16     4     head CRC32     of bytes 0..16
+    20     H     header JSON
+    20+H   B     body
+    20+H+B 4     frame CRC32    of header and body
+
+All integers are little-endian. The head CRC lets a reader reject a corrupt length at once,
+so garbage can never make it wait for, or allocate, a frame that is not there; after a bad
+frame the reader drops one byte and looks for the next magic. Frames larger than the
+reader's limit are refused the same way. This module must run on Python 3.9.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Union
+
+MAGIC = b"\xe7\x50"
+WIRE_VERSION = 1
+_HEAD = struct.Struct("<2sBBIII")
+_CRC = struct.Struct("<I")
+HEAD_SIZE = _HEAD.size + _CRC.size  # 20
+TRAILER_SIZE = _CRC.size
+DEFAULT_MAX_FRAME = 64 * 1024 * 1024  # header + body
+MAX_HEADER = 1024 * 1024
+
+REQUEST = 1
+RESPONSE = 2
+ERROR = 3
+EVENT = 4
+ACK = 5
+MESSAGE_TYPES = {REQUEST: "request", RESPONSE: "response", ERROR: "error",
+                 EVENT: "event", ACK: "ack"}
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+
+class WireError(Exception):
+    """A frame could not be built or a peer spoke another wire version."""
+
+
+@dataclass
+class Frame:
+    type: int
+    seq: int
+    header: Dict[str, Any]
+    body: bytes = b""
+    version: int = WIRE_VERSION
+
+    @property
+    def kind(self) -> str:
+        return MESSAGE_TYPES.get(self.type, "type%d" % self.type)
+
+
+def encode(type_: int, seq: int, header: Dict[str, Any], body: Buffer = b"",
+           max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
+    """One frame as bytes. Raises WireError when it would exceed ``max_frame``."""
+    hjson = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    if len(hjson) > MAX_HEADER:
+        raise WireError("frame header is %d bytes, over the %d limit" % (len(hjson), MAX_HEADER))
+    blen = len(body)
+    if len(hjson) + blen > max_frame:
+        raise WireError("frame of %d bytes is over the %d-byte limit; send it in chunks"
+                        % (len(hjson) + blen, max_frame))
+    head = _HEAD.pack(MAGIC, WIRE_VERSION, type_, seq & 0xFFFFFFFF, len(hjson), blen)
+    crc = zlib.crc32(body, zlib.crc32(hjson))
+    return b"".join((head, _CRC.pack(zlib.crc32(head)), hjson, bytes(body), _CRC.pack(crc)))
+
+
+@dataclass
+class DecoderStats:
+    frames: int = 0
+    garbage_bytes: int = 0  # bytes skipped while looking for a frame
+    bad_head_crc: int = 0
+    bad_frame_crc: int = 0
+    oversized: int = 0
+    bad_header: int = 0
+
+
+class FrameDecoder:
+    """Incremental reader: feed it bytes in any pieces, take whole, checked frames out.
+
+    It holds at most one frame's worth of bytes (``max_frame`` plus framing) beyond the
+    piece being fed, whatever the peer sends.
+    """
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self._buf = bytearray()
+        self.stats = DecoderStats()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: Buffer) -> List[Frame]:
+        self._buf += data
+        frames: List[Frame] = []
+        while True:
+            frame = self._next()
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+    def _skip(self, n: int) -> None:
+        self.stats.garbage_bytes += n
+        del self._buf[:n]
+
+    def _next(self) -> Optional[Frame]:
+        buf = self._buf
+        while True:
+            at = buf.find(MAGIC)
+            if at < 0:
+                # keep a trailing first magic byte: it may start the next frame
+                keep = 1 if buf[-1:] == MAGIC[:1] else 0
+                self._skip(len(buf) - keep)
+                return None
+            if at:
+                self._skip(at)
+            if len(buf) < HEAD_SIZE:
+                return None
+            _, version, type_, seq, hlen, blen = _HEAD.unpack_from(buf, 0)
+            (hcrc,) = _CRC.unpack_from(buf, _HEAD.size)
+            if zlib.crc32(bytes(buf[:_HEAD.size])) != hcrc:
+                self.stats.bad_head_crc += 1
+                self._skip(1)
+                continue
+            if hlen > MAX_HEADER or hlen + blen > self.max_frame:
+                self.stats.oversized += 1
+                self._skip(1)
+                continue
+            total = HEAD_SIZE + hlen + blen + TRAILER_SIZE
+            if len(buf) < total:
+                return None
+            payload = memoryview(buf)[HEAD_SIZE:HEAD_SIZE + hlen + blen]
+            (crc,) = _CRC.unpack_from(buf, HEAD_SIZE + hlen + blen)
+            ok = zlib.crc32(payload) == crc
+            if not ok:
+                payload.release()
+                self.stats.bad_frame_crc += 1
+                self._skip(1)
+                continue
+            try:
+                header = json.loads(bytes(payload[:hlen]).decode("utf-8"))
+                if not isinstance(header, dict):
+                    raise ValueError("header is not an object")
+            except ValueError:
+                payload.release()
+                self.stats.bad_header += 1
+                self._skip(1)
+                continue
+            body = bytes(payload[hlen:])
+            payload.release()
+            del buf[:total]
+            self.stats.frames += 1
+            # A frame of another wire version is still delivered: the receiver answers it
+            # with an error that names both versions instead of timing out.
+            return Frame(type_, seq, header, body, version)
