@@ -332,7 +332,7 @@ class ScenarioRunner:
         if not n:
             per = self.warmup_ns_per_sample or 1_000_000
             qps = s.target_qps or 1e9 / per
-            n = int(np.ceil(1.1 * qps * s.min_duration_ns / 1e9))
+            n = int(1.1 * qps * s.min_duration_ns / 1e9)  # LoadGen truncates too
             n = max(n, s.min_query_count, 1)
             if s.max_query_count:
                 n = min(n, s.max_query_count)

@@ -1,0 +1,297 @@
+"""The ``edgeperf`` command line.
+
+Exit codes: 0 a VALID result, 3 a run that completed but is INVALID, 1 an error,
+2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .boards import BoardError, list_boards, load_board, open_link
+from .client import AgentClient, AgentError
+from .link import LinkError
+from .runner import EXIT_ERROR, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, RunError, RunSpec, execute
+from .scoring import SCENARIOS, ScoreInput, score
+from .settings import PRESETS, SettingsError, TestSettings, apply_conf, preset
+
+
+def _scenarios(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    lower = {s.lower(): s for s in SCENARIOS}
+    out = []
+    for n in names:
+        if n.lower() not in lower:
+            raise argparse.ArgumentTypeError(
+                f"unknown scenario {n!r}; choose from {', '.join(SCENARIOS)}")
+        out.append(lower[n.lower()])
+    return out
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text} must not be negative")
+    return v
+
+
+def _add_settings_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="quick", choices=PRESETS,
+                   help="starting settings (default: quick)")
+    p.add_argument("--user-conf", action="append", default=[], metavar="FILE",
+                   help="LoadGen-format conf file (repeatable, later wins)")
+    p.add_argument("--conf-model", default="*", metavar="NAME",
+                   help="model name the conf keys are looked up for")
+    p.add_argument("--min-queries", type=int, metavar="N")
+    p.add_argument("--max-queries", type=int, metavar="N")
+    p.add_argument("--min-duration", type=_positive_float, metavar="S", help="seconds")
+    p.add_argument("--max-duration", type=_positive_float, metavar="S", help="seconds (0: none)")
+    p.add_argument("--target-latency-ms", type=_positive_float, metavar="X",
+                   help="Server: the latency bound; SingleStream/MultiStream: expected latency")
+    p.add_argument("--target-qps", type=_positive_float, metavar="Q",
+                   help="Server: arrival rate; Offline: expected throughput")
+    p.add_argument("--samples-per-query", type=int, metavar="N")
+    p.add_argument("--seed", type=int, metavar="N", help="all three RNG seeds")
+
+
+def build_settings(args: argparse.Namespace, scenario: str) -> TestSettings:
+    s = preset(args.preset, scenario)
+    if args.user_conf:
+        s = apply_conf(s, args.user_conf, args.conf_model)
+    changes: dict = {}
+    if args.min_queries is not None:
+        changes["min_query_count"] = args.min_queries
+    if args.max_queries is not None:
+        changes["max_query_count"] = args.max_queries
+    if args.min_duration is not None:
+        changes["min_duration_ms"] = int(round(args.min_duration * 1000))
+    if args.max_duration is not None:
+        changes["max_duration_ms"] = int(round(args.max_duration * 1000))
+    if args.target_latency_ms is not None:
+        changes["target_latency_ns"] = int(round(args.target_latency_ms * 1e6))
+    if args.target_qps is not None:
+        changes["target_qps"] = args.target_qps
+    if getattr(args, "samples_per_query", None) is not None:
+        changes["samples_per_query"] = args.samples_per_query
+    if getattr(args, "seed", None) is not None:
+        changes.update(qsl_rng_seed=args.seed, sample_index_rng_seed=args.seed,
+                       schedule_rng_seed=args.seed)
+    return dataclasses.replace(s, **changes).validate()
+
+
+def _print_summary(out: Path) -> None:
+    path = out / "mlperf_log_summary.txt"
+    if path.exists():
+        text = path.read_text()
+        cut = text.find("\n================================================\nTest Parameters")
+        sys.stdout.write(text[:cut if cut > 0 else len(text)].rstrip() + "\n")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .progress import ProgressPrinter
+
+    scenarios = [s for group in args.scenario for s in group]
+    try:
+        settings = [build_settings(args, scen) for scen in scenarios]
+    except SettingsError as exc:
+        print(f"edgeperf: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    root = Path(args.out) if args.out else Path("results") / (
+        time.strftime("%Y%m%d-%H%M%S") + "-" + args.model.replace(":", "-").replace("/", "_"))
+    worst = EXIT_VALID
+    for s in settings:
+        out = root / s.scenario if len(settings) > 1 or not args.out else root
+        printer = ProgressPrinter(s.min_duration_ms / 1000, s.min_query_count, quiet=args.quiet)
+        spec = RunSpec(model=args.model, settings=s, board=args.board, out_dir=out,
+                       threads=args.threads, conf_files=args.user_conf)
+        try:
+            outcome = execute(spec, printer)
+        except (RunError, BoardError, SettingsError, LinkError) as exc:
+            print(f"edgeperf: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"\n=== {s.scenario} on {args.board}: {args.model} -> {out}")
+        _print_summary(out)
+        if outcome.error:
+            print(f"edgeperf: {outcome.error}", file=sys.stderr)
+            print(f"edgeperf: everything measured was kept in {out}", file=sys.stderr)
+        worst = max(worst, outcome.exit_code, key=lambda c: {0: 0, 3: 1, 1: 2}.get(c, 2))
+    return worst
+
+
+def _read_latencies(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise ValueError(f"{path} does not exist")
+    if path.suffix == ".npy":
+        arr = np.load(path, allow_pickle=False)
+    else:
+        vals = []
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                vals.append(int(line))
+            except ValueError:
+                raise ValueError(f"{path}:{n}: {line!r} is not an integer number of "
+                                 "nanoseconds") from None
+        arr = np.array(vals, dtype=np.int64)
+    arr = np.asarray(arr).reshape(-1)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{path}: latencies must be integers (ns), got {arr.dtype}")
+    if len(arr) == 0:
+        raise ValueError(f"{path} holds no latencies")
+    if (arr < 0).any():
+        raise ValueError(f"{path}: negative latencies")
+    return arr.astype(np.int64)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .mlperf_logs import format_summary
+
+    try:
+        lat = _read_latencies(Path(args.latencies))
+        scen = args.scenario
+        s = build_settings(args, scen)
+    except (ValueError, SettingsError) as exc:
+        print(f"edgeperf: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, SettingsError) else EXIT_ERROR
+    # Only latencies are known: back-to-back issue is assumed for the run's duration.
+    span = int(lat[:-1].sum()) if len(lat) > 1 else 0
+    inp = ScoreInput(scen, lat if scen != "MultiStream" else np.repeat(lat, 8), lat,
+                     final_issue_ns=span, final_scheduled_ns=span, final_done_ns=int(lat.sum()))
+    if scen == "Offline":
+        inp = ScoreInput(scen, lat, np.array([lat.max()]))
+    try:
+        summ = score(inp, min_duration_ns=s.min_duration_ms * 1_000_000,
+                     min_query_count=s.min_query_count if scen != "Offline" else 1,
+                     target_latency_ns=(s.target_latency_ns or 0) if scen == "Server" else 0,
+                     target_percentile=s.target_latency_percentile)
+    except ValueError as exc:
+        print(f"edgeperf: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(format_summary(summ, s, sut_name=Path(args.latencies).name))
+    if args.json:
+        print(json.dumps(summ.to_dict(), indent=1))
+    return EXIT_VALID if summ.valid else EXIT_INVALID
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    try:
+        profile = load_board(args.board)
+        link = open_link(profile)
+    except (BoardError, LinkError) as exc:
+        print(f"edgeperf: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    client = AgentClient(link)
+    try:
+        info = client.hello()
+        info["telemetry"] = client.telemetry()
+        client.bye()
+    except AgentError as exc:
+        print(f"edgeperf: {profile.name}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        link.close()
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return EXIT_VALID
+    rt = ", ".join(f"{k} {v}" for k, v in info["runtimes"].items() if v) or "none"
+    clk = info["clock"]
+    print(f"board      {profile.name} ({profile.link_type})")
+    print(f"device     {info['hostname']}  {info['system']}")
+    print(f"cpu        {info['cpu_model']} x{info['cpu_count']} ({info['machine']})")
+    print(f"python     {info['python']}   numpy {info['numpy']}")
+    print(f"runtimes   {rt}")
+    print(f"clock      {clk['source']} via {clk['implementation']}, "
+          f"resolution {clk['resolution_ns']} ns")
+    print(f"agent      {info['agent_version']} (protocol {info['protocol']}), "
+          f"cache {info['cache_dir']}")
+    tel = info["telemetry"]
+    for z in tel["thermal"]:
+        print(f"thermal    {z['zone']} {z['type']}: {z['temp_c']:.1f} C")
+    for c in tel["cpus"]:
+        print(f"cpu{c['cpu']:<7} {c['cur_khz']} kHz (max {c['max_khz']}), {c['governor']}")
+    return EXIT_VALID
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    for name, path in list_boards().items():
+        try:
+            b = load_board(str(path))
+            print(f"{name:20s} {b.link_type:8s} {b.description}")
+        except BoardError as exc:
+            print(f"{name:20s} INVALID  {exc}")
+    return EXIT_VALID
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models.builtin import list_builtin
+
+    for name in list_builtin():
+        print(f"builtin:{name}")
+    print("synthetic:null")
+    print("synthetic:busy:<microseconds>")
+    return EXIT_VALID
+
+
+def make_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edgeperf", description=(
+        "MLPerf-style inference benchmarks, timed on the device."))
+    ap.add_argument("--version", action="version", version=f"edgeperf {__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="run a benchmark on a board")
+    r.add_argument("--board", default="local", help="board profile name or .toml path")
+    r.add_argument("--model", required=True,
+                   help="a .tflite path, builtin:NAME or synthetic:null|busy:US")
+    r.add_argument("--scenario", type=_scenarios, action="append", required=True,
+                   help="SingleStream, MultiStream, Server, Offline (comma list or repeat)")
+    _add_settings_args(r)
+    r.add_argument("--threads", type=int, metavar="N", help="runtime threads")
+    r.add_argument("--out", metavar="DIR", help="output directory (default: results/...)")
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("score", help="score latencies recorded elsewhere")
+    s.add_argument("latencies", help="one integer of nanoseconds a line, or a .npy file")
+    s.add_argument("--scenario", required=True, choices=SCENARIOS)
+    _add_settings_args(s)
+    s.set_defaults(preset="smoke")
+    s.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    s.set_defaults(fn=cmd_score)
+
+    i = sub.add_parser("info", help="what a board's device has")
+    i.add_argument("--board", default="local")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(fn=cmd_info)
+
+    b = sub.add_parser("boards", help="list board profiles")
+    b.set_defaults(fn=cmd_boards)
+    m = sub.add_parser("models", help="list built-in models")
+    m.set_defaults(fn=cmd_models)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = make_parser()
+    args = ap.parse_args(argv)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        print("edgeperf: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

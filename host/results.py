@@ -1,0 +1,101 @@
+"""A run's outputs, in one directory.
+
+    mlperf_log_summary.txt   LoadGen's summary layout
+    mlperf_log_detail.txt    LoadGen's :::MLLOG lines
+    mlperf_log_trace.json    one trace event per query (valid JSON)
+    mlperf_log_accuracy.json LoadGen's accuracy log ("[\\n]" in performance mode)
+    result.json              versioned record: settings, board, device, telemetry, summary
+    querylog.npz             raw per-query issue/done times (device ns) and sample indices
+    latencies_ns.npy         per-query latencies, re-scorable with 'edgeperf score'
+
+``result.json`` is written last and atomically; the spill file the QueryLog was gathered
+in is removed only once querylog.npz holds the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from device_agent import __version__
+
+from . import mlperf_logs
+from .querylog import QueryLogData
+from .scoring import Summary
+from .settings import TestSettings
+
+if TYPE_CHECKING:
+    from .boards import BoardProfile
+    from .runner import ModelRef, RunSpec
+
+SCHEMA = "edgeperf.result/1"
+
+
+def new_record(profile: BoardProfile, model: ModelRef, spec: RunSpec) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "edgeperf_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "board": profile.to_dict(),
+        "model": {"spec": model.spec, "name": model.name, "backend": model.backend,
+                  "sha256": model.sha256, "size": len(model.data) if model.data else 0},
+        "settings": {"requested": spec.settings.to_dict(), "conf_files": list(spec.conf_files)},
+        "telemetry": {},
+        "transfers": {},
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
+              q: QueryLogData, summary: Summary | None, errors: list[str]) -> dict[str, Any]:
+    """Write every output file; returns the result record."""
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    if q.rows:
+        np.savez_compressed(out / "querylog.npz", issue_ns=q.issue_ns, done_ns=q.done_ns,
+                            sample_idx=q.sample_idx, start_ns=np.int64(q.start_ns),
+                            samples_per_row=np.int64(q.samples_per_row))
+        np.save(out / "latencies_ns.npy", q.done_ns - q.issue_ns)
+        files.update(querylog="querylog.npz", latencies="latencies_ns.npy")
+        spill = out / "querylog.spill"
+        if spill.exists():
+            spill.unlink()
+    sut = f"edgeperf:{rec['model']['name']}@{rec['board']['name']}"
+    wall = (rec.get("run") or {}).get("wall_anchor") or {}
+    if summary is not None:
+        mlperf_logs.write_run_logs(out, summary=summary, requested=spec.settings, effective=eff,
+                                   sut_name=sut, querylog=q, wall_anchor=wall, errors=errors)
+        files.update(summary="mlperf_log_summary.txt", detail="mlperf_log_detail.txt",
+                     trace="mlperf_log_trace.json", accuracy="mlperf_log_accuracy.json")
+    rec["summary"] = summary.to_dict() if summary else None
+    rec["result"] = summary.result if summary else "INVALID"
+    rec["valid"] = bool(summary and summary.valid)
+    rec["invalid_reasons"] = summary.invalid_reasons if summary else list(errors)
+    rec["errors"] = list(errors)
+    rec["files"] = files
+    _atomic_write(out / "result.json", json.dumps(rec, indent=1, default=_json_default) + "\n")
+    return rec
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def load_result(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "result.json").read_text())

@@ -1,0 +1,290 @@
+"""One benchmark run, end to end: profile -> link -> agent -> QueryLog -> scoring -> outputs.
+
+Whatever fails, what the device measured is kept: QueryLog stretches are spilled to the run
+directory as they arrive, and a run cut short is scored on what arrived and marked INVALID
+with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device_agent.backends import BackendError, check_tflite_bytes
+
+from . import results
+from .boards import BoardProfile, load_board, open_link
+from .client import AgentClient, AgentDied, AgentError
+from .link import LinkError
+from .querylog import QueryLogCollector, QueryLogData
+from .scoring import NS_PER_S, ScoreInput, Summary, score
+from .settings import TestSettings, effective_settings
+
+EXIT_VALID, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+DEFAULT_SAMPLE_COUNT = 256
+
+
+class RunError(Exception):
+    """A run could not start; the message names the problem and the fix."""
+
+
+@dataclass
+class ModelRef:
+    spec: str
+    backend: str  # "tflite" | "synthetic"
+    name: str
+    data: bytes | None = None
+    kind: str = ""  # synthetic kind
+
+    @property
+    def sha256(self) -> str | None:
+        return hashlib.sha256(self.data).hexdigest() if self.data is not None else None
+
+
+def resolve_model(spec: str) -> ModelRef:
+    if spec.startswith("synthetic:"):
+        return ModelRef(spec, "synthetic", spec, kind=spec.split(":", 1)[1])
+    if spec.startswith("builtin:"):
+        from .models.builtin import builtin_model
+
+        name = spec.split(":", 1)[1]
+        try:
+            return ModelRef(spec, "tflite", spec, data=builtin_model(name))
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
+    path = Path(spec)
+    if not path.exists():
+        raise RunError(f"model file {spec} does not exist; pass a .tflite path, "
+                       "builtin:NAME (see 'edgeperf models') or synthetic:null|busy:US")
+    if path.is_dir():
+        raise RunError(f"model {spec} is a directory; pass a .tflite file")
+    data = path.read_bytes()
+    try:
+        check_tflite_bytes(data)
+    except BackendError as exc:
+        raise RunError(f"{spec}: {exc}") from None
+    return ModelRef(spec, "tflite", path.name, data=data)
+
+
+def generate_samples(inputs: list[dict[str, Any]], n: int, seed: int) -> list[np.ndarray]:
+    """A seeded sample set that fits the model's inputs (for models without a dataset)."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for info in inputs:
+        shape = [max(1, d) for d in info["shape"][1:]]
+        dt = np.dtype(info["dtype"])
+        if dt.kind == "f":
+            a = rng.uniform(-1.0, 1.0, size=[n, *shape]).astype(dt)
+        elif dt.kind in "iu":
+            lo, hi = np.iinfo(dt).min, np.iinfo(dt).max
+            a = rng.integers(lo, hi, size=[n, *shape], endpoint=True, dtype=dt)
+        elif dt.kind == "b":
+            a = rng.integers(0, 2, size=[n, *shape]).astype(dt)
+        else:
+            raise RunError(f"input {info['name']!r} has dtype {dt.name}, for which edgeperf "
+                           "cannot generate samples; supply a dataset")
+        arrays.append(a)
+    return arrays
+
+
+def score_input(scenario: str, q: QueryLogData) -> ScoreInput:
+    """Turn the device's timestamps into what LoadGen's scoring reads."""
+    if q.rows == 0:
+        return ScoreInput(scenario, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    lat = q.done_ns - q.issue_ns
+    start = q.start_ns
+    if scenario == "Offline":
+        return ScoreInput(scenario, lat, np.array([int(lat.max())], np.int64))
+    if scenario == "MultiStream":
+        return ScoreInput(scenario, np.repeat(lat, q.samples_per_row), lat,
+                          final_issue_ns=int(q.issue_ns[-1] - start))
+    if scenario == "Server":
+        return ScoreInput(scenario, lat, lat, final_scheduled_ns=int(q.issue_ns[-1] - start),
+                          final_done_ns=int(q.done_ns.max() - start))
+    return ScoreInput(scenario, lat, lat, final_issue_ns=int(q.issue_ns[-1] - start))
+
+
+@dataclass
+class RunSpec:
+    model: str
+    settings: TestSettings  # as requested (presets, conf files, flags); resolved per run
+    board: str | BoardProfile = "local"
+    out_dir: Path = Path("results")
+    threads: int | None = None
+    sample_count: int = DEFAULT_SAMPLE_COUNT
+    run_idle_timeout: float = 120.0
+    conf_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunOutcome:
+    out_dir: Path
+    summary: Summary | None
+    exit_code: int
+    error: str | None = None
+    invalid_reasons: list[str] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+Reporter = Callable[[str, dict[str, Any]], None]
+
+
+def _agent_settings(req: TestSettings, eff: TestSettings) -> dict[str, Any]:
+    offline = req.scenario == "Offline"
+    return {
+        "scenario": req.scenario,
+        "min_duration_ns": int(req.min_duration_ms) * 1_000_000,
+        "max_duration_ns": int(req.max_duration_ms) * 1_000_000,
+        # Offline: the agent counts samples of its one query, as requested
+        "min_query_count": int(req.min_query_count),
+        "max_query_count": int(req.max_query_count),
+        "samples_per_query": 1 if offline else int(eff.samples_per_query or 1),
+        "offline_sample_count": int(eff.samples_per_query or 0) if offline else 0,
+        "target_qps": float(eff.target_qps or req.target_qps),
+        "sample_index_rng_seed": int(req.sample_index_rng_seed),
+        "schedule_rng_seed": int(req.schedule_rng_seed),
+        "warmup_queries": int(req.warmup_queries),
+    }
+
+
+def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
+    """Run one benchmark; never loses what was measured. Raises RunError before a run."""
+    say = report or (lambda ev, data: None)
+    s = spec.settings.validate()
+    profile = spec.board if isinstance(spec.board, BoardProfile) else load_board(spec.board)
+    model = resolve_model(spec.model)
+    out = Path(spec.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rec: dict[str, Any] = results.new_record(profile, model, spec)
+    collector = QueryLogCollector(out / "querylog.spill")
+    errors: list[str] = []
+    reply: dict[str, Any] = {}
+    try:
+        link = open_link(profile)
+    except LinkError as exc:
+        raise RunError(str(exc)) from None
+    client = AgentClient(link)
+    stage = "setup"
+    try:
+        say("connect", {"board": profile.name, "link": link.describe()})
+        rec["device"] = client.hello()
+        rec["telemetry"]["before"] = client.telemetry()
+        samples_sha = None
+        n_samples = s.performance_sample_count or spec.sample_count
+        if model.backend == "tflite":
+            assert model.data is not None
+            sha, sent = client.push_model(model.data, lambda d, t: say("push", {
+                "what": "model", "done": d, "total": t}))
+            rec["transfers"]["model_bytes_sent"] = sent
+            opts = {"num_threads": spec.threads} if spec.threads else {}
+            details = client.load_model("tflite", sha256=sha, options=opts)
+            arrays = generate_samples(details["inputs"], n_samples, s.qsl_rng_seed)
+            samples_sha, sent = client.push_samples(arrays, lambda d, t: say("push", {
+                "what": "samples", "done": d, "total": t}))
+            rec["transfers"]["samples_bytes_sent"] = sent
+            rec["samples"] = {"sha256": samples_sha, "count": n_samples, "generated": True,
+                              "seed": s.qsl_rng_seed}
+        else:
+            details = client.load_model("synthetic", kind=model.kind)
+        rec["model"]["details"] = details
+
+        def on_event(header: dict[str, Any], body: bytes) -> None:
+            if header.get("event") == "querylog":
+                collector.add(int(header["first"]), int(header["rows"]),
+                              int(header["samples_per_row"]), body)
+            elif header.get("event") == "progress":
+                say("progress", header)
+
+        eff = effective_settings(s, total_sample_count=n_samples)
+        say("run", {"scenario": s.scenario})
+        stage = "run"
+        reply = client.run(_agent_settings(s, eff), samples=samples_sha, sample_count=n_samples,
+                           on_event=on_event, idle_timeout=spec.run_idle_timeout)
+        if collector.rows < reply["rows"]:  # a lost stretch: fetch the rest
+            hdr, body = client.results(first=collector.rows)
+            collector.add(int(hdr["first"]), int(hdr["rows"]), int(hdr["samples_per_row"]), body)
+        rec["telemetry"]["before_run"] = reply.get("telemetry_before")
+        rec["telemetry"]["after_run"] = reply.get("telemetry_after")
+        rec["telemetry"]["after"] = client.telemetry()
+        client.bye()
+    except AgentDied as exc:
+        if stage != "run":
+            collector.close()
+            link.close()
+            raise RunError(f"{profile.name}: {exc}") from None
+        errors.append(f"the agent died during the run: {exc}")
+    except AgentError as exc:
+        if stage != "run":  # nothing measured yet: a plain, early error
+            collector.close()
+            link.close()
+            raise RunError(f"{profile.name}: {exc}") from None
+        errors.append(f"agent error during the run: {exc}")
+    except KeyboardInterrupt:
+        errors.append("interrupted by the user (Ctrl-C)")
+    finally:
+        collector.close()
+        link.close()
+    if stage != "run":
+        raise RunError(f"{profile.name}: " + "; ".join(errors))
+    return _finish(spec, rec, collector, reply, errors, out, say)
+
+
+def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
+            reply: dict[str, Any], errors: list[str], out: Path, say: Reporter) -> RunOutcome:
+    s = spec.settings
+    q = collector.data(start_ns=int(reply.get("start_ns", 0)))
+    if q.rows and not reply.get("start_ns"):
+        q.start_ns = int(q.issue_ns[0])  # the run's own start never arrived: use its first issue
+    rec["run"] = {k: reply.get(k) for k in ("rows", "start_ns", "end_ns", "stop_reason",
+                                             "batched", "warmup_ns_per_sample", "wall_anchor",
+                                             "querylog_bytes", "n_samples")}
+    rec["run"]["rows_received"] = q.rows
+    if reply.get("checksum") is not None:
+        ok = q.checksum() == int(reply["checksum"])
+        rec["run"]["checksum_ok"] = ok
+        if not ok:
+            errors.append("the QueryLog received does not match the device's checksum")
+    if s.scenario == "Offline" and reply and reply.get("rows", 0) < q.rows:
+        errors.append("Offline query incomplete")
+    if reply.get("stop_reason", "").startswith("max duration reached after"):
+        errors.append(f"Offline query not finished: {reply['stop_reason']}")
+    summary: Summary | None = None
+    warm = reply.get("warmup_ns_per_sample") or 0
+    eff = effective_settings(s, expected_qps=1e9 / warm if warm else None,
+                             total_sample_count=reply.get("n_samples"))
+    if s.scenario == "Offline" and eff.samples_per_query is None and q.rows:
+        eff.samples_per_query = q.rows
+    rec["settings"]["effective"] = eff.to_dict()
+    if q.rows:
+        summary = score(score_input(s.scenario, q), min_duration_ns=s.min_duration_ms * 1_000_000,
+                        min_query_count=eff.min_query_count,
+                        min_sample_count=s.min_query_count if s.scenario == "Offline" else 0,
+                        target_latency_ns=(eff.target_latency_ns or 0)
+                        if s.scenario == "Server" else 0,
+                        target_percentile=eff.target_latency_percentile,
+                        extra_invalid_reasons=errors)
+    elif not errors:
+        errors.append("the run produced no queries")
+    outcome = results.write_run(out, spec, eff, rec, q, summary, errors)
+    code = EXIT_VALID
+    if errors:
+        code = EXIT_ERROR
+    elif summary is None or not summary.valid:
+        code = EXIT_INVALID
+    say("done", {"out": str(out), "valid": bool(summary and summary.valid)})
+    return RunOutcome(out, summary, code, "; ".join(errors) or None,
+                      summary.invalid_reasons if summary else errors, outcome)
+
+
+def elapsed_s(start_ns: int, now_ns: int) -> float:
+    return (now_ns - start_ns) / NS_PER_S
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
