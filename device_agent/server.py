@@ -142,11 +142,18 @@ class Agent:
         runner = ScenarioRunner(settings, invoke, n_samples,
                                 lambda ev, h, b: self.emit(seq, ev, h, b), batch)
         self.log = None
+        affinity = self._set_affinity(req.get("cpu_affinity"))
         before = telemetry.snapshot()
         wall0, mono0 = time.time_ns(), time.perf_counter_ns()
-        log = runner.run()
+        try:
+            log = runner.run()
+        finally:
+            if affinity is not None:
+                os.sched_setaffinity(0, affinity)
         self.log = log
         return {
+            "cpu_affinity": sorted(req["cpu_affinity"]) if affinity is not None else (
+                sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None),
             "rows": log.rows, "samples_per_row": log.samples_per_row,
             "start_ns": log.start_ns, "end_ns": log.end_ns,
             "checksum": log.checksum(), "stop_reason": runner.stop_reason,
@@ -156,6 +163,22 @@ class Agent:
             "telemetry_before": before, "telemetry_after": telemetry.snapshot(),
             "querylog_bytes": log.nbytes, "n_samples": n_samples,
         }, b""
+
+    @staticmethod
+    def _set_affinity(cores: Any) -> Optional[set]:
+        """Pin the scenario loop to ``cores``; returns the previous set to restore."""
+        if not cores:
+            return None
+        if not hasattr(os, "sched_setaffinity"):
+            raise AgentError("this device cannot set CPU affinity; remove cpu_affinity from "
+                             "the board profile")
+        previous = os.sched_getaffinity(0)
+        try:
+            os.sched_setaffinity(0, [int(c) for c in cores])
+        except (OSError, ValueError) as exc:
+            raise AgentError("cannot pin the run to cores %s: %s; the device has cores %s"
+                             % (list(cores), exc, sorted(previous))) from None
+        return previous
 
     def results(self, req: Dict[str, Any], body: bytes) -> Reply:
         if self.log is None:

@@ -142,9 +142,10 @@ class AgentClient:
 
     def run(self, settings: dict[str, Any], *, samples: str | None, sample_count: int,
             on_event: EventHandler | None, idle_timeout: float = 120.0,
-            batched: bool = True) -> dict[str, Any]:
+            batched: bool = True, cpu_affinity: list[int] | None = None) -> dict[str, Any]:
         reply, _ = self.request("run", settings=settings, samples=samples,
                                 sample_count=sample_count, batched=batched,
+                                cpu_affinity=cpu_affinity or None,
                                 on_event=on_event, timeout=idle_timeout)
         return reply
 

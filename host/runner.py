@@ -205,7 +205,8 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
         say("run", {"scenario": s.scenario})
         stage = "run"
         reply = client.run(_agent_settings(s, eff), samples=samples_sha, sample_count=n_samples,
-                           on_event=on_event, idle_timeout=spec.run_idle_timeout)
+                           on_event=on_event, idle_timeout=spec.run_idle_timeout,
+                           cpu_affinity=profile.cpu_affinity)
         if collector.rows < reply["rows"]:  # a lost stretch: fetch the rest
             hdr, body = client.results(first=collector.rows)
             collector.add(int(hdr["first"]), int(hdr["rows"]), int(hdr["samples_per_row"]), body)
@@ -243,7 +244,7 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
         q.start_ns = int(q.issue_ns[0])  # the run's own start never arrived: use its first issue
     rec["run"] = {k: reply.get(k) for k in ("rows", "start_ns", "end_ns", "stop_reason",
                                              "batched", "warmup_ns_per_sample", "wall_anchor",
-                                             "querylog_bytes", "n_samples")}
+                                             "querylog_bytes", "n_samples", "cpu_affinity")}
     rec["run"]["rows_received"] = q.rows
     if reply.get("checksum") is not None:
         ok = q.checksum() == int(reply["checksum"])
