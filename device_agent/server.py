@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import __version__, telemetry, wire
+from . import __version__, sampleset, telemetry, wire
 from .backends import Backend, BackendError, available_runtimes, make_backend
 from .scenarios import QueryLog, RunError, RunSettings, ScenarioRunner
 from .store import Store, StoreError, default_cache_dir
@@ -61,8 +61,7 @@ class Agent:
             "cache_dir": self.store.root, "pid": os.getpid(),
         }, b""
 
-    def _push(self, kind: str, suffix: str, req: Dict[str, Any], body: bytes,
-              meta: Optional[Dict[str, Any]] = None) -> Reply:
+    def _push(self, kind: str, suffix: str, req: Dict[str, Any], body: bytes) -> Reply:
         sha = Store.check_sha(req.get("sha256"))
         size = int(req.get("size", -1))
         if size < 0:
@@ -75,7 +74,7 @@ class Agent:
             raise AgentError("chunk of %d bytes is over the %d limit" % (len(body), MAX_CHUNK))
         held = self.store.write_chunk(kind, sha, int(req["offset"]), body)
         if req.get("last"):
-            self.store.commit(kind, sha, size, suffix, meta)
+            self.store.commit(kind, sha, size, suffix)
             return {"present": True, "received": held}, b""
         return {"present": False, "received": held}, b""
 
@@ -83,34 +82,23 @@ class Agent:
         return self._push("models", ".tflite", req, body)
 
     def push_samples(self, req: Dict[str, Any], body: bytes) -> Reply:
-        tensors = req.get("tensors")
-        if "offset" in req and req.get("last"):
-            if not isinstance(tensors, list) or not tensors:
-                raise AgentError("push_samples needs 'tensors': [{dtype, shape}, ...]")
-            total = 0
-            for t in tensors:
-                dt = np.dtype(str(t["dtype"]))
-                total += dt.itemsize * int(np.prod([int(x) for x in t["shape"]]))
-            if total != int(req.get("size", -1)):
-                raise AgentError("sample set is %s bytes but its tensors describe %d"
-                                 % (req.get("size"), total))
-        return self._push("samples", ".bin", req, body, {"tensors": tensors})
+        reply = self._push("samples", ".eps", req, body)
+        if req.get("last"):
+            sha = req["sha256"]
+            try:
+                self._load_samples(sha)
+            except sampleset.SampleSetError as exc:
+                os.unlink(self.store.path("samples", sha, ".eps"))
+                raise AgentError("pushed sample set is malformed: %s" % exc) from None
+        return reply
 
     def _load_samples(self, sha: str) -> List[np.ndarray]:
         if self.samples_sha == sha and self.samples is not None:
             return self.samples
-        path = self.store.present("samples", sha, ".bin")
+        path = self.store.present("samples", sha, ".eps")
         if path is None:
             raise AgentError("sample set %s is not on the device; push it first" % sha[:12])
-        meta = self.store.meta("samples", sha)
-        raw = np.fromfile(path, dtype=np.uint8)
-        arrays, off = [], 0
-        for t in meta["tensors"]:
-            dt = np.dtype(str(t["dtype"]))
-            shape = [int(x) for x in t["shape"]]
-            n = dt.itemsize * int(np.prod(shape))
-            arrays.append(raw[off:off + n].view(dt).reshape(shape))
-            off += n
+        arrays = sampleset.unpack(np.fromfile(path, dtype=np.uint8))
         self.samples, self.samples_sha = arrays, sha
         return arrays
 

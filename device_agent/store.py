@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import re
 from typing import Any, Dict, Optional
@@ -78,8 +77,7 @@ class Store:
             raise
         return offset + len(data)
 
-    def commit(self, kind: str, sha: str, size: int, suffix: str,
-               meta: Optional[Dict[str, Any]] = None) -> str:
+    def commit(self, kind: str, sha: str, size: int, suffix: str) -> str:
         part = self.path(kind, sha, ".part")
         got_size = os.path.getsize(part) if os.path.exists(part) else 0
         h = hashlib.sha256()
@@ -95,12 +93,5 @@ class Store:
                              % (kind, got_size, h.hexdigest() if got_size == size else "-",
                                 size, sha))
         final = self.path(kind, sha, suffix)
-        if meta is not None:
-            with open(self.path(kind, sha, ".json"), "w") as f:
-                json.dump(meta, f)
         os.replace(part, final)
         return final
-
-    def meta(self, kind: str, sha: str) -> Dict[str, Any]:
-        with open(self.path(kind, sha, ".json")) as f:
-            return json.load(f)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from device_agent import wire
+from device_agent import sampleset, wire
 from device_agent.server import MAX_CHUNK, PROTOCOL
 
 from .link import Link, LinkClosed
@@ -131,10 +131,8 @@ class AgentClient:
 
     def push_samples(self, arrays: list[np.ndarray],
                      progress: Progress | None = None) -> tuple[str, int]:
-        arrays = [np.ascontiguousarray(a) for a in arrays]
-        blob = b"".join(a.tobytes() for a in arrays)
-        tensors = [{"dtype": a.dtype.name, "shape": list(a.shape)} for a in arrays]
-        return self._push("push_samples", blob, {"tensors": tensors}, progress)
+        """Push a sample set (one array per model input, samples along axis 0)."""
+        return self._push("push_samples", sampleset.pack(arrays), {}, progress)
 
     def load_model(self, backend: str, **fields: Any) -> dict[str, Any]:
         info, _ = self.request("load_model", backend=backend, timeout=120.0, **fields)

@@ -174,6 +174,7 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
     try:
         say("connect", {"board": profile.name, "link": link.describe()})
         rec["device"] = client.hello()
+        say("hello", rec["device"])
         rec["telemetry"]["before"] = client.telemetry()
         samples_sha = None
         n_samples = s.performance_sample_count or spec.sample_count

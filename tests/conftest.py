@@ -1,0 +1,41 @@
+"""Shared fixtures: a second Python with tflite-runtime 2.14 and numpy<2, temp caches."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_caches(tmp_path_factory, monkeypatch):
+    """Every test gets its own agent cache; the host's agent zipapp cache is shared."""
+    monkeypatch.setenv("EDGEPERF_AGENT_CACHE", str(tmp_path_factory.mktemp("agent-cache")))
+
+
+def _has_tflite_runtime(python: str) -> bool:
+    probe = "import tflite_runtime.interpreter, numpy; assert numpy.__version__ < '2'"
+    return subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def tflite_python() -> str:
+    """A Python where tflite_runtime 2.14 (numpy<2) imports: $EDGEPERF_TFLITE_PYTHON, or
+    .venv-tflite, built here on first use (what Raspberry Pi OS users have)."""
+    env = os.environ.get("EDGEPERF_TFLITE_PYTHON")
+    if env:
+        assert _has_tflite_runtime(env), f"EDGEPERF_TFLITE_PYTHON={env} lacks tflite_runtime"
+        return env
+    venv = ROOT / ".venv-tflite"
+    python = venv / "bin" / "python"
+    if not (python.exists() and _has_tflite_runtime(str(python))):
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "tflite-runtime==2.14.0",
+                        "numpy<2"], check=True)
+    assert _has_tflite_runtime(str(python))
+    return str(python)
