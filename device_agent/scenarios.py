@@ -230,15 +230,26 @@ class ScenarioRunner:
         self.emit("progress", {"queries": rows, "elapsed_ns": now - self.log.start_ns}, b"")
 
     def warmup(self) -> None:
+        """Untimed warm-up queries; for an Offline run without an expected QPS, then a
+        calibration of about half a second whose steady-state rate sizes the query."""
         n = self.s.warmup_queries
-        if n <= 0:
-            return
         spq = self.s.samples_per_query if self.s.scenario == "MultiStream" else 1
-        idx = [int(i) for i in self.rng.integers(0, self.n_samples, size=n * spq)]
-        t0 = clock()
-        for i in idx:
+        for i in self.rng.integers(0, self.n_samples, size=max(0, n) * spq).tolist():
             self.invoke(i)
-        self.warmup_ns_per_sample = (clock() - t0) // max(1, len(idx))
+        if self.s.scenario != "Offline" or self.s.target_qps or self.s.offline_sample_count:
+            return
+        done, t0 = 0, clock()
+        end = t0 + 500_000_000
+        batch = 1
+        while True:
+            for i in self.rng.integers(0, self.n_samples, size=batch).tolist():
+                self.invoke(i)
+            done += batch
+            now = clock()
+            if now >= end:
+                break
+            batch = min(batch * 2, 4096)
+        self.warmup_ns_per_sample = max(1, (now - t0) // done)
 
     # -- the run
     def run(self) -> QueryLog:
