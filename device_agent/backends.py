@@ -93,9 +93,10 @@ class SyntheticBackend(Backend):
                 us = float(kind.split(":", 1)[1])
             except ValueError:
                 us = -1.0
-            if not us > 0:
+            if not 0.001 <= us <= 60e6:
                 raise BackendError("synthetic model %r: busy needs a positive duration in "
-                                   "microseconds, e.g. synthetic:busy:100" % kind)
+                                   "microseconds (0.001 to 60e6), e.g. synthetic:busy:100"
+                                   % kind)
             self.busy_ns = int(round(us * 1000))
         else:
             raise BackendError("unknown synthetic model %r; use synthetic:null or "

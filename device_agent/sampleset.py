@@ -41,6 +41,13 @@ def pack(arrays: Sequence[np.ndarray]) -> bytes:
     return b"".join(parts)
 
 
+def _dtype(name: object) -> np.dtype:
+    dt = np.dtype(str(name))
+    if dt.kind not in "biuf":
+        raise ValueError("dtype %s is not a numeric tensor type" % dt.name)
+    return dt
+
+
 def unpack(raw: np.ndarray) -> List[np.ndarray]:
     """Tensors viewing ``raw`` (a uint8 array, e.g. from np.fromfile): no copy."""
     buf = raw.tobytes()[:_HEAD.size + MAX_HEADER] if len(raw) < _HEAD.size + MAX_HEADER \
@@ -52,14 +59,19 @@ def unpack(raw: np.ndarray) -> List[np.ndarray]:
         raise SampleSetError("not an edgeperf sample set (bad magic or header)")
     try:
         tensors = json.loads(buf[_HEAD.size:_HEAD.size + hlen].decode())["tensors"]
-    except (ValueError, KeyError, TypeError):
-        raise SampleSetError("sample set header is not valid JSON with 'tensors'") from None
+        layout = [(_dtype(t["dtype"]), [int(x) for x in t["shape"]]) for t in tensors]
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise SampleSetError("sample set header is not JSON with 'tensors': "
+                             "[{dtype, shape}, ...] (%s)" % exc) from None
+    if not layout:
+        raise SampleSetError("a sample set needs at least one tensor")
     off = _HEAD.size + hlen
     off += (-off) % ALIGN
     arrays = []
-    for t in tensors:
-        dt = np.dtype(str(t["dtype"]))
-        shape = [int(x) for x in t["shape"]]
+    for dt, shape in layout:
+        if not shape or min(shape) < 0:
+            raise SampleSetError("tensor shape %s: needs a sample axis and no negative size"
+                                 % shape)
         size = dt.itemsize * int(np.prod(shape))
         if off + size > len(raw):
             raise SampleSetError("sample set is truncated: tensor %s %s needs %d bytes at %d, "

@@ -23,6 +23,7 @@ from .store import Store, StoreError, default_cache_dir
 
 PROTOCOL = 1
 MAX_CHUNK = 4 * 1024 * 1024
+STALE_AFTER_S = 2.0  # silence after which a partial frame is given up
 Reply = Tuple[Dict[str, Any], bytes]
 
 
@@ -107,9 +108,9 @@ class Agent:
         if req.get("backend") == "tflite":
             sha = Store.check_sha(req.get("sha256"))
             path = self.store.present("models", sha, ".tflite")
-            self.model_sha = sha
-        self.backend = None
+        self.backend = self.model_sha = None
         self.backend = make_backend(req, path)
+        self.model_sha = req.get("sha256") if path else None
         return self.backend.describe(), b""
 
     def run(self, req: Dict[str, Any], body: bytes) -> Reply:
@@ -237,13 +238,15 @@ def serve_fds(rfd: int, wfd: int, agent: Optional[Agent] = None) -> int:
     agent.emit = emit
     while not agent.closing:
         try:
-            select.select([rfd], [], [])
-            data = os.read(rfd, 1 << 16)
+            ready, _, _ = select.select([rfd], [], [], STALE_AFTER_S)
+            data = os.read(rfd, 1 << 16) if ready else None
         except InterruptedError:
             continue
-        if not data:
+        if data == b"":
             return 0
-        for frame in decoder.feed(data):
+        # a partial frame with no byte for a while lost its tail: resynchronise
+        frames = decoder.feed(data) if data is not None else decoder.expire()
+        for frame in frames:
             type_, header, body = agent.handle(frame)
             try:
                 _write_all(wfd, wire.encode(type_, frame.seq, header, body))

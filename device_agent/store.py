@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any, Dict, Optional
 
-_SHA = re.compile(r"^[0-9a-f]{64}$")
+_SHA = re.compile(r"[0-9a-f]{64}")
 
 
 class StoreError(Exception):
@@ -39,7 +39,7 @@ class Store:
 
     @staticmethod
     def check_sha(sha: Any) -> str:
-        if not isinstance(sha, str) or not _SHA.match(sha):
+        if not isinstance(sha, str) or not _SHA.fullmatch(sha):
             raise StoreError("%r is not a lowercase hex SHA-256" % (sha,))
         return sha
 

@@ -68,7 +68,10 @@ class Frame:
 def encode(type_: int, seq: int, header: Dict[str, Any], body: Buffer = b"",
            max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     """One frame as bytes. Raises WireError when it would exceed ``max_frame``."""
-    hjson = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    try:
+        hjson = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise WireError("frame header is not plain JSON: %s" % exc) from None
     if len(hjson) > MAX_HEADER:
         raise WireError("frame header is %d bytes, over the %d limit" % (len(hjson), MAX_HEADER))
     blen = len(body)
@@ -108,6 +111,22 @@ class FrameDecoder:
 
     def feed(self, data: Buffer) -> List[Frame]:
         self._buf += data
+        frames: List[Frame] = []
+        while True:
+            frame = self._next()
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+    def expire(self) -> List[Frame]:
+        """Give up on a partial frame: call when no byte has arrived for a while.
+
+        A frame whose head survived but whose tail was lost would otherwise hold the reader
+        until as many bytes as its head claims have arrived. Dropping one byte and scanning
+        again finds the frames that followed it."""
+        if not self._buf:
+            return []
+        self._skip(1)
         frames: List[Frame] = []
         while True:
             frame = self._next()
@@ -157,7 +176,7 @@ class FrameDecoder:
                 header = json.loads(bytes(payload[:hlen]).decode("utf-8"))
                 if not isinstance(header, dict):
                     raise ValueError("header is not an object")
-            except ValueError:
+            except (ValueError, RecursionError):  # includes absurdly nested JSON
                 payload.release()
                 self.stats.bad_header += 1
                 self._skip(1)

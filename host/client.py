@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from device_agent import sampleset, wire
-from device_agent.server import MAX_CHUNK, PROTOCOL
+from device_agent.server import MAX_CHUNK, PROTOCOL, STALE_AFTER_S
 
 from .link import Link, LinkClosed
 
@@ -53,10 +53,12 @@ class AgentClient:
             if left <= 0:
                 raise AgentTimeout(f"{self.link.describe()}: no answer from the agent in "
                                    f"{self._idle:.0f} s", "Timeout")
-            data = self.link.recv(1 << 20, min(left, 1.0))
+            data = self.link.recv(1 << 20, min(left, STALE_AFTER_S))
             if data:
                 self.bytes_received += len(data)
                 self._pending.extend(self.decoder.feed(data))
+            elif self.decoder.buffered:  # a partial frame lost its tail: resynchronise
+                self._pending.extend(self.decoder.expire())
         return self._pending.pop(0)
 
     def request(self, op: str, body: bytes = b"", *, timeout: float | None = None,
