@@ -15,8 +15,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sv = sub.add_parser("serve", help="serve the edgeperf wire protocol")
     sv.add_argument("--stdio", action="store_true", help="on stdin/stdout (local, SSH)")
-    sv.add_argument("--cache-dir", help="where pushed models and sample sets are kept "
-                                        "(default: $EDGEPERF_AGENT_CACHE or ~/.cache/edgeperf-agent)")
+    sv.add_argument("--cache-dir", help="where pushed models and sample sets are kept (default: "
+                                        "$EDGEPERF_AGENT_CACHE or ~/.cache/edgeperf-agent)")
     sub.add_parser("version", help="print the agent version")
     args = ap.parse_args(argv)
     if args.cmd == "version":

@@ -47,7 +47,7 @@ class RunSettings:
     offline_sample_count: int = 0  # 0: derived from expected QPS and min duration
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "RunSettings":
+    def from_dict(cls, d: Dict[str, Any]) -> RunSettings:
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         s = cls(**known)
         if s.scenario not in SCENARIOS:

@@ -11,7 +11,7 @@ import errno
 import hashlib
 import os
 import re
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 _SHA = re.compile(r"[0-9a-f]{64}")
 

@@ -291,7 +291,8 @@ def score(inp: ScoreInput, *, min_duration_ns: int, min_query_count: int,
         s.early_stopping = early_stopping_stream(samples, target_percentile, also_p99=True)
         span = inp.final_issue_ns / NS_PER_S
         s.qps_with_overhead = (n_samples - 1) / span if span > 0 else float("inf")
-        s.qps_without_overhead = NS_PER_S / sample_stats.mean_ns if sample_stats.mean_ns else float("inf")
+        mean = sample_stats.mean_ns
+        s.qps_without_overhead = NS_PER_S / mean if mean else float("inf")
         s.metric_name, s.metric_unit = "early_stopping_latency_ns", "ns"
         s.metric_value = float(s.early_stopping.estimate_ns or s.target_percentile_latency_ns)
         if not s.min_duration_met:
@@ -337,7 +338,8 @@ def score(inp: ScoreInput, *, min_duration_ns: int, min_query_count: int,
     reasons = list(extra_invalid_reasons or [])
     if perf_met is False:
         reasons.append(f"{_pct_label(target_percentile)}th percentile latency "
-                       f"{s.target_percentile_latency_ns} ns exceeds the bound {target_latency_ns} ns")
+                       f"{s.target_percentile_latency_ns} ns exceeds the bound "
+                       f"{target_latency_ns} ns")
     if not s.min_duration_met:
         reasons.append("min duration not met")
     if not s.min_queries_met:

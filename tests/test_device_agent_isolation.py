@@ -57,3 +57,11 @@ def test_zipapp_holds_only_the_agent_and_runs_isolated(tmp_path):
     assert r.returncode == 0 and r.stdout.strip() == "0.1.0", r.stderr
     assert agent_zipapp() == (data, sha)  # reproducible: same bytes, same name
     assert local_agent_path().name == f"{sha}.pyz"
+
+
+def test_ruff_clean_for_python_39():
+    """The linter, told the agent's oldest Python, finds nothing (syntax included)."""
+    ruff = Path(sys.executable).parent / "ruff"
+    r = subprocess.run([str(ruff), "check", "--target-version", "py39", str(AGENT)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -198,7 +198,8 @@ def test_cli_usage_errors(capsys):
     assert "min_query_count (500) > max_query_count (100)" in err
     code = main(["run", "--model", "synthetic:null", "--scenario", "Offline",
                  "--min-duration", "20", "--max-duration", "10"])
-    assert code == 2 and "min_duration_ms (20000) > max_duration_ms (10000)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "min_duration_ms (20000) > max_duration_ms (10000)" in err
 
 
 def test_cli_run_and_score(tmp_path, capsys):
