@@ -217,3 +217,22 @@ def test_cli_run_and_score(tmp_path, capsys):
     assert "90.0th percentile latency (ns) : 1801000" in text
     assert " * Would discard 167 highest latency queries." in text
     assert " * Processed at least 64 queries (2000)." in text
+
+
+def test_cli_info_boards_models(capsys):
+    assert main(["info", "--board", "local", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["protocol"] == 1 and info["cpu_count"] >= 1
+    assert info["runtimes"]["ai_edge_litert"]
+    assert info["clock"]["source"] == "time.perf_counter_ns"
+    assert isinstance(info["telemetry"]["cpus"], list)
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert "runtimes   ai_edge_litert" in text and "clock      time.perf_counter_ns" in text
+    assert main(["boards"]) == 0
+    assert capsys.readouterr().out.split()[0:2] == ["local", "local"]
+    assert main(["models"]) == 0
+    models = capsys.readouterr().out.split()
+    assert {"builtin:mlp", "builtin:mlp-int8", "synthetic:null"} <= set(models)
+    assert main(["info", "--board", "nope"]) == 1
+    assert "no board profile named 'nope'; known boards: local" in capsys.readouterr().err
