@@ -114,7 +114,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = root / s.scenario if len(settings) > 1 or not args.out else root
         printer = ProgressPrinter(s.min_duration_ms / 1000, s.min_query_count, quiet=args.quiet)
         spec = RunSpec(model=args.model, settings=s, board=args.board, out_dir=out,
-                       threads=args.threads, conf_files=args.user_conf)
+                       threads=args.threads, conf_files=args.user_conf,
+                       trace_all=args.trace_all)
         try:
             outcome = execute(spec, printer)
         except (RunError, BoardError, SettingsError, LinkError) as exc:
@@ -132,7 +133,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _read_latencies(path: Path) -> np.ndarray:
     if not path.exists():
         raise ValueError(f"{path} does not exist")
-    if path.suffix == ".npy":
+    if path.suffix == ".npz":  # an edgeperf querylog.npz
+        with np.load(path, allow_pickle=False) as z:
+            if "done_ns" not in z or "issue_ns" not in z:
+                raise ValueError(f"{path} is not an edgeperf querylog.npz (no issue/done times)")
+            arr = z["done_ns"] - z["issue_ns"]
+    elif path.suffix == ".npy":
         arr = np.load(path, allow_pickle=False)
     else:
         vals = []
@@ -261,10 +267,13 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, metavar="N", help="runtime threads")
     r.add_argument("--out", metavar="DIR", help="output directory (default: results/...)")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.add_argument("--trace-all", action="store_true",
+                   help="every query in mlperf_log_trace.json (default: the first 10,000)")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("score", help="score latencies recorded elsewhere")
-    s.add_argument("latencies", help="one integer of nanoseconds a line, or a .npy file")
+    s.add_argument("latencies", help="one integer of nanoseconds a line, a .npy file, or a "
+                                     "run's querylog.npz")
     s.add_argument("--scenario", required=True, choices=SCENARIOS)
     _add_settings_args(s)
     s.set_defaults(preset="smoke")

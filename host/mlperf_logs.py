@@ -361,6 +361,9 @@ def write_accuracy_json(path: str | os.PathLike[str],
 # --------------------------------------------------------------------------- one run
 
 
+DEFAULT_TRACE_LIMIT = 10_000
+
+
 class QueryLogLike(Protocol):
     issue_ns: np.ndarray
     done_ns: np.ndarray
@@ -373,8 +376,12 @@ def write_run_logs(out: str | os.PathLike[str], *, summary: Summary | None,
                    requested: TestSettings, effective: TestSettings, sut_name: str,
                    querylog: QueryLogLike, wall_anchor: dict[str, int] | None = None,
                    errors: Sequence[str] = (), warnings: Sequence[str] = (),
-                   accuracy: Iterable[AccuracyEntry | tuple[int, int, bytes]] = ()) -> None:
+                   accuracy: Iterable[AccuracyEntry | tuple[int, int, bytes]] = (),
+                   trace_limit: int | None = DEFAULT_TRACE_LIMIT) -> None:
     """Write the four mlperf_log_* files of one run into ``out``.
+
+    The trace holds the first ``trace_limit`` queries (None: all of them): a ten-second run of
+    a fast model has millions, and every one of them is in querylog.npz anyway.
 
     ``wall_anchor`` ({"wall_ns", "monotonic_ns"} read together on the device) places the
     device-clock QueryLog on the wall clock for test_datetime and power_begin/power_end;
@@ -402,10 +409,13 @@ def write_run_logs(out: str | os.PathLike[str], *, summary: Summary | None,
                    total_sample_count=total, warnings=list(warnings), errors=list(errors))
     write_detail(out / "mlperf_log_detail.txt", requested, summary, info, effective=effective)
     offline = requested.scenario == "Offline"
-    events = TraceEvents(q.issue_ns, q.done_ns, sample_indices=q.sample_idx if rows else None,
-                         query_ids=np.zeros(rows, np.int64) if offline else None,
+    k = rows if trace_limit is None else min(rows, trace_limit)
+    spr = max(1, q.samples_per_row)
+    events = TraceEvents(q.issue_ns[:k], q.done_ns[:k],
+                         sample_indices=q.sample_idx[:k * spr] if k else None,
+                         query_ids=np.zeros(k, np.int64) if offline else None,
                          name="Sample" if offline else "Query")
-    write_trace(out / "mlperf_log_trace.json", events, start_ns=begin_ns)
+    write_trace(out / "mlperf_log_trace.json", events, start_ns=begin_ns, total_rows=rows)
     write_accuracy_json(out / "mlperf_log_accuracy.json", accuracy)
 
 

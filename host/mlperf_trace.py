@@ -76,7 +76,8 @@ def _trace_rows(name: str, ts_ns: np.ndarray, dur_ns: np.ndarray, qid: np.ndarra
     return flat[flat != _SPACE].tobytes()
 
 
-def write_trace(path: str | os.PathLike[str], events: TraceEvents, start_ns: int = 0) -> None:
+def write_trace(path: str | os.PathLike[str], events: TraceEvents, start_ns: int = 0,
+                total_rows: int | None = None) -> None:
     """Write mlperf_log_trace.json as valid Chrome trace-event JSON, one "X" event per query.
 
     ts/dur are microseconds (the format's unit) relative to ``start_ns``; digits are built
@@ -106,5 +107,7 @@ def write_trace(path: str | os.PathLike[str], events: TraceEvents, start_ns: int
             rows = _trace_rows(name, issue[lo:hi] - start_ns, dur[lo:hi], qid[lo:hi],
                                None if samples is None else samples[lo:hi])
             f.write(rows[:-2] + b"\n" if hi == n else rows)
-        meta = json.dumps({"edgeperf_version": __version__, "clock": "device"})
+        total = n if total_rows is None else total_rows
+        meta = json.dumps({"edgeperf_version": __version__, "clock": "device",
+                           "events": n, "rows_in_run": total, "truncated": total > n})
         f.write(f'],"displayTimeUnit":"ns","otherData":{meta}}}\n'.encode())

@@ -5,8 +5,8 @@
     mlperf_log_trace.json    one trace event per query (valid JSON)
     mlperf_log_accuracy.json LoadGen's accuracy log ("[\\n]" in performance mode)
     result.json              versioned record: settings, board, device, telemetry, summary
-    querylog.npz             raw per-query issue/done times (device ns) and sample indices
-    latencies_ns.npy         per-query latencies, re-scorable with 'edgeperf score'
+    querylog.npz             raw per-query issue/done times (device ns) and sample indices,
+                             uncompressed (20 bytes a query); 'edgeperf score' reads it
 
 ``result.json`` is written last and atomically; the spill file the QueryLog was gathered
 in is removed only once querylog.npz holds the same rows.
@@ -25,6 +25,7 @@ import numpy as np
 from device_agent import __version__
 
 from . import mlperf_logs
+from .mlperf_logs import DEFAULT_TRACE_LIMIT
 from .querylog import QueryLogData
 from .scoring import Summary
 from .settings import TestSettings
@@ -62,11 +63,10 @@ def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     if q.rows:
-        np.savez_compressed(out / "querylog.npz", issue_ns=q.issue_ns, done_ns=q.done_ns,
-                            sample_idx=q.sample_idx, start_ns=np.int64(q.start_ns),
-                            samples_per_row=np.int64(q.samples_per_row))
-        np.save(out / "latencies_ns.npy", q.done_ns - q.issue_ns)
-        files.update(querylog="querylog.npz", latencies="latencies_ns.npy")
+        np.savez(out / "querylog.npz", issue_ns=q.issue_ns, done_ns=q.done_ns,
+                 sample_idx=q.sample_idx, start_ns=np.int64(q.start_ns),
+                 samples_per_row=np.int64(q.samples_per_row))
+        files["querylog"] = "querylog.npz"
         spill = out / "querylog.spill"
         if spill.exists():
             spill.unlink()
@@ -74,7 +74,8 @@ def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
     wall = (rec.get("run") or {}).get("wall_anchor") or {}
     if summary is not None:
         mlperf_logs.write_run_logs(out, summary=summary, requested=spec.settings, effective=eff,
-                                   sut_name=sut, querylog=q, wall_anchor=wall, errors=errors)
+                                   sut_name=sut, querylog=q, wall_anchor=wall, errors=errors,
+                                   trace_limit=None if spec.trace_all else DEFAULT_TRACE_LIMIT)
         files.update(summary="mlperf_log_summary.txt", detail="mlperf_log_detail.txt",
                      trace="mlperf_log_trace.json", accuracy="mlperf_log_accuracy.json")
     rec["summary"] = summary.to_dict() if summary else None

@@ -120,6 +120,7 @@ class RunSpec:
     sample_count: int = DEFAULT_SAMPLE_COUNT
     run_idle_timeout: float = 120.0
     conf_files: list[str] = field(default_factory=list)
+    trace_all: bool = False  # every query in mlperf_log_trace.json (default: the first 10,000)
 
 
 @dataclass

@@ -43,7 +43,7 @@ def test_each_scenario_synthetic(tmp_path, scenario):
     o = execute(RunSpec(model="synthetic:busy:20", settings=small(scenario), board=LOCAL,
                         out_dir=out))
     assert o.exit_code == EXIT_VALID, o.invalid_reasons
-    assert _files(out) == ["latencies_ns.npy", "mlperf_log_accuracy.json",
+    assert _files(out) == ["mlperf_log_accuracy.json",
                            "mlperf_log_detail.txt", "mlperf_log_summary.txt",
                            "mlperf_log_trace.json", "querylog.npz", "result.json"]
     res = json.loads((out / "result.json").read_text())
@@ -236,3 +236,18 @@ def test_cli_info_boards_models(capsys):
     assert {"builtin:mlp", "builtin:mlp-int8", "synthetic:null"} <= set(models)
     assert main(["info", "--board", "nope"]) == 1
     assert "no board profile named 'nope'; known boards: local" in capsys.readouterr().err
+
+
+def test_trace_is_capped_and_querylog_rescores(tmp_path, capsys):
+    s = small("SingleStream", min_query_count=12_000, max_query_count=12_000)
+    o = execute(RunSpec(model="synthetic:null", settings=s, board=LOCAL, out_dir=tmp_path))
+    assert o.exit_code == EXIT_VALID
+    trace = json.loads((tmp_path / "mlperf_log_trace.json").read_text())
+    assert len(trace["traceEvents"]) == 10_000
+    assert trace["otherData"]["rows_in_run"] == 12_000 and trace["otherData"]["truncated"]
+    with np.load(tmp_path / "querylog.npz") as z:
+        assert len(z["done_ns"]) == 12_000
+    # the raw QueryLog re-scores to the same early-stopping estimate
+    assert main(["score", str(tmp_path / "querylog.npz"), "--scenario", "SingleStream"]) == 0
+    line = f"Early stopping 90.0th percentile estimate: {o.summary.early_stopping.estimate_ns}"
+    assert line in capsys.readouterr().out
