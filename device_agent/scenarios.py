@@ -79,37 +79,54 @@ class QueryLog:
 
     def chunk_for(self, row: int):
         c = row // CHUNK
-        while len(self.issue) <= c:
-            self.issue.append(array("q", bytes(8 * CHUNK)))
-            self.done.append(array("q", bytes(8 * CHUNK)))
-            self.sample.append(array("I", bytes(4 * CHUNK * self.samples_per_row)))
+        while len(self.issue) <= c:  # exact sizes: array * n does not over-allocate
+            self.issue.append(array("q", [0]) * CHUNK)
+            self.done.append(array("q", [0]) * CHUNK)
+            self.sample.append(array("I", [0]) * (CHUNK * self.samples_per_row))
         return self.issue[c], self.done[c], self.sample[c], c * CHUNK
 
-    def slice(self, lo: int, hi: int) -> tuple:
-        """(issue, done, sample) numpy arrays for rows [lo, hi)."""
-        parts: tuple = ([], [], [])
+    def _pieces(self, lo: int, hi: int) -> List[tuple]:
+        """(chunk, offset, rows) pieces covering rows [lo, hi), one per storage chunk."""
+        out = []
         row = lo
-        spr = self.samples_per_row
         while row < hi:
             c, off = divmod(row, CHUNK)
             n = min(hi - row, CHUNK - off)
-            parts[0].append(np.frombuffer(self.issue[c], np.int64, n, off * 8))
-            parts[1].append(np.frombuffer(self.done[c], np.int64, n, off * 8))
-            parts[2].append(np.frombuffer(self.sample[c], np.uint32, n * spr, off * spr * 4))
+            out.append((c, off, n))
             row += n
-        if not parts[0]:
-            return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint32))
-        return tuple(np.concatenate(p) for p in parts)
+        return out
+
+    def views(self, lo: int, hi: int, issue_ns: Optional[int] = None) -> List[memoryview]:
+        """Memoryviews whose concatenation is issue || done || sample of rows [lo, hi)
+        (the wire layout), so a payload is built with one copy. ``issue_ns`` replaces
+        every issue time (Offline: one query, one issue time)."""
+        spr = self.samples_per_row
+        pieces = self._pieces(lo, hi)
+        if issue_ns is None:
+            issue = [memoryview(self.issue[c])[off:off + n] for c, off, n in pieces]
+        else:
+            issue = [memoryview(array("q", [issue_ns]) * (hi - lo))]
+        done = [memoryview(self.done[c])[off:off + n] for c, off, n in pieces]
+        sample = [memoryview(self.sample[c])[off * spr:(off + n) * spr] for c, off, n in pieces]
+        return issue + done + sample
+
+    def slice(self, lo: int, hi: int) -> tuple:
+        """(issue, done, sample) numpy arrays for rows [lo, hi) (copies; not for hot paths)."""
+        raw = b"".join(self.views(lo, hi))
+        n = hi - lo
+        return (np.frombuffer(raw, np.int64, n, 0), np.frombuffer(raw, np.int64, n, 8 * n),
+                np.frombuffer(raw, np.uint32, n * self.samples_per_row, 16 * n))
 
     def checksum(self) -> int:
-        """CRC32 over the rows' issue, done and sample bytes, as the host will recompute."""
-        issue, done, sample = self.slice(0, self.rows)
-        crc = zlib.crc32(issue.tobytes())
-        crc = zlib.crc32(done.tobytes(), crc)
-        return zlib.crc32(sample.tobytes(), crc)
+        """CRC32 over the rows' issue, then done, then sample bytes, without copying."""
+        crc = 0
+        for view in self.views(0, self.rows):
+            crc = zlib.crc32(view, crc)
+        return crc
 
     @property
     def nbytes(self) -> int:
+        """Bytes the log holds: 16 + 4 * samples_per_row per preallocated row."""
         return len(self.issue) * CHUNK * (16 + 4 * self.samples_per_row)
 
 
@@ -205,6 +222,7 @@ class ScenarioRunner:
         self.warmup_ns_per_sample = 0
         self._sched_next = 0.0  # seconds after start of the next Server arrival
         self._server_total: Optional[int] = None
+        self.offline_sample_count = 0  # the size of the Offline query, once decided
 
     # -- helpers outside the timed region
     def _fill_order(self, buf: array, n: int) -> None:
@@ -218,12 +236,14 @@ class ScenarioRunner:
     def _flush(self, upto: int) -> None:
         if upto <= self.sent:
             return
-        issue, done, sample = self.log.slice(self.sent, upto)
-        if self.s.scenario == "Offline":  # one query: every row shares its issue time
-            issue = np.full(len(done), self.log.start_ns, np.int64)
-        self.emit("querylog", {"first": self.sent, "rows": upto - self.sent,
-                               "samples_per_row": self.log.samples_per_row},
-                  issue.tobytes() + done.tobytes() + sample.tobytes())
+        log = self.log
+        # Offline: one query, so every row shares its issue time
+        issue = log.start_ns if self.s.scenario == "Offline" else None
+        for c, off, n in log._pieces(self.sent, upto):  # one stretch per storage chunk
+            first = c * CHUNK + off
+            self.emit("querylog", {"first": first, "rows": n,
+                                   "samples_per_row": log.samples_per_row},
+                      b"".join(log.views(first, first + n, issue)))
         self.sent = upto
 
     def _progress(self, rows: int, now: int) -> None:
@@ -347,6 +367,7 @@ class ScenarioRunner:
             n = max(n, s.min_query_count, 1)
             if s.max_query_count:
                 n = min(n, s.max_query_count)
+        self.offline_sample_count = n
         chunks = []
         for base in range(0, n, CHUNK):
             issue, done, order, _ = log.chunk_for(base)

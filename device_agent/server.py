@@ -24,6 +24,7 @@ from .store import Store, StoreError, default_cache_dir
 PROTOCOL = 1
 MAX_CHUNK = 4 * 1024 * 1024
 STALE_AFTER_S = 2.0  # silence after which a partial frame is given up
+MAX_RESULT_ROWS = 1 << 20  # 20+ MiB a reply at most
 Reply = Tuple[Dict[str, Any], bytes]
 
 
@@ -151,6 +152,7 @@ class Agent:
             "wall_anchor": {"wall_ns": wall0, "monotonic_ns": mono0},
             "telemetry_before": before, "telemetry_after": telemetry.snapshot(),
             "querylog_bytes": log.nbytes, "n_samples": n_samples,
+            "offline_sample_count": runner.offline_sample_count,
         }, b""
 
     @staticmethod
@@ -170,13 +172,15 @@ class Agent:
         return previous
 
     def results(self, req: Dict[str, Any], body: bytes) -> Reply:
+        """Rows [first, first + MAX_RESULT_ROWS) of the last run's QueryLog."""
         if self.log is None:
             raise AgentError("no completed run on the agent")
-        first = max(0, int(req.get("first", 0)))
         log = self.log
-        issue, done, sample = log.slice(first, log.rows)
-        return {"first": first, "rows": log.rows - first, "samples_per_row": log.samples_per_row,
-                "checksum": log.checksum()}, issue.tobytes() + done.tobytes() + sample.tobytes()
+        first = min(max(0, int(req.get("first", 0))), log.rows)
+        last = min(log.rows, first + MAX_RESULT_ROWS)
+        return {"first": first, "rows": last - first, "total_rows": log.rows,
+                "samples_per_row": log.samples_per_row,
+                "checksum": log.checksum()}, b"".join(log.views(first, last))
 
     def telemetry(self, req: Dict[str, Any], body: bytes) -> Reply:
         return telemetry.snapshot(), b""

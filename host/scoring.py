@@ -269,7 +269,10 @@ def score(inp: ScoreInput, *, min_duration_ns: int, min_query_count: int,
     if target_percentile is None:
         target_percentile = 0.9 if scen == "SingleStream" else 0.99
     samples = np.sort(np.asarray(inp.sample_latencies_ns, dtype=np.int64))
-    queries = np.sort(np.asarray(inp.query_latencies_ns, dtype=np.int64))
+    # one sample per query outside MultiStream: the same values, sorted once
+    queries = (np.sort(np.asarray(inp.query_latencies_ns, dtype=np.int64))
+               if scen == "MultiStream" or len(inp.query_latencies_ns) != len(samples)
+               else samples)
     n_samples, n_queries = len(samples), len(queries)
     sample_stats = LatencyStats.of(samples)
     query_stats = LatencyStats.of(queries) if scen == "MultiStream" else None
@@ -343,7 +346,11 @@ def score(inp: ScoreInput, *, min_duration_ns: int, min_query_count: int,
     if not s.min_duration_met:
         reasons.append("min duration not met")
     if not s.min_queries_met:
-        reasons.append(f"min query count not met ({n_queries} < {min_query_count})")
+        if scen == "Offline":
+            reasons.append(f"the Offline query is incomplete: {n_samples} of "
+                           f"{min_sample_count} samples answered")
+        else:
+            reasons.append(f"min query count not met ({n_queries} < {min_query_count})")
     if not s.early_stopping.met:
         reasons.append("early stopping not satisfied")
     s.invalid_reasons = reasons

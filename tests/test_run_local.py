@@ -251,3 +251,18 @@ def test_trace_is_capped_and_querylog_rescores(tmp_path, capsys):
     assert main(["score", str(tmp_path / "querylog.npz"), "--scenario", "SingleStream"]) == 0
     line = f"Early stopping 90.0th percentile estimate: {o.summary.early_stopping.estimate_ns}"
     assert line in capsys.readouterr().out
+
+
+def test_offline_cut_by_max_duration_is_invalid(tmp_path):
+    # the expected QPS claims 1e6/s, the device manages ~1000/s: max duration cuts the query
+    s = small("Offline", target_qps=1e6, min_duration_ms=300, max_duration_ms=300,
+              min_query_count=1)
+    o = execute(RunSpec(model="synthetic:busy:1000", settings=s, board=LOCAL, out_dir=tmp_path))
+    assert o.exit_code == EXIT_INVALID
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert res["run"]["offline_sample_count"] == 330_000
+    rows = res["run"]["rows_received"]
+    assert 0 < rows < 330_000
+    assert f"the Offline query is incomplete: {rows} of 330000 samples answered" in \
+        res["invalid_reasons"]
+    assert "Min queries satisfied : NO" in (tmp_path / "mlperf_log_summary.txt").read_text()
