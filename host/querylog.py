@@ -53,7 +53,7 @@ class QueryLogCollector:
         self.rows = 0
         self.samples_per_row = 1
         self.spill_path = spill_path
-        self._spill = open(spill_path, "ab") if spill_path else None
+        self._spill = None  # opened with the first stretch: no file for a run that never ran
 
     def add(self, first: int, rows: int, spr: int, body: bytes) -> None:
         """Take one stretch; stretches must continue where the last one ended."""
@@ -62,6 +62,8 @@ class QueryLogCollector:
                 return
             raise ValueError(f"QueryLog gap: have {self.rows} rows, next stretch starts at {first}")
         issue, done, sample = split_stretch(body, rows, spr)
+        if self.spill_path is not None and self._spill is None:
+            self._spill = open(self.spill_path, "ab")
         if self._spill:
             self._spill.write(_SPILL_HEAD.pack(_SPILL_MAGIC, first, rows, spr) + body)
             self._spill.flush()
@@ -81,7 +83,8 @@ class QueryLogCollector:
     def close(self) -> None:
         if self._spill:
             self._spill.close()
-            self._spill = None
+        self._spill = None
+        self.spill_path = None  # a closed collector never reopens its spill
 
 
 def read_spill(path: Path) -> QueryLogData:

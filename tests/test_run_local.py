@@ -184,6 +184,8 @@ def test_bad_models(tmp_path, model, needle):
     with pytest.raises(RunError, match=needle):
         execute(RunSpec(model=path, settings=small("SingleStream"), board=LOCAL,
                         out_dir=tmp_path / "out"))
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.iterdir()) == []  # no half-written run left behind
 
 
 def test_cli_usage_errors(capsys):
