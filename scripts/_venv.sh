@@ -1,5 +1,6 @@
 # Shared by scripts/demo.sh and scripts/test.sh: make sure python3, venv and pip work,
 # installing Debian's packages when they are missing (fresh Debian images lack python3-venv).
+# Arguments name more Debian packages the caller needs: source scripts/_venv.sh openssh-server
 set -euo pipefail
 PY=${PYTHON:-python3}
 
