@@ -128,8 +128,8 @@ def _probe(conn: SshConnection, python: str, board: str) -> dict[str, Any]:
 def _remote_cache(profile: BoardProfile, probe: dict[str, Any]) -> str:
     home = probe.get("home") or "."
     cache = profile.cache_dir
-    if cache:
-        return posixpath.join(home, cache[2:]) if cache.startswith("~/") else cache
+    if cache:  # "~/x" and relative paths are under the login's home, as ssh has them
+        return posixpath.join(home, cache[2:] if cache.startswith("~/") else cache)
     return posixpath.join(probe.get("xdg_cache") or posixpath.join(home, ".cache"),
                           "edgeperf-agent")
 
@@ -174,7 +174,14 @@ def _upload(conn: SshConnection, python: str, path: str, data: bytes, sha: str,
                                 f"(SHA-256 {got or r.err_text()!r}, expected {sha}); the "
                                 "transfer was corrupted: run again")
             sftp.chmod(tmp, 0o644)
-            sftp.posix_rename(tmp, path)
+            try:
+                sftp.posix_rename(tmp, path)  # atomic, replaces a damaged copy
+            except OSError:  # a server without OpenSSH's extension
+                try:
+                    sftp.remove(path)
+                except OSError:
+                    pass
+                sftp.rename(tmp, path)
         except BaseException:
             try:
                 sftp.remove(tmp)

@@ -128,23 +128,33 @@ class SshConnection:
 
     @staticmethod
     def _keys(hop: SshTarget, agent: paramiko.Agent | None):
-        """(label, key or None, note) in the order they are offered."""
+        """(label, key or None, note) in the order they are offered: named identity files,
+        ssh-agent's keys, then (when no file was named) OpenSSH's default files."""
         files = list(hop.identity_files)
-        explicit = files if hop.explicit_identity else []
-        for path in explicit:
-            yield path, *_load_key(path, must_exist=True)
-        if agent is not None and not hop.identities_only:
-            for k in agent.get_keys():
+        for path in files if hop.explicit_identity else []:
+            yield path, *_load_key(path, named=True)
+        if agent is not None:
+            try:
+                keys = agent.get_keys()
+            except (paramiko.SSHException, OSError) as exc:
+                yield "ssh-agent", None, f"unusable: {exc}"
+                keys = ()
+            for k in keys:
                 yield f"ssh-agent {known_hosts.fingerprint(k)}", k, ""
         if not hop.explicit_identity:
             for path in files:
-                key, note = _load_key(path, must_exist=False)
+                key, note = _load_key(path, named=False)
                 if key is not None or note:
                     yield path, key, note
 
     def _authenticate(self, hop: SshTarget, t: paramiko.Transport) -> None:
-        agent = None if hop.identities_only else paramiko.Agent()
         tried: list[str] = []
+        agent = None
+        if not hop.identities_only:
+            try:
+                agent = paramiko.Agent()  # keys of $SSH_AUTH_SOCK; none when it is unset
+            except (paramiko.SSHException, OSError) as exc:
+                tried.append(f"ssh-agent (unusable: {exc})")
         try:
             for label, key, note in self._keys(hop, agent):
                 if key is None:
@@ -267,14 +277,13 @@ class SshConnection:
                 pass
 
 
-def _load_key(path: str, must_exist: bool) -> tuple[paramiko.PKey | None, str]:
+def _load_key(path: str, named: bool) -> tuple[paramiko.PKey | None, str]:
+    """The private key in ``path``, or None and why not (silence for a default file that
+    simply is not there, as with OpenSSH)."""
     try:
         return paramiko.PKey.from_path(path), ""
     except FileNotFoundError:
-        if must_exist:
-            raise LinkError(f"SshLink: identity file {path} does not exist; fix --identity or "
-                            "link.identity") from None
-        return None, ""
+        return None, "no such file" if named else ""
     except (paramiko.PasswordRequiredException, TypeError) as exc:
         if isinstance(exc, TypeError) and "password" not in str(exc):
             return None, f"unreadable: {exc}"

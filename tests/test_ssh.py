@@ -351,6 +351,10 @@ def test_wrong_key_refused_with_the_fix(ssh_device, tmp_path):
                         out_dir=tmp_path))
     assert f"refused every key offered ({stranger} (refused))" in str(exc.value)
     assert f"ssh-copy-id -i KEY.pub {ssh_device.user}@{ssh_device.addr}" in str(exc.value)
+    b = board(ssh_device, tmp_path, identity=str(tmp_path / "typo"))
+    with pytest.raises(RunError, match=r"refused every key offered \(\S+/typo \(no such file\)\)"):
+        execute(RunSpec(model="synthetic:null", settings=small("SingleStream"), board=b,
+                        out_dir=tmp_path))
     locked = tmp_path / "locked"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "a passphrase", "-f",
                     str(locked)], check=True)
