@@ -5,8 +5,9 @@ side 10.231.N.1/30, the device 10.231.N.2), and runs Debian's /usr/sbin/sshd ins
 fresh ed25519 host key, public-key authentication only and a generated client key: the host
 reaches it over a link, as it reaches a Raspberry Pi. Inside the namespace sshd also listens
 on 127.0.0.1:2222, which only a ProxyJump through the device can reach. Where namespaces
-cannot be made (no root, no ip tool), it falls back to sshd on a free loopback port, and says
-so in ``mode``. Used by tests/test_ssh.py and benchmarks/bench_ssh.py.
+cannot be made (no root, no ip tool; or $EDGEPERF_TEST_SSHD_LOOPBACK set, to check that
+path), it falls back to sshd on a free loopback port, and says so in ``mode``. Used by
+tests/test_ssh.py and benchmarks/bench_ssh.py.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class SshDevice:
 
     def _make_netns(self) -> str | None:
         """Create the namespace and veth pair; returns why not, or None on success."""
+        if os.environ.get("EDGEPERF_TEST_SSHD_LOOPBACK"):
+            return "EDGEPERF_TEST_SSHD_LOOPBACK is set"
         if os.geteuid() != 0 or shutil.which("ip") is None:
             return "not root" if os.geteuid() != 0 else "no ip tool"
         pid = os.getpid()

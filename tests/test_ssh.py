@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -406,23 +407,24 @@ def test_ssh_config_alias(ssh_device, tmp_path, _own_home):
 
 
 def test_proxy_jump_through_a_gateway(ssh_device, tmp_path, capsys):
-    """The device's 127.0.0.1:2222 is reachable only through the device itself as gateway."""
+    """The device's localhost:2222 is reachable only through the device itself as gateway
+    (on the loopback fallback, its one port under another name)."""
     inner = INNER_PORT if ssh_device.netns else ssh_device.port
     kh = tmp_path / "known_hosts"
-    kh.write_text(f"[127.0.0.1]:{inner} {ssh_device.host_pub_line()}\n")
+    kh.write_text(f"[localhost]:{inner} {ssh_device.host_pub_line()}\n")
     jump = f"{ssh_device.user}@{ssh_device.addr}:{ssh_device.port}"
-    b = board(ssh_device, tmp_path, host="127.0.0.1", port=inner, proxy_jump=jump,
+    b = board(ssh_device, tmp_path, host="localhost", port=inner, proxy_jump=jump,
               known_hosts=str(kh))
-    with pytest.raises(RunError, match=f"the host key of {ssh_device.key_name} is not in "
-                                       "known_hosts"):  # the gateway is checked too
+    with pytest.raises(RunError, match=re.escape(f"the host key of {ssh_device.key_name} is "
+                                                  "not in known_hosts")):
         execute(RunSpec(model="synthetic:null", settings=small("SingleStream"), board=b,
-                        out_dir=tmp_path / "a"))
+                        out_dir=tmp_path / "a"))  # the gateway's key is checked too
     kh.write_text(kh.read_text() + f"{ssh_device.key_name} {ssh_device.host_pub_line()}\n")
     o = execute(RunSpec(model="synthetic:null", settings=small("SingleStream"), board=b,
                         out_dir=tmp_path / "b"))
     assert o.exit_code == EXIT_VALID
     assert main(["info", "--board", b.source]) == 0
-    assert f"127.0.0.1:{inner} via {jump}" in capsys.readouterr().out
+    assert f"localhost:{inner} via {jump}" in capsys.readouterr().out
     if ssh_device.netns:  # from the host, nothing answers there: the jump was needed
         direct = dataclasses.replace(b, proxy_jump="none")
         with pytest.raises(RunError, match="refused the connection"):
