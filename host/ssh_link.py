@@ -210,8 +210,11 @@ class SshConnection:
         t = getattr(self, "transport", None)
         if t is None or not t.is_active():
             exc = t.get_exception() if t is not None else None
-            return (f"the SSH connection to {self.target.describe()} dropped"
-                    + (f" ({type(exc).__name__}: {exc})" if exc else ""))
+            if isinstance(exc, EOFError) or (exc is not None and not str(exc)):
+                why = ": the device closed it (sshd stopped, or the device rebooted)"
+            else:
+                why = f" ({type(exc).__name__}: {exc})" if exc else ""
+            return f"the SSH connection to {self.target.describe()} dropped{why}"
         since = self._pending_since
         limit = self.target.keepalive * KEEPALIVE_COUNT
         if since is not None and time.monotonic() - since > limit:
