@@ -78,6 +78,7 @@ class SshConnection:
                 t = self._handshake(hop, sock, check=not (last and capture_host_key))
                 self.transports.append(t)
                 if last and capture_host_key:
+                    self.host_key = t.get_remote_server_key()
                     return
                 self._authenticate(hop, t)
                 prev = t
@@ -233,16 +234,13 @@ class SshConnection:
                             f"({exc})") from None
         return chan
 
-    def run(self, command: str, timeout: float | None = None,
-            stdin: bytes | None = None) -> CommandResult:
-        """Run one of the host's fixed commands; bounded by command_timeout."""
+    def run(self, command: str, timeout: float | None = None) -> CommandResult:
+        """Run one of the host's fixed commands, no input; bounded by command_timeout."""
         timeout = self.target.command_timeout if timeout is None else timeout
         chan = self.open_exec(command)
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         try:
-            if stdin:
-                chan.sendall(stdin)
             chan.shutdown_write()
             while True:
                 while chan.recv_ready():
@@ -298,11 +296,9 @@ def _load_key(path: str, named: bool) -> tuple[paramiko.PKey | None, str]:
 def fetch_host_key(target: SshTarget) -> paramiko.PKey:
     """The key the target's SSH server proves it holds (gateways are checked as usual)."""
     conn = SshConnection(target, capture_host_key=True)
-    try:
-        assert conn.transports
-        return conn.transports[-1].get_remote_server_key()
-    finally:
-        conn.close()
+    conn.close()
+    assert conn.host_key is not None
+    return conn.host_key
 
 
 class SshLink(Link):
