@@ -319,6 +319,22 @@ def test_device_missing_numpy_says_what_to_install(ssh_device, tmp_path):
                         out_dir=tmp_path / "out"))
 
 
+def test_command_timeout(ssh_device, tmp_path):
+    """A device command that hangs is cut off at command_timeout, separately from connect."""
+    hung = tmp_path / "hung-python"
+    hung.write_text("#!/bin/sh\nexec sleep 30\n")
+    hung.chmod(0o755)
+    b = board(ssh_device, tmp_path, python=str(hung), command_timeout=1, connect_timeout=5)
+    t0 = time.monotonic()
+    with pytest.raises(RunError, match=f"{hung} on {ssh_device.user}@{ssh_device.addr}:"
+                                       f"{ssh_device.port} did not finish within 1 s "
+                                       "\\(command_timeout\\)"):
+        execute(RunSpec(model="synthetic:null", settings=small("SingleStream"), board=b,
+                        out_dir=tmp_path))
+    assert time.monotonic() - t0 < 8
+    ssh_device.kill_sessions()  # the sleep, left behind on the device
+
+
 def test_refused_and_silent_ports(tmp_path):
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
