@@ -1,4 +1,8 @@
-"""``python -m device_agent serve --stdio``: the agent's command line."""
+"""``python -m device_agent serve --stdio``: the agent's command line.
+
+``check`` prints what the device has as JSON and needs nothing beyond the standard library
+(it runs before numpy is known to be there); ``serve`` needs numpy.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     sv.add_argument("--cache-dir", help="where pushed models and sample sets are kept (default: "
                                         "$EDGEPERF_AGENT_CACHE or ~/.cache/edgeperf-agent)")
     sub.add_parser("version", help="print the agent version")
+    sub.add_parser("check", help="print what this device has (Python, numpy, runtimes) as JSON")
     args = ap.parse_args(argv)
     if args.cmd == "version":
         print(__version__)
+        return 0
+    if args.cmd == "check":
+        import json
+
+        from .check import report
+        print(json.dumps(report()))
         return 0
     if not args.stdio:
         ap.error("choose a transport: --stdio")

@@ -12,24 +12,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-RUNTIME_MODULES = (("ai_edge_litert", "ai_edge_litert.interpreter"),
-                   ("tflite_runtime", "tflite_runtime.interpreter"))
+from .check import RUNTIME_MODULES, available_runtimes  # noqa: F401 - re-exported
 
 
 class BackendError(Exception):
     """The model or its inputs cannot be used; the message names the problem and the fix."""
-
-
-def available_runtimes() -> Dict[str, Optional[str]]:
-    """Versions of the TFLite runtimes importable here (None when absent)."""
-    found: Dict[str, Optional[str]] = {}
-    for dist, _ in RUNTIME_MODULES:
-        try:
-            mod = __import__(dist)
-            found[dist] = str(getattr(mod, "__version__", "unknown"))
-        except Exception:  # noqa: BLE001 - a broken install is reported as absent
-            found[dist] = None
-    return found
 
 
 def _load_interpreter_module(prefer: Optional[str] = None):

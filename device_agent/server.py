@@ -2,6 +2,10 @@
 
 The agent executes nothing it was sent: requests name one of the operations below and carry
 data (models, sample sets, settings), never code.
+
+Operations: hello, push_model, load_model, push_samples, run, results, telemetry, clock,
+governor (action get | set | restore; set needs root), bye. Whatever way the link ends (bye,
+end of input, a broken pipe, SIGTERM/SIGHUP), the agent restores the governors it changed.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import os
 import platform
 import select
+import signal
 import sys
 import time
 import traceback
@@ -20,6 +25,7 @@ from . import __version__, sampleset, telemetry, wire
 from .backends import Backend, BackendError, available_runtimes, make_backend
 from .scenarios import QueryLog, RunError, RunSettings, ScenarioRunner
 from .store import Store, StoreError, default_cache_dir
+from .tuning import Governors, TuningError
 
 PROTOCOL = 1
 MAX_CHUNK = 4 * 1024 * 1024
@@ -43,8 +49,10 @@ class Agent:
         self.ops: Dict[str, Callable[[Dict[str, Any], bytes], Reply]] = {
             "hello": self.hello, "push_model": self.push_model, "load_model": self.load_model,
             "push_samples": self.push_samples, "run": self.run, "results": self.results,
-            "telemetry": self.telemetry, "clock": self.clock, "bye": self.bye,
+            "telemetry": self.telemetry, "clock": self.clock, "governor": self.governor,
+            "bye": self.bye,
         }
+        self.governors = Governors()
         self.emit: Callable[[int, str, Dict[str, Any], bytes], None] = lambda *a: None
         self.closing = False
 
@@ -188,6 +196,23 @@ class Agent:
     def clock(self, req: Dict[str, Any], body: bytes) -> Reply:
         return {"monotonic_ns": time.perf_counter_ns(), "wall_ns": time.time_ns()}, b""
 
+    def governor(self, req: Dict[str, Any], body: bytes) -> Reply:
+        action = req.get("action", "get")
+        if action == "get":
+            return self.governors.get(), b""
+        if action == "set":
+            name = req.get("governor")
+            if not isinstance(name, str) or not name:
+                raise AgentError("governor set needs the governor's name")
+            return self.governors.set(name, req.get("cpus")), b""
+        if action == "restore":
+            return self.governors.restore(), b""
+        raise AgentError("governor action %r is not one of: get, set, restore" % (action,))
+
+    def shutdown(self) -> None:
+        """The link is ending: leave the device as it was found."""
+        self.governors.restore()
+
     def bye(self, req: Dict[str, Any], body: bytes) -> Reply:
         self.closing = True
         return {"bye": True}, b""
@@ -216,7 +241,7 @@ class Agent:
             header, body = fn(frame.header, frame.body)
             header.setdefault("op", op)
             return wire.RESPONSE, header, body
-        except (AgentError, BackendError, StoreError, RunError) as exc:
+        except (AgentError, BackendError, StoreError, RunError, TuningError) as exc:
             return wire.ERROR, {"error": str(exc), "kind": type(exc).__name__, "op": op}, b""
         except Exception as exc:  # noqa: BLE001 - the agent must answer, not die
             return wire.ERROR, {"error": "%s: %s" % (type(exc).__name__, exc), "kind": "Internal",
@@ -231,8 +256,16 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def serve_fds(rfd: int, wfd: int, agent: Optional[Agent] = None) -> int:
-    """Serve requests read from ``rfd``, replies to ``wfd``, until bye or end of input."""
+    """Serve requests read from ``rfd``, replies to ``wfd``, until bye or end of input; then,
+    however the loop ended, restore what the agent tuned."""
     agent = agent or Agent()
+    try:
+        return _serve(rfd, wfd, agent)
+    finally:
+        agent.shutdown()
+
+
+def _serve(rfd: int, wfd: int, agent: Agent) -> int:
     decoder = wire.FrameDecoder(max_frame=MAX_CHUNK + wire.MAX_HEADER)
 
     def emit(seq: int, event: str, header: Dict[str, Any], body: bytes) -> None:
@@ -262,10 +295,17 @@ def serve_fds(rfd: int, wfd: int, agent: Optional[Agent] = None) -> int:
     return 0
 
 
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve_stdio(cache_dir: Optional[str] = None) -> int:
     """Serve on stdin/stdout. Anything else that writes to fd 1 (a runtime's log line, a
     stray print) is sent to stderr, so only frames ever reach the host's end of the pipe."""
     wfd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, _exit_on_signal)  # unwind through serve_fds' restore
     return serve_fds(0, wfd, Agent(cache_dir))

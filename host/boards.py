@@ -7,8 +7,9 @@ key and what is allowed.
 from __future__ import annotations
 
 import os
+import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-LINK_TYPES = ("local",)
+LINK_TYPES = ("local", "ssh")
+_SSH_KEYS = {"host", "port", "user", "identity", "known_hosts", "proxy_jump",
+             "connect_timeout", "command_timeout", "keepalive"}
 _SECTIONS = {"board": {"name", "description"},
-             "link": {"type", "python", "cache_dir"},
-             "device": {"cpu_affinity"},
+             "link": {"type", "python", "cache_dir"} | _SSH_KEYS,
+             "device": {"cpu_affinity", "cool_down_below_c", "cool_down_max_wait_s", "governor"},
              "meter": None}
+_GOVERNOR = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class BoardError(ValueError):
@@ -37,10 +41,31 @@ class BoardProfile:
     cache_dir: str | None = None
     cpu_affinity: list[int] = field(default_factory=list)
     source: str = ""
+    # link.type = "ssh" (None: ~/.ssh/config, then OpenSSH's defaults)
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    identity: str | None = None
+    known_hosts: str | None = None
+    proxy_jump: str | None = None
+    connect_timeout: float | None = None
+    command_timeout: float | None = None
+    keepalive: float | None = None
+    # device tuning
+    cool_down_below_c: float | None = None
+    cool_down_max_wait_s: float = 300.0
+    governor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "link": self.link_type, "description": self.description,
-                "python": self.python, "cpu_affinity": self.cpu_affinity, "source": self.source}
+        d = {"name": self.name, "link": self.link_type, "description": self.description,
+             "python": self.python, "cpu_affinity": self.cpu_affinity, "source": self.source}
+        if self.link_type == "ssh":
+            d["ssh"] = {k: getattr(self, k) for k in sorted(_SSH_KEYS)}
+        if self.cool_down_below_c is not None or self.governor:
+            d["tuning"] = {"cool_down_below_c": self.cool_down_below_c,
+                           "cool_down_max_wait_s": self.cool_down_max_wait_s,
+                           "governor": self.governor}
+        return d
 
 
 def board_dirs() -> list[Path]:
@@ -67,6 +92,11 @@ def parse_board(text: str, source: str = "<text>") -> BoardProfile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BoardError(f"{source}: not valid TOML: {exc}") from None
+    if isinstance(data.get("link"), dict) and "password" in data["link"]:
+        raise BoardError(f"{source}: link.password is not supported: edgeperf logs in with keys "
+                         "only (ssh-agent, link.identity or IdentityFile in ~/.ssh/config), so "
+                         "no password is ever stored; remove the line and authorise a key on the "
+                         "device with 'ssh-copy-id USER@HOST'")
     for section, value in data.items():
         if section not in _SECTIONS:
             raise BoardError(f"{source}: unknown section [{section}]; allowed: "
@@ -89,12 +119,103 @@ def parse_board(text: str, source: str = "<text>") -> BoardProfile:
     py = link.get("python")
     if py is not None and not isinstance(py, str):
         raise BoardError(f"{source}: link.python must be a path string, got {py!r}")
+    ssh = _ssh_keys(link, ltype, source)
+    tuning = _device_keys(device, source)
     return BoardProfile(name=name, link_type=ltype, description=board.get("description", ""),
                         python=py, cache_dir=link.get("cache_dir"), cpu_affinity=aff,
-                        source=source)
+                        source=source, **ssh, **tuning)
+
+
+def _number(table: str, key: str, value: Any, source: str, lo: float, hi: float | None = None,
+            what: str = "a number") -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or value < lo or (hi is not None and value > hi):
+        bound = f"from {lo:g} to {hi:g}" if hi is not None else f"of at least {lo:g}"
+        raise BoardError(f"{source}: {table}.{key} must be {what} {bound}, got {value!r}")
+    return float(value)
+
+
+def _ssh_keys(link: dict[str, Any], ltype: str, source: str) -> dict[str, Any]:
+    given = sorted(k for k in link if k in _SSH_KEYS)
+    if ltype != "ssh":
+        if given:
+            raise BoardError(f"{source}: link.{given[0]} applies to type = \"ssh\" links only; "
+                             f"this board's link.type is {ltype!r}")
+        return {}
+    out: dict[str, Any] = {}
+    host = link.get("host")
+    if not (isinstance(host, str) and host.strip()):
+        raise BoardError(f"{source}: link.host is required for an ssh link: a host name, an "
+                         f"address or a Host alias of ~/.ssh/config, got {host!r}")
+    out["host"] = host.strip()
+    for key in ("user", "identity", "known_hosts", "proxy_jump", "cache_dir"):
+        v = link.get(key)
+        if v is not None and not (isinstance(v, str) and v):
+            raise BoardError(f"{source}: link.{key} must be a non-empty string, got {v!r}")
+        if key != "cache_dir":
+            out[key] = v
+    if "port" in link:
+        port = link["port"]
+        if not (isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535):
+            raise BoardError(f"{source}: link.port must be a TCP port number from 1 to 65535, "
+                             f"got {port!r}")
+        out["port"] = port
+    for key in ("connect_timeout", "command_timeout"):
+        if key in link:
+            out[key] = _number("link", key, link[key], source, 0.1, what="seconds")
+    if "keepalive" in link:
+        out["keepalive"] = _number("link", "keepalive", link["keepalive"], source, 0,
+                                   what="seconds between keepalives (0: off)")
+    return out
+
+
+def _device_keys(device: dict[str, Any], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "cool_down_below_c" in device:
+        out["cool_down_below_c"] = _number("device", "cool_down_below_c",
+                                           device["cool_down_below_c"], source, 0, 150,
+                                           what="degrees Celsius")
+    if "cool_down_max_wait_s" in device:
+        out["cool_down_max_wait_s"] = _number("device", "cool_down_max_wait_s",
+                                              device["cool_down_max_wait_s"], source, 0,
+                                              what="seconds")
+    gov = device.get("governor")
+    if gov is not None:
+        if not (isinstance(gov, str) and _GOVERNOR.fullmatch(gov)):
+            raise BoardError(f"{source}: device.governor must be a cpufreq governor name such as "
+                             f"\"performance\", \"ondemand\" or \"schedutil\", got {gov!r}")
+        out["governor"] = gov
+    return out
+
+
+def board_from_url(url: str) -> BoardProfile:
+    """``ssh://[user@]host[:port]``: an SSH board with no profile file."""
+    from .ssh_config import parse_ssh_url
+
+    try:
+        user, host, port = parse_ssh_url(url)
+    except ValueError as exc:
+        raise BoardError(str(exc)) from None
+    return BoardProfile(name=url, link_type="ssh", description="SSH board given by URL",
+                        host=host, port=port, user=user, source=url)
+
+
+def with_overrides(profile: BoardProfile, identity: str | None = None,
+                   known_hosts: str | None = None, python: str | None = None) -> BoardProfile:
+    """The command line's --identity/--known-hosts/--python over the profile's values."""
+    if identity is not None or known_hosts is not None:
+        if profile.link_type != "ssh":
+            flag = "--identity" if identity is not None else "--known-hosts"
+            raise BoardError(f"{flag} applies to SSH boards; board {profile.name} has a "
+                             f"{profile.link_type} link")
+    changes = {k: v for k, v in (("identity", identity), ("known_hosts", known_hosts),
+                                 ("python", python)) if v}
+    return replace(profile, **changes) if changes else profile
 
 
 def load_board(name_or_path: str) -> BoardProfile:
+    if name_or_path.startswith("ssh://"):
+        return board_from_url(name_or_path)
     p = Path(name_or_path)
     if p.suffix == ".toml" and p.exists():
         return parse_board(p.read_text(), str(p))
@@ -107,9 +228,15 @@ def load_board(name_or_path: str) -> BoardProfile:
     return parse_board(path.read_text(), str(path))
 
 
-def open_link(profile: BoardProfile):
+def open_link(profile: BoardProfile, report: Any = None, needs_runtime: bool = False):
+    """A Link to the board's agent. SSH boards: connect, ship the agent if the device lacks
+    it, check the device's Python (``needs_runtime``: and a TFLite runtime), start it."""
     from .link import LocalLink
 
     if profile.link_type == "local":
         return LocalLink(python=profile.python, cache_dir=profile.cache_dir)
+    if profile.link_type == "ssh":
+        from .deploy import open_agent_link
+
+        return open_agent_link(profile, report=report, needs_runtime=needs_runtime)
     raise BoardError(f"board {profile.name}: link type {profile.link_type!r} is not supported")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .boards import BoardError, list_boards, load_board, open_link
+from .boards import BoardError, BoardProfile, list_boards, load_board, open_link, with_overrides
 from .client import AgentClient, AgentError
 from .link import LinkError
 from .runner import EXIT_ERROR, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, RunError, RunSpec, execute
@@ -90,6 +90,21 @@ def build_settings(args: argparse.Namespace, scenario: str) -> TestSettings:
     return dataclasses.replace(s, **changes).validate()
 
 
+def _add_ssh_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--identity", metavar="FILE",
+                   help="SSH boards: private key file (over the profile and ~/.ssh/config)")
+    p.add_argument("--known-hosts", metavar="FILE",
+                   help="SSH boards: known_hosts file to check (and, for trust, to write)")
+    p.add_argument("--python", metavar="PATH",
+                   help="the device's Python for the agent (over the profile's link.python)")
+
+
+def _board(args: argparse.Namespace) -> BoardProfile:
+    """--board (a profile name, a .toml path or ssh://[user@]host[:port]) with the flags."""
+    return with_overrides(load_board(args.board), identity=args.identity,
+                          known_hosts=args.known_hosts, python=getattr(args, "python", None))
+
+
 def _print_summary(out: Path) -> None:
     path = out / "mlperf_log_summary.txt"
     if path.exists():
@@ -107,13 +122,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"edgeperf: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        board = _board(args)
+    except BoardError as exc:
+        print(f"edgeperf: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     root = Path(args.out) if args.out else Path("results") / (
         time.strftime("%Y%m%d-%H%M%S") + "-" + args.model.replace(":", "-").replace("/", "_"))
     worst = EXIT_VALID
     for s in settings:
         out = root / s.scenario if len(settings) > 1 or not args.out else root
         printer = ProgressPrinter(s.min_duration_ms / 1000, s.min_query_count, quiet=args.quiet)
-        spec = RunSpec(model=args.model, settings=s, board=args.board, out_dir=out,
+        spec = RunSpec(model=args.model, settings=s, board=board, out_dir=out,
                        threads=args.threads, conf_files=args.user_conf,
                        trace_all=args.trace_all)
         try:
@@ -123,6 +143,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_ERROR
         print(f"\n=== {s.scenario} on {args.board}: {args.model} -> {out}")
         _print_summary(out)
+        for warning in outcome.result.get("warnings", []):
+            print(f"edgeperf: warning: {warning.removeprefix('edgeperf: ')}", file=sys.stderr)
         if outcome.error:
             print(f"edgeperf: {outcome.error}", file=sys.stderr)
             print(f"edgeperf: everything measured was kept in {out}", file=sys.stderr)
@@ -194,7 +216,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     try:
-        profile = load_board(args.board)
+        profile = _board(args)
         link = open_link(profile)
     except (BoardError, LinkError) as exc:
         print(f"edgeperf: {exc}", file=sys.stderr)
@@ -209,6 +231,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     finally:
         link.close()
+    deploy = getattr(link, "deploy", None)
+    if deploy is not None:
+        info["deploy"] = deploy.to_dict()
     if args.json:
         print(json.dumps(info, indent=1))
         return EXIT_VALID
@@ -223,11 +248,67 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"resolution {clk['resolution_ns']} ns")
     print(f"agent      {info['agent_version']} (protocol {info['protocol']}), "
           f"cache {info['cache_dir']}")
+    if deploy is not None:
+        how = f"uploaded {deploy.uploaded_bytes} bytes" if deploy.uploaded_bytes else "cached"
+        print(f"link       {link.describe()}, python {deploy.python} "
+              f"({deploy.check.get('executable')})")
+        print(f"agent file {deploy.agent_path} ({how})")
+    thr = info["telemetry"].get("throttling")
+    if thr:
+        now = ", ".join(thr.get("now", [])) or thr.get("error") or "none"
+        since = ", ".join(thr.get("since_boot", [])) or "none"
+        print(f"throttling {now} now; since boot: {since}")
     tel = info["telemetry"]
     for z in tel["thermal"]:
         print(f"thermal    {z['zone']} {z['type']}: {z['temp_c']:.1f} C")
     for c in tel["cpus"]:
         print(f"cpu{c['cpu']:<7} {c['cur_khz']} kHz (max {c['max_khz']}), {c['governor']}")
+    return EXIT_VALID
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    """Show an SSH board's host key and, once confirmed, record it in known_hosts."""
+    from . import known_hosts
+    from .ssh_config import target_for
+    from .ssh_link import fetch_host_key
+
+    try:
+        profile = _board(args)
+        if profile.link_type != "ssh":
+            print(f"edgeperf: board {profile.name} has a {profile.link_type} link; only SSH "
+                  "boards have host keys to trust", file=sys.stderr)
+            return EXIT_USAGE
+        target = target_for(profile)
+        key = fetch_host_key(target)
+    except (BoardError, LinkError, ValueError) as exc:
+        print(f"edgeperf: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"board      {profile.name} ({target.describe()})")
+    print(f"host key   {known_hosts.describe_key(key)}")
+    try:
+        known_hosts.check(target, key)
+        print(f"already trusted in {', '.join(target.known_hosts)}")
+        return EXIT_VALID
+    except known_hosts.HostKeyError as exc:
+        if exc.known and not args.replace:
+            print(f"edgeperf: known_hosts holds another key for {target.key_name}: "
+                  f"{'; '.join(exc.known)}. If the device's keys really changed, run again "
+                  "with --replace", file=sys.stderr)
+            return EXIT_ERROR
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("edgeperf: no terminal to confirm on: compare the fingerprint with the "
+                  "device's own (on the device: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) and "
+                  "run again with --yes", file=sys.stderr)
+            return EXIT_USAGE
+        answer = input(f"Trust this key for {target.key_name}? Compare it with the device's "
+                       "own (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the device) [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("edgeperf: not trusted; nothing written", file=sys.stderr)
+            return EXIT_ERROR
+    path, removed = known_hosts.record(target, key, replace=args.replace)
+    note = f" (replacing {removed} old line{'s' if removed != 1 else ''})" if removed else ""
+    print(f"recorded   {target.key_name} in {path}{note}")
     return EXIT_VALID
 
 
@@ -258,7 +339,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("run", help="run a benchmark on a board")
-    r.add_argument("--board", default="local", help="board profile name or .toml path")
+    r.add_argument("--board", default="local",
+                   help="board profile name, .toml path or ssh://[user@]host[:port]")
     r.add_argument("--model", required=True,
                    help="a .tflite path, builtin:NAME or synthetic:null|busy:US")
     r.add_argument("--scenario", type=_scenarios, action="append", required=True,
@@ -269,6 +351,7 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.add_argument("--trace-all", action="store_true",
                    help="every query in mlperf_log_trace.json (default: the first 10,000)")
+    _add_ssh_args(r)
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("score", help="score latencies recorded elsewhere")
@@ -283,7 +366,16 @@ def make_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="what a board's device has")
     i.add_argument("--board", default="local")
     i.add_argument("--json", action="store_true")
+    _add_ssh_args(i)
     i.set_defaults(fn=cmd_info)
+
+    t = sub.add_parser("trust", help="show an SSH board's host key and record it in known_hosts")
+    t.add_argument("board", help="board profile name, .toml path or ssh://[user@]host[:port]")
+    t.add_argument("--yes", action="store_true", help="record without asking (scripts)")
+    t.add_argument("--replace", action="store_true",
+                   help="drop the key known_hosts holds for the host first (reinstalled device)")
+    _add_ssh_args(t)
+    t.set_defaults(fn=cmd_trust)
 
     b = sub.add_parser("boards", help="list board profiles")
     b.set_defaults(fn=cmd_boards)

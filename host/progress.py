@@ -68,6 +68,18 @@ class ProgressPrinter:
                 self._push_t0.pop(what, None)
             else:
                 self._emit(text)
+        elif event == "cool_down":
+            temp, limit = data["temp_c"], data["threshold_c"]
+            shown = f"{temp:.1f} C" if temp is not None else "no reading"
+            if data.get("done"):
+                if data["waited_s"] >= 1.0:
+                    cool = temp is not None and temp < limit
+                    self._emit(f"  cool-down: {shown} after {data['waited_s']:.0f} s (threshold "
+                               f"{limit:g} C{'' if cool else ', NOT reached'})", final=True)
+            else:
+                self._emit(f"  cooling down: {shown}, waiting for < {limit:g} C, "
+                           f"{data['waited_s']:.0f}/{data['max_wait_s']:.0f} s "
+                           f"{_bar(data['waited_s'] / max(data['max_wait_s'], 1e-9))}")
         elif event == "run":
             self._t0 = time.monotonic()
             self._emit(f"  running {data['scenario']} ...", final=not self.tty)

@@ -75,6 +75,7 @@ def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
     if summary is not None:
         mlperf_logs.write_run_logs(out, summary=summary, requested=spec.settings, effective=eff,
                                    sut_name=sut, querylog=q, wall_anchor=wall, errors=errors,
+                                   warnings=rec.get("warnings", ()),
                                    trace_limit=None if spec.trace_all else DEFAULT_TRACE_LIMIT)
         files.update(summary="mlperf_log_summary.txt", detail="mlperf_log_detail.txt",
                      trace="mlperf_log_trace.json", accuracy="mlperf_log_accuracy.json")

@@ -18,7 +18,7 @@ import numpy as np
 
 from device_agent.backends import BackendError, check_tflite_bytes
 
-from . import results
+from . import device_state, results
 from .boards import BoardProfile, load_board, open_link
 from .client import AgentClient, AgentDied, AgentError
 from .link import LinkError
@@ -167,13 +167,17 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
     errors: list[str] = []
     reply: dict[str, Any] = {}
     try:
-        link = open_link(profile)
+        link = open_link(profile, report=say, needs_runtime=model.backend == "tflite")
     except LinkError as exc:
         raise RunError(str(exc)) from None
     client = AgentClient(link)
+    governor = device_state.GovernorControl(client, profile)
     stage = "setup"
     try:
         say("connect", {"board": profile.name, "link": link.describe()})
+        if getattr(link, "deploy", None) is not None:  # an SSH board: the agent was shipped
+            rec["deploy"] = link.deploy.to_dict()
+            rec["transfers"]["agent_bytes_sent"] = link.deploy.uploaded_bytes
         rec["device"] = client.hello()
         say("hello", rec["device"])
         rec["telemetry"]["before"] = client.telemetry()
@@ -204,6 +208,8 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
                 say("progress", header)
 
         eff = effective_settings(s, total_sample_count=n_samples)
+        rec["cool_down"] = device_state.cool_down(client, profile, say)
+        rec["governor"] = governor.apply()
         say("run", {"scenario": s.scenario})
         stage = "run"
         reply = client.run(_agent_settings(s, eff), samples=samples_sha, sample_count=n_samples,
@@ -217,6 +223,7 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
         rec["telemetry"]["before_run"] = reply.get("telemetry_before")
         rec["telemetry"]["after_run"] = reply.get("telemetry_after")
         rec["telemetry"]["after"] = client.telemetry()
+        governor.restore()
         client.bye()
     except AgentDied as exc:
         if stage != "run":
@@ -233,6 +240,7 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
     except KeyboardInterrupt:
         errors.append("interrupted by the user (Ctrl-C)")
     finally:
+        governor.restore()  # no-op when restored above or never set; never raises
         collector.close()
         link.close()
     if stage != "run":
@@ -251,6 +259,8 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
                                              "querylog_bytes", "n_samples", "cpu_affinity",
                                              "offline_sample_count")}
     rec["run"]["rows_received"] = q.rows
+    rec.update(device_state.throttling(rec["telemetry"], rec["run"].get("cpu_affinity")))
+    rec["warnings"] = device_state.warnings_for(rec)
     if reply.get("checksum") is not None:
         ok = q.checksum() == int(reply["checksum"])
         rec["run"]["checksum_ok"] = ok

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install edgeperf with its test needs in .venv, a second environment with tflite-runtime
 # 2.14 and numpy<2 (what Raspberry Pi OS has) in .venv-tflite, then run the test suite.
+# Debian packages: openssh-server (the SSH tests' real sshd; brings ssh-keygen, ssh-agent)
+# and iproute2 (the network namespace the test device lives in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/_venv.sh
+source scripts/_venv.sh openssh-server iproute2
 make_venv .venv -e '.[litert,dev]'
 make_venv .venv-tflite 'tflite-runtime==2.14.0' 'numpy<2'
 export EDGEPERF_TFLITE_PYTHON="$PWD/.venv-tflite/bin/python"

@@ -39,3 +39,20 @@ def tflite_python() -> str:
                         "numpy<2"], check=True)
     assert _has_tflite_runtime(str(python))
     return str(python)
+
+
+@pytest.fixture(scope="session")
+def ssh_device(tmp_path_factory):
+    """A real sshd in its own network namespace (loopback where none can be made); one per
+    test worker, torn down with its namespace at the end."""
+    import atexit
+
+    from sshd import SshDevice
+
+    dev = SshDevice(tmp_path_factory.mktemp("sshd"))
+    atexit.register(dev.stop)  # also when the session dies before teardown
+    try:
+        dev.start()
+        yield dev
+    finally:
+        dev.stop()
