@@ -1,0 +1,521 @@
+"""Deterministic numpy training of the reference tasks' models, cached by recipe.
+
+The reference tasks need trained models, and nothing may be downloaded, so edgeperf trains
+them itself: a small depthwise-separable CNN (the shape of MLPerf Tiny's DS-CNN) on
+scikit-learn's bundled 8x8 digits, and a small dense autoencoder (the shape of MLPerf Tiny's
+anomaly-detection model) on synthetic machine-sound spectra. Plain numpy, float64, seeded
+with ``numpy.random.RandomState`` (whose stream numpy keeps frozen): the same recipe gives
+the same weights on the same numpy and BLAS, in seconds.
+
+What a build produces is cached under the host cache dir (``$EDGEPERF_CACHE`` or
+``~/.cache/edgeperf``) in ``tasks/<name>-<hash of the recipe>/``: the float weights, the
+held-out dataset, the calibration inputs and the .tflite files. Concurrent builds of the same
+recipe (two test workers) take a file lock, so one trains and the other reads its result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .bundle import _host_cache
+from .models.network import (
+    Conv,
+    Dense,
+    Depthwise,
+    Network,
+    Pool,
+    Reshape,
+    Softmax,
+    forward,
+    quantize,
+    to_tflite,
+)
+
+CACHE_FORMAT = 1
+
+
+class TrainingError(RuntimeError):
+    """A reference model cannot be built here; the message names what is missing."""
+
+
+# ---------------------------------------------------------------- layers with gradients
+
+
+class _Layer:
+    params: dict[str, np.ndarray]
+
+    def __init__(self) -> None:
+        self.params, self.grads = {}, {}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _relu_back(y: np.ndarray, dy: np.ndarray, act: str) -> np.ndarray:
+    if act == "RELU":
+        return dy * (y > 0)
+    return dy
+
+
+class _Conv(_Layer):
+    """SAME convolution, stride 1, weights [out, kh, kw, in] as TFLite stores them."""
+
+    def __init__(self, rs: np.random.RandomState, cin: int, cout: int, k: int, act: str) -> None:
+        super().__init__()
+        limit = np.sqrt(6.0 / (cin * k * k))  # He uniform
+        self.params = {"w": rs.uniform(-limit, limit, (cout, k, k, cin)), "b": np.zeros(cout)}
+        self.k, self.act = k, act
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        w, k = self.params["w"], self.k
+        n, h, wd, c = x.shape
+        p = k // 2
+        xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        cols = sliding_window_view(xp, (k, k), axis=(1, 2)).reshape(n * h * wd, c * k * k)
+        wmat = w.transpose(3, 1, 2, 0).reshape(c * k * k, -1)
+        y = (cols @ wmat + self.params["b"]).reshape(n, h, wd, -1)
+        if self.act == "RELU":
+            y = np.maximum(y, 0)
+        self.cache = (x.shape, cols, wmat, y)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        (n, h, wd, c), cols, wmat, y = self.cache
+        k, p = self.k, self.k // 2
+        dy = _relu_back(y, dy, self.act).reshape(n * h * wd, -1)
+        self.grads["w"] = (cols.T @ dy).reshape(c, k, k, -1).transpose(3, 1, 2, 0)
+        self.grads["b"] = dy.sum(axis=0)
+        dcols = (dy @ wmat.T).reshape(n, h, wd, c, k, k)
+        dxp = np.zeros((n, h + 2 * p, wd + 2 * p, c))
+        for i in range(k):
+            for j in range(k):
+                dxp[:, i:i + h, j:j + wd, :] += dcols[..., i, j]
+        return dxp[:, p:p + h, p:p + wd, :]
+
+    def export(self) -> Conv:
+        return Conv(self.params["w"].astype(np.float32), self.params["b"].astype(np.float32),
+                    (1, 1), "SAME", self.act)
+
+
+class _Depthwise(_Layer):
+    """SAME depthwise 3x3 convolution, multiplier 1, weights [1, kh, kw, channels]."""
+
+    def __init__(self, rs: np.random.RandomState, c: int, k: int, act: str) -> None:
+        super().__init__()
+        limit = np.sqrt(6.0 / (k * k))
+        self.params = {"w": rs.uniform(-limit, limit, (1, k, k, c)), "b": np.zeros(c)}
+        self.k, self.act = k, act
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        k, p = self.k, self.k // 2
+        xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        win = sliding_window_view(xp, (k, k), axis=(1, 2))  # [n, h, w, c, k, k]
+        wt = self.params["w"][0].transpose(2, 0, 1)  # [c, k, k]
+        y = np.einsum("nhwcij,cij->nhwc", win, wt) + self.params["b"]
+        if self.act == "RELU":
+            y = np.maximum(y, 0)
+        self.cache = (x.shape, win, wt, y)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        (n, h, wd, c), win, wt, y = self.cache
+        k, p = self.k, self.k // 2
+        dy = _relu_back(y, dy, self.act)
+        self.grads["w"] = np.einsum("nhwcij,nhwc->cij", win, dy).transpose(1, 2, 0)[None]
+        self.grads["b"] = dy.sum(axis=(0, 1, 2))
+        dxp = np.zeros((n, h + 2 * p, wd + 2 * p, c))
+        for i in range(k):
+            for j in range(k):
+                dxp[:, i:i + h, j:j + wd, :] += dy * wt[:, i, j]
+        return dxp[:, p:p + h, p:p + wd, :]
+
+    def export(self) -> Depthwise:
+        return Depthwise(self.params["w"].astype(np.float32), self.params["b"].astype(np.float32),
+                         (1, 1), "SAME", self.act)
+
+
+class _MaxPool2(_Layer):
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        n, h, w, c = x.shape
+        blocks = x.reshape(n, h // 2, 2, w // 2, 2, c)
+        y = blocks.max(axis=(2, 4))
+        mask = blocks == y[:, :, None, :, None, :]
+        self.cache = (x.shape, mask / mask.sum(axis=(2, 4), keepdims=True))
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        shape, share = self.cache
+        return (share * dy[:, :, None, :, None, :]).reshape(shape)
+
+    def export(self) -> Pool:
+        return Pool("MAX", (2, 2), (2, 2), "VALID")
+
+
+class _GlobalAvgPool(_Layer):
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.cache = x.shape
+        return x.mean(axis=(1, 2))
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        n, h, w, c = self.cache
+        return np.broadcast_to(dy[:, None, None, :] / (h * w), self.cache)
+
+    def export_pool(self, h: int, w: int) -> Pool:
+        return Pool("AVERAGE", (h, w), (h, w), "VALID")
+
+
+class _Dense(_Layer):
+    def __init__(self, rs: np.random.RandomState, fan_in: int, fan_out: int, act: str) -> None:
+        super().__init__()
+        limit = np.sqrt(6.0 / fan_in) if act == "RELU" else np.sqrt(6.0 / (fan_in + fan_out))
+        self.params = {"w": rs.uniform(-limit, limit, (fan_out, fan_in)), "b": np.zeros(fan_out)}
+        self.act = act
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = x @ self.params["w"].T + self.params["b"]
+        if self.act == "RELU":
+            y = np.maximum(y, 0)
+        self.cache = (x, y)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        x, y = self.cache
+        dy = _relu_back(y, dy, self.act)
+        self.grads["w"] = dy.T @ x
+        self.grads["b"] = dy.sum(axis=0)
+        return dy @ self.params["w"]
+
+    def export(self) -> Dense:
+        return Dense(self.params["w"].astype(np.float32), self.params["b"].astype(np.float32),
+                     self.act)
+
+
+class _Adam:
+    def __init__(self, layers: list[_Layer], lr: float) -> None:
+        self.layers, self.lr, self.t = layers, lr, 0
+        self.m = [{k: np.zeros_like(v) for k, v in la.params.items()} for la in layers]
+        self.v = [{k: np.zeros_like(v) for k, v in la.params.items()} for la in layers]
+
+    def step(self, lr: float) -> None:
+        self.t += 1
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        for la, m, v in zip(self.layers, self.m, self.v, strict=True):
+            for k, p in la.params.items():
+                g = la.grads[k]
+                m[k] = b1 * m[k] + (1 - b1) * g
+                v[k] = b2 * v[k] + (1 - b2) * g * g
+                mhat = m[k] / (1 - b1 ** self.t)
+                vhat = v[k] / (1 - b2 ** self.t)
+                p -= lr * mhat / (np.sqrt(vhat) + eps)
+
+
+def _train(layers: list[_Layer], x: np.ndarray, loss_grad: Callable[[np.ndarray, np.ndarray],
+           np.ndarray], y: np.ndarray, rs: np.random.RandomState, epochs: int, batch: int,
+           lr: float) -> None:
+    """Mini-batch Adam with a cosine learning-rate decay; the order of batches is seeded."""
+    opt = _Adam(layers, lr)
+    steps = epochs * -(-len(x) // batch)
+    step = 0
+    for _ in range(epochs):
+        order = rs.permutation(len(x))
+        for lo in range(0, len(x), batch):
+            idx = order[lo:lo + batch]
+            h = x[idx]
+            for la in layers:
+                h = la.forward(h)
+            g = loss_grad(h, y[idx])
+            for la in reversed(layers):
+                g = la.backward(g)
+            opt.step(lr * 0.5 * (1 + np.cos(np.pi * step / steps)))
+            step += 1
+
+
+def _softmax_xent_grad(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(labels)), labels] -= 1.0
+    return p / len(labels)
+
+
+def _mse_grad(out: np.ndarray, target: np.ndarray) -> np.ndarray:
+    return 2.0 * (out - target) / out.size
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 digits (1797 images, shipped inside the wheel), in [0, 1]."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise TrainingError("the ic-digits task reads scikit-learn's bundled digits; install "
+                            "it with: pip install 'edgeperf[tasks]' (or scikit-learn)") from None
+    d = load_digits()
+    x = (np.asarray(d.data, np.float64) / 16.0).reshape(-1, 8, 8, 1)
+    return x, np.asarray(d.target, np.int64)
+
+
+MELS, FRAMES = 32, 4
+
+
+def machine_spectra(rs: np.random.RandomState, n: int, anomalous: bool) -> np.ndarray:
+    """Log-mel-like spectra [n, FRAMES * MELS] of a rotating machine, in about [0, 1].
+
+    Normal: a fundamental near mel bin 3.2 with decaying harmonics over a sloped noise floor,
+    varying from clip to clip in pitch, level and noise. Anomalous clips add one fault: a
+    tone between the harmonics (a bearing whine), a pitch off the normal range, a burst of
+    broadband noise in some frames, or a harmonic that has gone weak.
+    """
+    bins = np.arange(MELS, dtype=np.float64)
+    out = np.empty((n, FRAMES, MELS))
+    for i in range(n):
+        f0 = rs.uniform(3.0, 3.4)
+        amp = 0.8 * rs.uniform(0.85, 1.15, size=6) / np.arange(1, 7)
+        floor = rs.uniform(0.05, 0.09) * np.exp(-bins / 24.0)
+        fault = rs.randint(4) if anomalous else -1
+        if fault == 1:
+            f0 += rs.choice([-1.0, 1.0]) * rs.uniform(0.2, 0.45)
+        if fault == 3:
+            amp[rs.randint(1, 4)] *= rs.uniform(0.35, 0.65)
+        tone_bin, tone_amp = rs.uniform(4.0, 28.0), rs.uniform(0.05, 0.15)
+        burst = rs.rand(FRAMES) < 0.5
+        for f in range(FRAMES):
+            spec = floor * rs.uniform(0.9, 1.1) + np.abs(rs.normal(0.0, 0.015, MELS))
+            gain = rs.uniform(0.92, 1.08)
+            for k in range(6):
+                spec += gain * amp[k] * np.exp(-0.5 * ((bins - (k + 1) * f0) / 0.7) ** 2)
+            if fault == 0:
+                spec += tone_amp * np.exp(-0.5 * ((bins - tone_bin) / 0.6) ** 2)
+            if fault == 2 and burst[f]:
+                spec += rs.uniform(0.02, 0.06)
+            out[i, f] = np.log1p(10.0 * spec) / np.log1p(10.0)
+    return out.reshape(n, FRAMES * MELS)
+
+
+# ---------------------------------------------------------------- the recipes
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained reference model and its held-out data, as read from the cache."""
+
+    name: str
+    float_net: Network
+    int8_net: Network
+    inputs: np.ndarray  # held-out inputs, float32, [N, *input_shape[1:]]
+    labels: np.ndarray
+    calibration: np.ndarray  # [K, *input_shape]
+    meta: dict[str, Any]
+    directory: Path
+
+    def model_path(self, variant: str) -> Path:
+        return self.directory / f"{self.name}-{variant}.tflite"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build one reference model: its layers, how they become a Network, its data."""
+
+    name: str
+    seed: int
+    settings: dict[str, Any]
+    layers: Callable[[np.random.RandomState, dict[str, Any]], list[_Layer]]
+    network: Callable[[list[_Layer], dict[str, Any]], Network]
+    data: Callable[[Recipe, np.random.RandomState], tuple[np.ndarray, ...]]
+
+    def key(self, source: bytes) -> str:
+        text = json.dumps({"name": self.name, "seed": self.seed, "settings": self.settings,
+                           "format": CACHE_FORMAT,
+                           "source": hashlib.sha256(source).hexdigest()}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _ic_layers(rs: np.random.RandomState, st: dict[str, Any]) -> list[_Layer]:
+    """Conv 3x3, then two depthwise-separable blocks (depthwise 3x3 + pointwise 1x1) with a
+    max pool between, a global average pool and a dense classifier."""
+    w = st["width"]
+    return [_Conv(rs, 1, w, 3, "RELU"), _Depthwise(rs, w, 3, "RELU"),
+            _Conv(rs, w, 2 * w, 1, "RELU"), _MaxPool2(),
+            _Depthwise(rs, 2 * w, 3, "RELU"), _Conv(rs, 2 * w, 2 * w, 1, "RELU"),
+            _GlobalAvgPool(), _Dense(rs, 2 * w, 10, "NONE")]
+
+
+def _ic_network(layers: list[_Layer], st: dict[str, Any]) -> Network:
+    out: list = []
+    for la in layers:
+        if isinstance(la, _GlobalAvgPool):
+            out += [la.export_pool(4, 4), Reshape((1, 2 * st["width"]))]
+        else:
+            out.append(la.export())
+    return Network((1, 8, 8, 1), tuple(out) + (Softmax(1.0),))
+
+
+def _ic_data(recipe: Recipe, rs: np.random.RandomState) -> tuple[np.ndarray, ...]:
+    """(train x, train y, held-out x, held-out y): a seeded split of the 1797 digits."""
+    x, y = digits()
+    order = rs.permutation(len(x))
+    test, train = order[:recipe.settings["test_count"]], order[recipe.settings["test_count"]:]
+    return x[train], y[train], x[test], y[test]
+
+
+def _ad_layers(rs: np.random.RandomState, st: dict[str, Any]) -> list[_Layer]:
+    sizes = [FRAMES * MELS, *st["hidden"], FRAMES * MELS]
+    last = len(sizes) - 2
+    return [_Dense(rs, a, b, "RELU" if i < last else "NONE")
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))]
+
+
+def _ad_network(layers: list[_Layer], st: dict[str, Any]) -> Network:
+    return Network((1, FRAMES * MELS), tuple(la.export() for la in layers))
+
+
+def _ad_data(recipe: Recipe, rs: np.random.RandomState) -> tuple[np.ndarray, ...]:
+    """Normal clips to train on; a held-out set of normal (label 0) and faulty (1) clips."""
+    st = recipe.settings
+    train = machine_spectra(rs, st["train_count"], anomalous=False)
+    normal = machine_spectra(rs, st["test_normal"], anomalous=False)
+    faulty = machine_spectra(rs, st["test_anomalous"], anomalous=True)
+    labels = np.r_[np.zeros(len(normal), np.int64), np.ones(len(faulty), np.int64)]
+    return train, train, np.concatenate([normal, faulty]), labels
+
+
+IC_DIGITS = Recipe("ic-digits", 20250101, {
+    "width": 8, "epochs": 30, "batch": 32, "lr": 0.01, "test_count": 360, "calibration": 256,
+    "loss": "softmax-cross-entropy",
+}, _ic_layers, _ic_network, _ic_data)
+AD_SYNTHETIC = Recipe("ad-synthetic", 20250102, {
+    "hidden": [64, 16, 64], "epochs": 60, "batch": 32, "lr": 0.003, "train_count": 1000,
+    "test_normal": 300, "test_anomalous": 300, "calibration": 256, "loss": "mse",
+}, _ad_layers, _ad_network, _ad_data)
+_LOSSES = {"softmax-cross-entropy": _softmax_xent_grad, "mse": _mse_grad}
+
+
+def _train_recipe(recipe: Recipe) -> tuple[Network, np.ndarray, np.ndarray, np.ndarray]:
+    """Train; returns (float network, held-out inputs, labels, calibration inputs)."""
+    st = recipe.settings
+    rs = np.random.RandomState(recipe.seed)
+    x, y, x_test, y_test = recipe.data(recipe, rs)
+    layers = recipe.layers(rs, st)
+    _train(layers, x, _LOSSES[st["loss"]], y, rs, st["epochs"], st["batch"], st["lr"])
+    net = recipe.network(layers, st)
+    calibration = x[:st["calibration"]].astype(np.float32)[:, None]
+    return net, x_test.astype(np.float32), y_test, calibration
+
+
+# ---------------------------------------------------------------- the cache
+
+
+def cache_root() -> Path:
+    return _host_cache() / "tasks"
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        try:
+            import fcntl
+        except ImportError:  # no POSIX locks (Windows): concurrent builds write the same files
+            yield
+            return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _network_arrays(net: Network) -> dict[str, np.ndarray]:
+    arrays = {}
+    for i, layer in enumerate(net.layers):
+        if hasattr(layer, "w"):
+            arrays[f"{i}/w"], arrays[f"{i}/b"] = layer.w, layer.b
+    return arrays
+
+
+def _with_arrays(net: Network, arrays: Any) -> Network:
+    from dataclasses import replace
+
+    layers = tuple(replace(layer, w=arrays[f"{i}/w"], b=arrays[f"{i}/b"])
+                   if hasattr(layer, "w") else layer for i, layer in enumerate(net.layers))
+    return replace(net, layers=layers)
+
+
+def _source(recipe: Recipe) -> bytes:
+    """What the recipe reads from outside its seed: the digits' bytes (a new scikit-learn
+    with different data must not reuse an old cache)."""
+    if recipe is IC_DIGITS:
+        x, y = digits()
+        return x.tobytes() + y.tobytes()
+    return b""
+
+
+def _float_metric(recipe: Recipe, net: Network, inputs: np.ndarray,
+                  labels: np.ndarray) -> float:
+    from .metrics import auc, reconstruction_error, top1
+
+    outs = np.concatenate([forward(net, x[None]) for x in inputs])
+    if recipe is IC_DIGITS:
+        return top1(outs, labels)
+    return auc(reconstruction_error(outs, inputs), labels)
+
+
+def build(recipe: Recipe, report: Callable[[str], None] | None = None) -> Trained:
+    """The trained model for ``recipe``: from the cache, or trained now and cached."""
+    key = recipe.key(_source(recipe))
+    directory = cache_root() / f"{recipe.name}-{key}"
+    with _locked(cache_root() / f".{recipe.name}-{key}.lock"):
+        if not (directory / "meta.json").exists():
+            if report:
+                report(f"training the {recipe.name} reference model (once; cached in "
+                       f"{directory})")
+            t0 = time.perf_counter()
+            net, inputs, labels, calibration = _train_recipe(recipe)
+            seconds = time.perf_counter() - t0
+            int8 = quantize(net, calibration)
+            tmp = directory.with_name(directory.name + f".tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            np.savez(tmp / "weights.npz", **_network_arrays(net))
+            np.savez(tmp / "data.npz", inputs=inputs, labels=labels, calibration=calibration)
+            (tmp / f"{recipe.name}-fp32.tflite").write_bytes(
+                to_tflite(net, f"edgeperf task {recipe.name} fp32"))
+            (tmp / f"{recipe.name}-int8.tflite").write_bytes(
+                to_tflite(int8, f"edgeperf task {recipe.name} int8"))
+            meta = dict(recipe=recipe.name, key=key, seed=recipe.seed,
+                        settings=recipe.settings, train_seconds=round(seconds, 3),
+                        numpy=np.__version__,
+                        float_metric=_float_metric(recipe, net, inputs, labels))
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+            shutil.rmtree(directory, ignore_errors=True)
+            os.replace(tmp, directory)
+    return load(recipe, directory)
+
+
+def load(recipe: Recipe, directory: Path) -> Trained:
+    meta = json.loads((directory / "meta.json").read_text())
+    skeleton = recipe.network(recipe.layers(np.random.RandomState(0), recipe.settings),
+                              recipe.settings)
+    with np.load(directory / "weights.npz") as w:
+        net = _with_arrays(skeleton, {k: w[k] for k in w.files})
+    with np.load(directory / "data.npz") as d:
+        inputs, labels, calibration = d["inputs"], d["labels"], d["calibration"]
+    return Trained(recipe.name, net, quantize(net, calibration), inputs, labels, calibration,
+                   meta, directory)
