@@ -301,9 +301,9 @@ class ScenarioRunner:
             elif j < s.min_query_count:
                 limit = min(limit, s.min_query_count)
             hi = min(CHUNK, limit - base)
-            # past min_end with enough queries, one query more is all that is needed
-            late = now >= min_end and j < s.min_query_count
-            check = min(next_flush, max_end, max_end if late else min_end)
+            # SingleStream/MultiStream past min_end with enough queries: one more query
+            one_more = scen != "Server" and now >= min_end and j >= s.min_query_count
+            check = min(next_flush, max_end, min_end if now < min_end or one_more else max_end)
             if scen == "SingleStream":
                 end = _loop_single(self.invoke, order, issue, done, lo, hi, check)
             elif scen == "MultiStream" and batch is not None:
