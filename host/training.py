@@ -16,6 +16,7 @@ recipe (two test workers) take a file lock, so one trains and the other reads it
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -318,12 +320,17 @@ class Trained:
 
     name: str
     float_net: Network
-    int8_net: Network
     inputs: np.ndarray  # held-out inputs, float32, [N, *input_shape[1:]]
     labels: np.ndarray
     calibration: np.ndarray  # [K, *input_shape]
     meta: dict[str, Any]
     directory: Path
+
+    @cached_property
+    def int8_net(self) -> Network:
+        """The int8 network the -int8.tflite file was written from (quantize is
+        deterministic), for numpy reference outputs."""
+        return quantize(self.float_net, self.calibration)
 
     def model_path(self, variant: str) -> Path:
         return self.directory / f"{self.name}-{variant}.tflite"
@@ -459,12 +466,22 @@ def _with_arrays(net: Network, arrays: Any) -> Network:
 
 
 def _source(recipe: Recipe) -> bytes:
-    """What the recipe reads from outside its seed: the digits' bytes (a new scikit-learn
-    with different data must not reuse an old cache)."""
-    if recipe is IC_DIGITS:
-        x, y = digits()
-        return x.tobytes() + y.tobytes()
-    return b""
+    """What the recipe reads from outside its seed: the digits file scikit-learn ships (a new
+    scikit-learn with other data must not reuse an old cache). Found without importing
+    scikit-learn, which takes a second."""
+    if recipe is not IC_DIGITS:
+        return b""
+    spec = importlib.util.find_spec("sklearn")
+    data = None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(loc) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            data = path.read_bytes()
+    if data is None:
+        digits()  # raises TrainingError naming the install when scikit-learn is missing
+        raise TrainingError("scikit-learn is installed but its bundled digits.csv.gz was not "
+                            "found; reinstall scikit-learn")
+    return data
 
 
 def _float_metric(recipe: Recipe, net: Network, inputs: np.ndarray,
@@ -517,5 +534,4 @@ def load(recipe: Recipe, directory: Path) -> Trained:
         net = _with_arrays(skeleton, {k: w[k] for k in w.files})
     with np.load(directory / "data.npz") as d:
         inputs, labels, calibration = d["inputs"], d["labels"], d["calibration"]
-    return Trained(recipe.name, net, quantize(net, calibration), inputs, labels, calibration,
-                   meta, directory)
+    return Trained(recipe.name, net, inputs, labels, calibration, meta, directory)
