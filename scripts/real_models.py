@@ -28,7 +28,7 @@ def main() -> int:
     ap.add_argument("--out", default="results/real-models")
     args = ap.parse_args()
     board = load_board(args.board)
-    print("| model | input | ops | size (KiB) | p90 (ms, early stopping) | QPS | result |")
+    print("| model | input | ops | size (KiB) | p90 (µs, early stopping) | QPS | result |")
     print("|---|---|---|---|---|---|---|")
     for package in PACKAGES:
         for name, path in packaged_models(package).items():
@@ -40,7 +40,7 @@ def main() -> int:
                                 out_dir=Path(args.out) / name.replace("/", "-")))
             es = o.summary.early_stopping.estimate_ns or o.summary.target_percentile_latency_ns
             print(f"| {name} | {inp} | {sum(info.op_counts.values())} | {len(blob) / 1024:.0f} "
-                  f"| {es / 1e6:.3f} | {o.summary.qps_without_overhead:.0f} | "
+                  f"| {es / 1e3:,.1f} | {o.summary.qps_without_overhead:.0f} | "
                   f"{o.summary.result} |", flush=True)
     return 0
 
