@@ -1,14 +1,16 @@
 """The accuracy-mode operation: run each requested sample once, stream the raw outputs back.
 
 No timing matters here. Outputs go back in EVENT frames of at most ``max_event_bytes`` each
-(one sample's outputs always travel whole), so neither end ever buffers a whole accuracy
-set's outputs in one frame; the host pushes the set itself in bounded windows. Float outputs
+(one sample's outputs always travel whole) and at least every half second, so neither end
+buffers a whole accuracy set's outputs in one frame and a slow model never looks like a dead
+link; the host pushes the set itself in bounded windows. Float outputs
 are checked for NaN and infinity on the way, so a broken model is named on the device.
 This module must run on Python 3.9.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Dict, List
 
 import numpy as np
@@ -16,6 +18,7 @@ import numpy as np
 from .backends import Backend, BackendError
 
 MAX_EVENT_BYTES = 1 << 20
+MAX_EVENT_INTERVAL_NS = 500_000_000  # a slow model still reports (and keeps the link alive)
 MAX_NONFINITE_LISTED = 100
 
 
@@ -52,6 +55,7 @@ def run_infer(backend: Backend, indices: List[int],
     nonfinite: List[int] = []
     n_nonfinite = 0
     events = 0
+    last = time.perf_counter_ns()
 
     def flush() -> None:
         if pending:
@@ -72,10 +76,12 @@ def run_infer(backend: Backend, indices: List[int],
             n_nonfinite += 1
             if len(nonfinite) < MAX_NONFINITE_LISTED:
                 nonfinite.append(s)
-        if pending and (len(pending) + 1) * size > max_event_bytes:
+        now = time.perf_counter_ns()
+        if pending and ((len(pending) + 1) * size > max_event_bytes
+                        or now - last >= MAX_EVENT_INTERVAL_NS):
             flush()
             events += 1
-            first = k
+            first, last = k, now
         pending.append(data)
     flush()
     return {"count": len(indices), "sample_bytes": max(size, 0),

@@ -30,7 +30,7 @@ from .datasets import DatasetError, fit, real_values
 from .link import LinkError
 from .metrics import MetricError, meets, reconstruction_error
 from .models.tflite_reader import TfliteReadError, read_model
-from .runner import EXIT_INVALID, EXIT_VALID, RunError, resolve_model
+from .runner import EXIT_INVALID, EXIT_VALID, RunError, check_dynamic_inputs, resolve_model
 from .settings import TestSettings
 from .tasks import Task
 
@@ -98,8 +98,9 @@ def model_inputs(data: bytes, input_shapes: dict[str, list[int]] | None) -> list
             key = t.name if t.name in input_shapes else ("" if len(info.inputs) == 1 else None)
             if key is not None and key in input_shapes:
                 shape = list(input_shapes[key])
-        out.append({"name": t.name, "shape": shape, "dtype": t.dtype,
-                    "quantization": list(t.quantization)})
+        out.append({"name": t.name, "shape": shape, "shape_signature": list(t.shape_signature),
+                    "dtype": t.dtype, "quantization": list(t.quantization)})
+    check_dynamic_inputs(out, input_shapes)
     return out
 
 
@@ -142,6 +143,11 @@ def check_labels(task: Task, output_details: list[dict[str, Any]]) -> None:
                            f"{labels.dtype} values {labels.min()}..{labels.max()}")
     if task.metric.name == "auc" and not np.isin(labels, (0, 1)).all():
         raise RunError(f"task {task.name}: auc labels must be 0 (normal) or 1 (positive)")
+    if task.metric.name == "mse":
+        per_sample = int(np.prod(output_details[task.output_index]["shape"][1:]))
+        if labels.reshape(len(labels), -1).shape[1] != per_sample:
+            raise RunError(f"task {task.name}: mse labels need {per_sample} values a sample "
+                           f"(the model output's), got shape {list(labels.shape[1:])}")
 
 
 def score_outputs(task: Task, outputs: list[np.ndarray], input_details: list[dict]) -> float:

@@ -212,7 +212,7 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
             opts.update(spec.load_options)
             details = client.load_model("tflite", sha256=sha, options=opts)
             if spec.samples is None:
-                _check_dynamic_inputs(details["inputs"], opts.get("input_shapes"))
+                check_dynamic_inputs(details["inputs"], opts.get("input_shapes"))
             arrays = spec.samples if spec.samples is not None else generate_samples(
                 details["inputs"], n_samples, s.qsl_rng_seed)
             samples_sha, sent = client.push_samples(arrays, lambda d, t: say("push", {
@@ -318,7 +318,7 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
                       summary.invalid_reasons if summary else errors, outcome)
 
 
-def _check_dynamic_inputs(inputs: list[dict[str, Any]], shapes: dict | None) -> None:
+def check_dynamic_inputs(inputs: list[dict[str, Any]], shapes: dict | None) -> None:
     """A model with dynamic dimensions (other than the batch) needs them set: a runtime
     would otherwise allocate them as 1 and the benchmark would time a 1x1 image."""
     for info in inputs:

@@ -181,6 +181,9 @@ def cmd_run_task(args: argparse.Namespace) -> int:
              "dataset and a quality target: pass --task NAME (see 'edgeperf tasks'), or a "
              "task .toml naming your model and dataset")
         return EXIT_USAGE
+    if args.audit_outputs < 0:
+        _say("--audit-outputs N needs N >= 0")
+        return EXIT_USAGE
     if args.audit_outputs and mode == "accuracy":
         _say("--audit-outputs audits a performance run; use it with --mode performance "
              "(and --audit-against an accuracy run) or --mode submission")

@@ -10,8 +10,9 @@ training.py); a user adds a task with a TOML file::
     dataset = "kws_test.npz"        # arrays 'inputs' and 'labels'
     metric = "top1"                 # top1 | auc | mse
     target = 0.90                   # top1, auc: at least this; mse: at most this
-    score = "output"                # auc only: "output" (the model's output is the score)
-                                    # or "reconstruction_error" (an autoencoder's)
+    score = "output"                # auc only: "output" (the score is the output's last
+                                    # value: a sigmoid's, or a softmax's positive class) or
+                                    # "reconstruction_error" (an autoencoder's)
     output = 0                      # which model output the metric reads
     tolerance = 0.0                 # output audit: max |difference| allowed (0: byte-exact)
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from device_agent import sampleset
+from device_agent import infer, sampleset
 from device_agent.backends import BackendError
 from device_agent.server import Agent, AgentError
 from host.models.builtin import builtin_model, reference_forward
@@ -105,3 +105,12 @@ def test_the_agent_holds_one_sample_set_at_a_time(tmp_path) -> None:
     assert reply["count"] == 50
     reply, outs = dev.infer(samples=first)  # back to a cached window: loaded from disk again
     assert reply["count"] == 50 and dev.agent.samples_sha == first
+
+
+def test_a_slow_model_still_reports_every_half_second(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(infer, "MAX_EVENT_INTERVAL_NS", 0)  # as if each sample took 0.5 s
+    dev = Device(tmp_path)
+    dev.load(builtin_model("mlp"))
+    sha = dev.push("push_samples", sampleset.pack([np.zeros((6, 64), np.float32)]))
+    reply, outs = dev.infer(samples=sha)
+    assert len(dev.events) == reply["events"] == 6 and len(outs) == 6

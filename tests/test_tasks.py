@@ -221,6 +221,10 @@ def test_bad_inputs_are_named(tmp_path: Path, capsys) -> None:
     with pytest.raises(RunError, match=r"class indices in \[0, 10\)"):
         accuracy(str(write_task(tmp_path, "lab", fp32, ic.inputs, ic.labels + 5,
                                 metric="top1", target=0.9)), tmp_path / "lab-out")
+    ad = build(AD_SYNTHETIC)
+    with pytest.raises(RunError, match=r"mse labels need 128 values a sample .* got shape \[\]"):
+        accuracy(str(write_task(tmp_path, "mse", ad.model_path("fp32").read_bytes(), ad.inputs,
+                                ad.labels, metric="mse", target=1.0)), tmp_path / "mse-out")
     bad = tmp_path / "bad.toml"
     bad.write_text('model = "x.tflite"\ndataset = "x.npz"\nmetric = "f1"\ntarget = 1\n')
     with pytest.raises(TaskError, match="metric 'f1' is not one of top1, auc, mse"):
@@ -330,3 +334,12 @@ def test_dynamic_dims_need_input_shape(tmp_path: Path, capsys) -> None:
     assert "input_shape names input 'img', but the model's inputs are: 'image'" in \
         capsys.readouterr().err
     assert main(args + ["--input-shape", "1,x"]) == 2
+    # a task on that model: the same word, then an accuracy run at the size given
+    x = np.random.RandomState(1).uniform(0, 1, (20, 16, 16, 1)).astype(np.float32)
+    want = ops.conv2d(x, np.full((4, 3, 3, 1), 0.1, np.float32), np.zeros(4, np.float32))
+    toml = write_task(tmp_path, "dyn-task", dynamic_conv(), x, want, metric="mse",
+                      target=1e-9)
+    with pytest.raises(RunError, match="set them with --input-shape image:1,224,224,1"):
+        accuracy(str(toml), tmp_path / "e")
+    o = accuracy(str(toml), tmp_path / "f", input_shapes={"image": [1, 16, 16, 1]})
+    assert o.result.passed and o.result.value < 1e-10
