@@ -65,6 +65,13 @@ class Backend:
         """The raw output bytes for one sample (accuracy mode; never timed)."""
         return b""
 
+    def outputs_fn(self) -> Callable[[int], List[np.ndarray]]:
+        """A callable giving one sample's output tensors, copied (accuracy mode; untimed)."""
+        return lambda sample: []
+
+    def release(self) -> None:
+        """Drop references to the bound sample set, so that its memory can be freed."""
+
 
 class SyntheticBackend(Backend):
     """``null`` does no work; ``busy:<us>`` spins for a known duration (calibration)."""
@@ -121,7 +128,8 @@ class TfliteBackend(Backend):
     name = "tflite"
 
     def __init__(self, path: str, num_threads: Optional[int] = None, xnnpack: bool = True,
-                 runtime: Optional[str] = None) -> None:
+                 runtime: Optional[str] = None,
+                 input_shapes: Optional[Dict[str, List[int]]] = None) -> None:
         with open(path, "rb") as f:
             check_tflite_bytes(f.read(8))
         self.runtime, mod = _load_interpreter_module(runtime)
@@ -134,6 +142,8 @@ class TfliteBackend(Backend):
         self.xnnpack = bool(xnnpack)
         try:
             self.interp = mod.Interpreter(**kwargs)
+            if input_shapes:
+                self._resize(input_shapes)
             self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise BackendError("the runtime refused the model: %s. Check that the file is a "
@@ -144,6 +154,26 @@ class TfliteBackend(Backend):
         self.outputs = [_tensor_info(d) for d in self.interp.get_output_details()]
         self._per_sample: List[List[np.ndarray]] = []
         self._arrays: List[np.ndarray] = []
+
+    def _resize(self, shapes: Dict[str, List[int]]) -> None:
+        """Set input shapes (dynamic dimensions) by input name, or "" for a single input."""
+        details = self.interp.get_input_details()
+        by_name = {d["name"]: d for d in details}
+        for name, shape in shapes.items():
+            if name == "" and len(details) == 1:
+                d = details[0]
+            elif name in by_name:
+                d = by_name[name]
+            else:
+                raise BackendError("input_shape names input %r, but the model's inputs are: %s"
+                                   % (name, ", ".join(repr(n) for n in by_name)))
+            dims = [int(x) for x in shape]
+            signature = [int(x) for x in d.get("shape_signature", d["shape"])]
+            if len(dims) != len(signature) or min(dims) < 1:
+                raise BackendError("input %r has shape %s; an input_shape for it needs %d "
+                                   "positive sizes, got %s"
+                                   % (d["name"], signature, len(signature), dims))
+            self.interp.resize_tensor_input(d["index"], dims)
 
     @property
     def batch(self) -> int:
@@ -227,9 +257,23 @@ class TfliteBackend(Backend):
         return run_batch
 
     def output_of(self, sample: int) -> bytes:
-        self.invoker()(sample)
-        return b"".join(np.ascontiguousarray(self.interp.get_tensor(o["index"])).tobytes()
-                        for o in self.outputs)
+        return b"".join(a.tobytes() for a in self.outputs_fn()(sample))
+
+    def outputs_fn(self) -> Callable[[int], List[np.ndarray]]:
+        """One sample's outputs; a batched model answers the sample in every row, row 0 is
+        returned."""
+        invoke, get_tensor = self.invoker(), self.interp.get_tensor
+        outs = [o["index"] for o in self.outputs]
+        rows = self.batch != 1
+
+        def outputs(sample: int) -> List[np.ndarray]:
+            invoke(sample)
+            got = [get_tensor(o) for o in outs]
+            return [np.ascontiguousarray(a[:1] if rows else a) for a in got]
+        return outputs
+
+    def release(self) -> None:
+        self._per_sample, self._arrays = [], []
 
 
 def make_backend(spec: Dict[str, Any], model_path: Optional[str]) -> Backend:
@@ -242,5 +286,6 @@ def make_backend(spec: Dict[str, Any], model_path: Optional[str]) -> Backend:
                                "push it first")
         opts = spec.get("options") or {}
         return TfliteBackend(model_path, num_threads=opts.get("num_threads"),
-                             xnnpack=opts.get("xnnpack", True), runtime=opts.get("runtime"))
+                             xnnpack=opts.get("xnnpack", True), runtime=opts.get("runtime"),
+                             input_shapes=opts.get("input_shapes"))
     raise BackendError("unknown backend %r; the agent knows 'tflite' and 'synthetic'" % kind)

@@ -295,7 +295,10 @@ class ScenarioRunner:
                 # LoadGen generates arrivals until the schedule covers both minimums
                 covered = self._server_total is not None and j >= self._server_total
             else:
-                covered = now >= min_end and j >= s.min_query_count
+                # LoadGen's rule: the min duration is met when the last query was *issued* at
+                # or after it (not merely finished after it); else one more query goes out
+                covered = j >= s.min_query_count and j > 0 and \
+                    log.issue[(j - 1) // CHUNK][(j - 1) % CHUNK] >= min_end
             if covered:
                 self.stop_reason = "min duration and min query count met"
                 break
@@ -318,7 +321,9 @@ class ScenarioRunner:
             elif j < s.min_query_count:
                 limit = min(limit, s.min_query_count)
             hi = min(CHUNK, limit - base)
-            check = min(next_flush, max_end, min_end if now < min_end else max_end)
+            # SingleStream/MultiStream past min_end with enough queries: one more query
+            one_more = scen != "Server" and now >= min_end and j >= s.min_query_count
+            check = min(next_flush, max_end, min_end if now < min_end or one_more else max_end)
             if scen == "SingleStream":
                 end = _loop_single(self.invoke, order, issue, done, lo, hi, check)
             elif scen == "MultiStream" and batch is not None:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import __version__, sampleset, telemetry, wire
+from . import __version__, infer, sampleset, telemetry, wire
 from .backends import Backend, BackendError, available_runtimes, make_backend
 from .scenarios import QueryLog, RunError, RunSettings, ScenarioRunner
 from .store import Store, StoreError, default_cache_dir
@@ -50,7 +50,7 @@ class Agent:
             "hello": self.hello, "push_model": self.push_model, "load_model": self.load_model,
             "push_samples": self.push_samples, "run": self.run, "results": self.results,
             "telemetry": self.telemetry, "clock": self.clock, "governor": self.governor,
-            "bye": self.bye,
+            "infer": self.infer, "bye": self.bye,
         }
         self.governors = Governors()
         self.emit: Callable[[int, str, Dict[str, Any], bytes], None] = lambda *a: None
@@ -108,6 +108,10 @@ class Agent:
         path = self.store.present("samples", sha, ".eps")
         if path is None:
             raise AgentError("sample set %s is not on the device; push it first" % sha[:12])
+        # one sample set in memory at a time: an accuracy set streamed in windows stays bounded
+        self.samples = self.samples_sha = None
+        if self.backend is not None:
+            self.backend.release()
         arrays = sampleset.unpack(np.fromfile(path, dtype=np.uint8))
         self.samples, self.samples_sha = arrays, sha
         return arrays
@@ -162,6 +166,21 @@ class Agent:
             "querylog_bytes": log.nbytes, "n_samples": n_samples,
             "offline_sample_count": runner.offline_sample_count,
         }, b""
+
+    def infer(self, req: Dict[str, Any], body: bytes) -> Reply:
+        """Accuracy mode: each requested sample once, raw outputs streamed back as events."""
+        if self.backend is None:
+            raise AgentError("no model is loaded; call load_model first")
+        samples = None
+        n_samples = int(req.get("sample_count", 0))
+        if req.get("samples"):
+            samples = self._load_samples(Store.check_sha(req["samples"]))
+            n_samples = len(samples[0])
+        self.backend.bind(samples)
+        seq = self._seq
+        limit = min(int(req.get("max_event_bytes", infer.MAX_EVENT_BYTES)), MAX_CHUNK)
+        return infer.run_infer(self.backend, infer.sample_indices(req, n_samples),
+                               lambda h, b: self.emit(seq, "outputs", h, b), max(limit, 1)), b""
 
     @staticmethod
     def _set_affinity(cores: Any) -> Optional[set]:

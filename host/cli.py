@@ -116,6 +116,16 @@ def _print_summary(out: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from .progress import ProgressPrinter
 
+    if (args.task or args.mode != "performance" or args.audit_outputs or args.input_shape
+            or args.audit_against):
+        from .taskrun import cmd_run_task  # tasks, accuracy/submission modes, output audit
+
+        return cmd_run_task(args)
+    if not args.model or not args.scenario:
+        print(f"edgeperf: run needs {'--model' if not args.model else '--scenario'} "
+              "(or --task NAME; see 'edgeperf tasks')", file=sys.stderr)
+        return EXIT_USAGE
+
     scenarios = [s for group in args.scenario for s in group]
     try:
         settings = [build_settings(args, scen) for scen in scenarios]
@@ -332,6 +342,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_VALID
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from .taskrun import cmd_tasks as list_tasks
+
+    return list_tasks(args)
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgeperf", description=(
         "MLPerf-style inference benchmarks, timed on the device."))
@@ -341,9 +357,10 @@ def make_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a benchmark on a board")
     r.add_argument("--board", default="local",
                    help="board profile name, .toml path or ssh://[user@]host[:port]")
-    r.add_argument("--model", required=True,
-                   help="a .tflite path, builtin:NAME or synthetic:null|busy:US")
-    r.add_argument("--scenario", type=_scenarios, action="append", required=True,
+    r.add_argument("--model",
+                   help="a .tflite path, builtin:NAME or synthetic:null|busy:US (with --task: "
+                        "your own model for the task's data and target)")
+    r.add_argument("--scenario", type=_scenarios, action="append",
                    help="SingleStream, MultiStream, Server, Offline (comma list or repeat)")
     _add_settings_args(r)
     r.add_argument("--threads", type=int, metavar="N", help="runtime threads")
@@ -352,6 +369,20 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace-all", action="store_true",
                    help="every query in mlperf_log_trace.json (default: the first 10,000)")
     _add_ssh_args(r)
+    r.add_argument("--task", metavar="NAME",
+                   help="a task (model + dataset + target): ic-digits, ad-synthetic, "
+                        "tasks/NAME.toml or a .toml path; NAME:VARIANT picks int8 or fp32")
+    r.add_argument("--mode", default="performance",
+                   choices=("performance", "accuracy", "submission"),
+                   help="accuracy: every sample once, metric checked; submission: accuracy "
+                        "then performance (default: performance)")
+    r.add_argument("--audit-outputs", type=int, default=0, metavar="N",
+                   help="after the timed run, check N queried samples' outputs against an "
+                        "accuracy run's (MLPerf TEST01)")
+    r.add_argument("--audit-against", metavar="RUN_DIR",
+                   help="the accuracy run that --audit-outputs compares with")
+    r.add_argument("--input-shape", action="append", metavar="[NAME:]D,D,...",
+                   help="set an input's shape (dynamic dimensions), e.g. 1,224,224,3")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("score", help="score latencies recorded elsewhere")
@@ -381,6 +412,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.set_defaults(fn=cmd_boards)
     m = sub.add_parser("models", help="list built-in models")
     m.set_defaults(fn=cmd_models)
+    t = sub.add_parser("tasks", help="list tasks (built-in and ./tasks/*.toml)")
+    t.set_defaults(fn=cmd_tasks)
     return ap
 
 

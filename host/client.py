@@ -149,6 +149,38 @@ class AgentClient:
                                 on_event=on_event, timeout=idle_timeout)
         return reply
 
+    def infer(self, samples: str | None, *, indices: list[int] | None = None, first: int = 0,
+              count: int | None = None, sample_count: int = 0,
+              timeout: float = 120.0) -> tuple[dict[str, Any], list[bytes]]:
+        """Run samples once each (accuracy mode); returns the reply and each one's output bytes.
+
+        ``indices`` names the samples, else ``first`` and ``count`` (default: to the end).
+        """
+        outputs: list[bytes] = []
+
+        def on_event(header: dict[str, Any], body: bytes) -> None:
+            if header.get("event") != "outputs":
+                return
+            n, size = int(header["count"]), int(header["sample_bytes"])
+            if int(header["first"]) != len(outputs) or len(body) != n * size:
+                raise AgentError(f"infer: an outputs frame for samples {header['first']}+{n} "
+                                 f"of {size} bytes each does not follow the {len(outputs)} "
+                                 f"received", "Protocol", "infer")
+            outputs.extend(body[i * size:(i + 1) * size] for i in range(n))
+
+        fields: dict[str, Any] = {"samples": samples, "sample_count": sample_count}
+        if indices is not None:
+            fields["indices"] = [int(i) for i in indices]
+        else:
+            fields["first"] = first
+            if count is not None:
+                fields["count"] = count
+        reply, _ = self.request("infer", on_event=on_event, timeout=timeout, **fields)
+        if len(outputs) != int(reply["count"]):
+            raise AgentError(f"infer: {len(outputs)} outputs arrived for {reply['count']} "
+                             "samples", "Protocol", "infer")
+        return reply, outputs
+
     def results(self, first: int = 0) -> tuple[dict[str, Any], bytes]:
         return self.request("results", first=first, timeout=120.0)
 

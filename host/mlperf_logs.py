@@ -473,3 +473,23 @@ def parse_detail(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{n}: bad JSON: {e}") from None
     return events
+
+
+def parse_accuracy_json(path: str | os.PathLike[str]) -> list[AccuracyEntry]:
+    """The entries of an mlperf_log_accuracy.json (LoadGen's or ours), in file order."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            rows = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON: {e}") from None
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: expected a JSON array of accuracy entries")
+    entries = []
+    for n, row in enumerate(rows):
+        try:
+            entries.append(AccuracyEntry(int(row["seq_id"]), int(row["qsl_idx"]),
+                                         bytes.fromhex(row["data"])))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: entry {n} is not {{seq_id, qsl_idx, data (hex)}}: "
+                             f"{e}") from None
+    return entries

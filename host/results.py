@@ -89,6 +89,13 @@ def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
     return rec
 
 
+def write_record(out: Path, rec: dict[str, Any]) -> None:
+    """Write a record as result.json, atomically (accuracy runs; write_run does it for
+    performance runs)."""
+    _atomic_write(Path(out) / "result.json",
+                  json.dumps(rec, indent=1, default=_json_default) + "\n")
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, np.integer):
         return int(o)

@@ -69,7 +69,20 @@ def resolve_model(spec: str) -> ModelRef:
         check_tflite_bytes(data)
     except BackendError as exc:
         raise RunError(f"{spec}: {exc}") from None
+    _check_builtin_ops(spec, data)
     return ModelRef(spec, "tflite", path.name, data=data)
+
+
+def _check_builtin_ops(spec: str, data: bytes) -> None:
+    """Refuse, before anything is pushed, a model that needs custom or TensorFlow ops."""
+    from .models.tflite_reader import TfliteReadError, read_model, unsupported_ops_message
+
+    try:
+        problem = unsupported_ops_message(read_model(data))
+    except TfliteReadError:
+        return  # the runtime on the device gives its own word on a file it cannot read
+    if problem:
+        raise RunError(f"{spec}: {problem}")
 
 
 def generate_samples(inputs: list[dict[str, Any]], n: int, seed: int) -> list[np.ndarray]:
@@ -121,6 +134,11 @@ class RunSpec:
     run_idle_timeout: float = 120.0
     conf_files: list[str] = field(default_factory=list)
     trace_all: bool = False  # every query in mlperf_log_trace.json (default: the first 10,000)
+    # A task's run (host/tasks.py) brings its own samples, load options and output audit:
+    samples: list[np.ndarray] | None = None  # the sample set (default: generated)
+    load_options: dict[str, Any] = field(default_factory=dict)  # e.g. input_shapes
+    after_run: AfterRun | None = None  # called after the timed run, same agent and model
+    record_extra: dict[str, Any] = field(default_factory=dict)  # merged into result.json
 
 
 @dataclass
@@ -134,6 +152,9 @@ class RunOutcome:
 
 
 Reporter = Callable[[str, dict[str, Any]], None]
+# after_run(client, {"samples_sha", "querylog", "details"}) -> a record for result.json; its
+# "invalid_reasons" make the run INVALID (host/audit.py: the output audit)
+AfterRun = Callable[[AgentClient, dict[str, Any]], dict[str, Any]]
 
 
 def _agent_settings(req: TestSettings, eff: TestSettings) -> dict[str, Any]:
@@ -163,6 +184,7 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
     out = Path(spec.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rec: dict[str, Any] = results.new_record(profile, model, spec)
+    rec.update(spec.record_extra)
     collector = QueryLogCollector(out / "querylog.spill")
     errors: list[str] = []
     reply: dict[str, Any] = {}
@@ -183,19 +205,25 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
         rec["telemetry"]["before"] = client.telemetry()
         samples_sha = None
         n_samples = s.performance_sample_count or spec.sample_count
+        if spec.samples is not None:
+            n_samples = len(spec.samples[0])
         if model.backend == "tflite":
             assert model.data is not None
             sha, sent = client.push_model(model.data, lambda d, t: say("push", {
                 "what": "model", "done": d, "total": t}))
             rec["transfers"]["model_bytes_sent"] = sent
             opts = {"num_threads": spec.threads} if spec.threads else {}
+            opts.update(spec.load_options)
             details = client.load_model("tflite", sha256=sha, options=opts)
-            arrays = generate_samples(details["inputs"], n_samples, s.qsl_rng_seed)
+            if spec.samples is None:
+                check_dynamic_inputs(details["inputs"], opts.get("input_shapes"))
+            arrays = spec.samples if spec.samples is not None else generate_samples(
+                details["inputs"], n_samples, s.qsl_rng_seed)
             samples_sha, sent = client.push_samples(arrays, lambda d, t: say("push", {
                 "what": "samples", "done": d, "total": t}))
             rec["transfers"]["samples_bytes_sent"] = sent
-            rec["samples"] = {"sha256": samples_sha, "count": n_samples, "generated": True,
-                              "seed": s.qsl_rng_seed}
+            rec["samples"] = {"sha256": samples_sha, "count": n_samples,
+                              "generated": spec.samples is None, "seed": s.qsl_rng_seed}
         else:
             details = client.load_model("synthetic", kind=model.kind)
         rec["model"]["details"] = details
@@ -220,6 +248,10 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
             if not hdr["rows"]:
                 break
             collector.add(int(hdr["first"]), int(hdr["rows"]), int(hdr["samples_per_row"]), body)
+        if spec.after_run is not None:
+            say("audit", {})
+            rec["audit"] = spec.after_run(client, {"samples_sha": samples_sha, "details": details,
+                                                   "querylog": collector.data()})
         rec["telemetry"]["before_run"] = reply.get("telemetry_before")
         rec["telemetry"]["after_run"] = reply.get("telemetry_after")
         rec["telemetry"]["after"] = client.telemetry()
@@ -273,6 +305,7 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
     if s.scenario == "Offline" and reply.get("offline_sample_count"):
         eff.samples_per_query = int(reply["offline_sample_count"])  # the device decided
     rec["settings"]["effective"] = eff.to_dict()
+    audit_reasons = list((rec.get("audit") or {}).get("invalid_reasons", []))
     if q.rows:
         summary = score(score_input(s.scenario, q), min_duration_ns=s.min_duration_ms * 1_000_000,
                         min_query_count=eff.min_query_count,
@@ -282,7 +315,7 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
                         target_latency_ns=(eff.target_latency_ns or 0)
                         if s.scenario == "Server" else 0,
                         target_percentile=eff.target_latency_percentile,
-                        extra_invalid_reasons=errors)
+                        extra_invalid_reasons=errors + audit_reasons)
     elif not errors:
         errors.append("the run produced no queries")
     outcome = results.write_run(out, spec, eff, rec, q, summary, errors)
@@ -294,6 +327,18 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
     say("done", {"out": str(out), "valid": bool(summary and summary.valid)})
     return RunOutcome(out, summary, code, "; ".join(errors) or None,
                       summary.invalid_reasons if summary else errors, outcome)
+
+
+def check_dynamic_inputs(inputs: list[dict[str, Any]], shapes: dict | None) -> None:
+    """A model with dynamic dimensions (other than the batch) needs them set: a runtime
+    would otherwise allocate them as 1 and the benchmark would time a 1x1 image."""
+    for info in inputs:
+        sig = info.get("shape_signature") or info["shape"]
+        if any(d < 0 for d in sig[1:]) and not (shapes and (info["name"] in shapes
+                                                           or (len(inputs) == 1 and "" in shapes))):
+            example = ",".join(str(d if d > 0 else 224) for d in [1, *sig[1:]])
+            raise RunError(f"input {info['name']!r} has dynamic dimensions (shape signature "
+                           f"{sig}); set them with --input-shape {info['name']}:{example}")
 
 
 def elapsed_s(start_ns: int, now_ns: int) -> float:

