@@ -21,7 +21,7 @@ LINK_TYPES = ("local",)
 _SECTIONS = {"board": {"name", "description"},
              "link": {"type", "python", "cache_dir"},
              "device": {"cpu_affinity"},
-             "meter": None}
+             "meter": {"url"}}
 
 
 class BoardError(ValueError):
@@ -37,10 +37,12 @@ class BoardProfile:
     cache_dir: str | None = None
     cpu_affinity: list[int] = field(default_factory=list)
     source: str = ""
+    meter_url: str | None = None  # [meter] url: the board's power meter (edgeperf run --meter)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "link": self.link_type, "description": self.description,
-                "python": self.python, "cpu_affinity": self.cpu_affinity, "source": self.source}
+                "python": self.python, "cpu_affinity": self.cpu_affinity, "source": self.source,
+                "meter": self.meter_url}
 
 
 def board_dirs() -> list[Path]:
@@ -89,9 +91,16 @@ def parse_board(text: str, source: str = "<text>") -> BoardProfile:
     py = link.get("python")
     if py is not None and not isinstance(py, str):
         raise BoardError(f"{source}: link.python must be a path string, got {py!r}")
+    meter_section = data.get("meter", {})
+    if not isinstance(meter_section, dict):
+        raise BoardError(f"{source}: [meter] must be a section with url = \"...\"")
+    meter = meter_section.get("url")
+    if meter is not None and not (isinstance(meter, str) and meter.strip()):
+        raise BoardError(f"{source}: meter.url must be a meter URL string (ptd://HOST:PORT, "
+                         f"lpm01a:///dev/ttyACM0, joulescope, sysfs, csv:FILE), got {meter!r}")
     return BoardProfile(name=name, link_type=ltype, description=board.get("description", ""),
                         python=py, cache_dir=link.get("cache_dir"), cpu_affinity=aff,
-                        source=source)
+                        source=source, meter_url=meter)
 
 
 def load_board(name_or_path: str) -> BoardProfile:

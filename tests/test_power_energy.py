@@ -51,10 +51,16 @@ def test_uncovered_window_is_reported_not_extrapolated():
 
 
 def test_gap_inside_the_window_is_reported():
-    t = np.array([0, 10, 20, 30, 200, 210, 220], np.int64) * 1_000_000
-    e = energy.integrate(PowerTrace(t, np.ones(7)), 0, 220_000_000)
-    assert e.covered and e.energy_j == pytest.approx(0.22)
-    assert any("gap of 0.170 s" in p for p in e.problems)
+    ms = 1_000_000
+    t = np.concatenate([np.arange(0, 500, 10), np.arange(670, 2001, 10)]) * ms  # 0.17 s gap
+    e = energy.integrate(PowerTrace(t, np.ones(len(t))), 0, 2000 * ms)
+    assert e.covered and e.energy_j == pytest.approx(2.0)  # bridged linearly
+    assert e.problems == [] and e.warnings == [
+        "the meter's samples have a gap of 0.180 s inside the window (expected every 0.010 s)"]
+    # over a tenth of the window, a gap invalidates
+    e = energy.integrate(PowerTrace(t, np.ones(len(t))), 0, 1000 * ms)
+    assert e.problems == [
+        "the meter's samples have a gap of 0.180 s inside the window (expected every 0.010 s)"]
 
 
 def test_scenario_figures():

@@ -10,7 +10,8 @@ Integration follows what a sample means:
   (max - min power) x period / 4.
 
 A trace that does not cover the window is not extrapolated: the result is invalid with the
-reason. Gaps longer than a few sample periods inside the window are reported.
+reason. Gaps longer than a few sample periods inside the window are bridged (linearly, or
+by the next period's mean) and reported; a gap over a tenth of the window invalidates.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .meter import PowerTrace
 
 NS = 1e9
 RANGING_TOLERANCE = 0.05  # MLPerf: testing power may not fall more than 5% below ranging
+GAP_INVALID_FRACTION = 0.1  # a gap longer than this share of the window invalidates
 
 
 @dataclass
@@ -35,7 +37,8 @@ class WindowEnergy:
     covered: bool
     coverage_s: float  # how much of the window the samples describe
     max_gap_s: float
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # each one invalidates
+    warnings: list[str] = field(default_factory=list)
 
 
 def _interp(t: np.ndarray, w: np.ndarray, x: int) -> float:
@@ -90,12 +93,14 @@ def integrate(trace: PowerTrace, t0_ns: int, t1_ns: int) -> WindowEnergy:
     covered = covered_ns >= dur - 1  # a nanosecond of rounding
     if trace.interval_ns > 0 and not covered:
         problems.append(_coverage_text(trace, t0_ns, t1_ns))
+    warnings: list[str] = []
     if gap > gap_limit and covered:
-        problems.append(f"the meter's samples have a gap of {gap:.3f} s inside the window "
-                        f"(expected every {gap_limit / 3:.3f} s)")
+        text = (f"the meter's samples have a gap of {gap:.3f} s inside the window "
+                f"(expected every {gap_limit / 3:.3f} s)")
+        (problems if gap > GAP_INVALID_FRACTION * dur / NS else warnings).append(text)
     avg = energy / (covered_ns / NS) if covered_ns > 0 else 0.0
     return WindowEnergy(energy, dur / NS, avg, inside, covered, covered_ns / NS, gap,
-                        problems)
+                        problems, warnings)
 
 
 def _coverage_text(trace: PowerTrace, t0_ns: int, t1_ns: int) -> str:
