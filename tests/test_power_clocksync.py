@@ -14,8 +14,9 @@ import time
 import pytest
 
 from host.client import AgentClient
-from host.link import Link, LocalLink
+from host.link import LocalLink
 from host.power.clocksync import ClockMap, ClockSync, Exchange, SyncPoint, estimate
+from host.power.emulators.uart_link import UartRateLink
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="CLOCK_MONOTONIC identity")
 
@@ -112,35 +113,9 @@ def test_drift_recovered_and_mapping_holds_between_syncs(agent):
         assert abs(cm.to_host(d) - true_host) <= cm.uncertainty_ns(d) + 1
 
 
-class ThrottledLink(Link):
-    """A local link slowed to a UART's byte rate both ways (8N1: baud / 10 bytes a second):
-    what the agent sees over a 115200-baud serial line, minus the line itself."""
-
-    def __init__(self, inner: Link, baud: int) -> None:
-        self.inner, self.bytes_per_s = inner, baud / 10
-        self.name = f"throttled-{baud}"
-
-    def _wire(self, n: int) -> None:
-        end = time.perf_counter() + n / self.bytes_per_s
-        while time.perf_counter() < end:
-            pass
-
-    def send(self, data: bytes) -> None:
-        self._wire(len(data))
-        self.inner.send(data)
-
-    def recv(self, n: int, timeout: float) -> bytes:
-        data = self.inner.recv(n, timeout)
-        self._wire(len(data))
-        return data
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def test_serial_rate_link_meets_2ms_with_wire_time():
     _same_clock()
-    link = ThrottledLink(LocalLink(), 115200)
+    link = UartRateLink(LocalLink(), 115200)
     client = AgentClient(link)
     client.hello()
     try:

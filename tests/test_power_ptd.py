@@ -69,7 +69,7 @@ def test_meter_reads_samples_and_fixes_ranges_from_ranging():
 def test_energy_of_a_profile_within_the_edge_bound():
     prof = WindowProfile(2.0, 5.0)
     with PtdEmulator(prof) as emu:
-        m = PtdMeter(emu.host, emu.port, interval_ms=20, poll_s=100)
+        m = PtdMeter(emu.host, emu.port, interval_ms=20, poll_s=0)  # read after Stop
         m.start("e")
         time.sleep(0.1)
         t0 = host_ns()

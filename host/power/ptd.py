@@ -16,8 +16,9 @@ MLPerf measures twice: a ranging run with automatic ranges, then a testing run w
 ranges fixed from the ranging maxima (volts: the maximum; amps: 1.1 x the maximum, as
 power-dev's server does). ``PtdMeter`` does both when the session asks for the phases.
 
-Samples are read back with RL while the measurement runs (every ``poll_s``), so a daemon
-that drops the connection mid-run leaves the samples read so far. Their ``Time`` field is
+Samples are read back with RL while the measurement runs (every ``poll_s``; 0 reads them
+all after Stop), so a daemon that drops the connection mid-run leaves the samples read so
+far. Their ``Time`` field is
 the daemon's wall clock (UTC, as power-dev starts PTDaemon with TZ=UTC); it is placed on
 the host clock through the host's wall clock, so PTDaemon's machine must share the host's
 time (the same machine, or NTP as MLPerf requires). ``?clock_offset_ms=X`` corrects a known
@@ -205,8 +206,10 @@ class PtdMeter(Meter):
         self.client.cmd(f"Go,{self.interval_ms},0,{mark}")
         self._running = True
         self._stopping.clear()
-        self._poller = threading.Thread(target=self._poll, name="ptd-poll", daemon=True)
-        self._poller.start()
+        self._poller = None
+        if self.poll_s > 0:  # poll_s=0: read everything after Stop, as power-dev does
+            self._poller = threading.Thread(target=self._poll, name="ptd-poll", daemon=True)
+            self._poller.start()
 
     def _poll(self) -> None:
         while not self._stopping.wait(self.poll_s):
