@@ -10,7 +10,8 @@ The sysfs root is ``/sys`` unless the request names another or ``EDGEPERF_SYSFS_
 (tests point it at a fake tree).
 
 A sampler thread reads the chosen sensor every ``interval_ms`` into a bounded ring buffer,
-stamped with ``time.perf_counter_ns`` (the QueryLog's clock) at the middle of each read.
+stamped with ``time.perf_counter_ns`` (the QueryLog's clock) at the middle of each read;
+it reads once when started and once more when stopped, so the samples span both moments.
 It shares the interpreter with the scenario loop: each read takes the GIL for tens of
 microseconds, so a query in flight at that moment is delayed by that much (once per
 interval; at the default 100 ms, a few queries in a thousand on a fast model). Runs that
@@ -127,18 +128,22 @@ class Sampler(threading.Thread):
         self.last_error = ""
         self._stop_event = threading.Event()
 
+    def _take(self) -> None:
+        pc = time.perf_counter_ns
+        a = pc()
+        try:
+            w, v, i = read_sensor(self.sensor)
+            self.rows.append(((a + pc()) // 2, w, v, i))
+            self.taken += 1
+        except SensorError as exc:
+            self.errors += 1
+            self.last_error = str(exc)
+
     def run(self) -> None:
         pc = time.perf_counter_ns
         next_ns = pc()
         while not self._stop_event.is_set():
-            a = pc()
-            try:
-                w, v, i = read_sensor(self.sensor)
-                self.rows.append(((a + pc()) // 2, w, v, i))
-                self.taken += 1
-            except SensorError as exc:
-                self.errors += 1
-                self.last_error = str(exc)
+            self._take()
             next_ns += self.interval_ns
             now = pc()
             if next_ns < now:  # fell behind (a long GIL hold): skip, do not burst
@@ -146,8 +151,11 @@ class Sampler(threading.Thread):
             self._stop_event.wait((next_ns - now) / 1e9)
 
     def finish(self) -> Tuple[Dict[str, Any], bytes]:
+        """Stop, take a last reading (so the samples always reach the moment of stopping,
+        however late the thread's last tick ran), and return the rows."""
         self._stop_event.set()
         self.join(timeout=5)
+        self._take()
         rows = list(self.rows)
         body = b"".join(ROW.pack(*r) for r in rows)
         return {"rows": len(rows), "taken": self.taken, "dropped": self.taken - len(rows),

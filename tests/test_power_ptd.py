@@ -50,7 +50,9 @@ def test_meter_reads_samples_and_fixes_ranges_from_ranging():
         time.sleep(0.3)
         m.stop()
         tr = m.trace()
-        assert 12 <= len(tr) <= 16 and tr.interval_ns == 20_000_000
+        ms = emu.state.measurement
+        assert len(tr) == (ms.stop_ns - ms.t0_ns) // ms.interval_ns >= 12  # every period
+        assert tr.interval_ns == 20_000_000
         assert set(tr.watts) == {23.0} and set(tr.volts) == {230.0} and set(tr.pf) == {0.5}
         assert tr.amps[0] == pytest.approx(0.2, abs=1e-6)
         # samples are 20 ms apart on the host clock, read back from their ms timestamps
@@ -108,13 +110,13 @@ def test_not_ptdaemon_and_nothing_listening():
 
 
 def test_disconnect_mid_measurement_keeps_samples_read_so_far():
-    with PtdEmulator(4.0, drop_after_s=0.35) as emu:
+    with PtdEmulator(4.0, drop_after_s=0.6) as emu:
         m = PtdMeter(emu.host, emu.port, interval_ms=20, poll_s=0.1)
         m.start("d")
-        time.sleep(0.8)
+        time.sleep(1.0)
         with pytest.raises(MeterError, match="failed during the measurement.*closed the "
                                              "connection"):
             m.stop()
         tr = m.trace()
         m.close()
-    assert 8 <= len(tr) <= 18 and set(tr.watts) == {4.0}  # about 0.3 s of 20 ms samples
+    assert 5 <= len(tr) <= 30 and set(tr.watts) == {4.0}  # up to 0.6 s of 20 ms samples

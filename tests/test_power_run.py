@@ -118,7 +118,7 @@ def test_testing_power_5_percent_below_ranging_is_flagged(tmp_path):
 
 
 def test_meter_that_disconnects_leaves_latencies_and_marks_power_invalid(tmp_path):
-    with PtdEmulator(5.0, drop_after_s=0.4) as emu:
+    with PtdEmulator(5.0, drop_after_s=0.6) as emu:
         o = run(tmp_path, f"{emu.url}?interval_ms=20&poll_s=0.1&ranging=0", queries=1500)
     assert o.exit_code == EXIT_INVALID
     assert o.summary is not None and o.summary.valid and o.summary.query_count == 1500
@@ -156,7 +156,7 @@ def test_unreachable_meter_fails_before_the_run(tmp_path):
 def test_device_sensors_in_an_offline_run_with_idle_baseline(tmp_path):
     root = fake_sysfs(tmp_path / "sys")
     o = run(tmp_path / "out", f"sysfs:ina219?root={root}&interval_ms=10", scenario="Offline",
-            model="synthetic:busy:200", queries=3000, idle=0.2)
+            model="synthetic:busy:500", queries=3000, idle=0.2)  # a 1.5 s window
     p = o.result["power"]
     assert o.exit_code == EXIT_VALID, (o.invalid_reasons, p["invalid_reasons"])
     assert p["avg_watts"] == pytest.approx(3.25, rel=1e-9)

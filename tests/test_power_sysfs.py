@@ -131,7 +131,7 @@ def test_meter_maps_device_samples_to_the_host_clock(agent, tmp_path):
     h1 = host_ns()
     state["after"] = cs.sync()
     tr = m.trace()
-    assert len(tr) >= 15 and set(tr.watts) == {3.25} and set(tr.volts) == {5.0}
+    assert len(tr) >= 5 and set(tr.watts) == {3.25} and set(tr.volts) == {5.0}
     # device stamps mapped to the host clock fall inside the host's bracket of the sampling
     assert h0 - tr.timing_uncertainty_ns <= tr.t_ns[0] and tr.t_ns[-1] <= h1 + \
         tr.timing_uncertainty_ns
