@@ -263,8 +263,8 @@ def _open_power(spec: RunSpec, profile: BoardProfile, client: AgentClient, out: 
         return PowerSession.open(url, client, out, idle_s=spec.idle_baseline_s, report=say,
                                  label="".join(c if c.isalnum() or c in "-_" else "-"
                                                for c in label))
-    except MeterError as exc:
-        raise AgentError(f"meter {url}: {exc}", "Meter") from None
+    except MeterError as exc:  # nothing measured yet: the run does not start
+        raise RunError(f"{profile.name}: meter {url}: {exc}") from None
 
 
 def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
