@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import __version__, infer, sampleset, telemetry, wire
+from . import __version__, infer, power, sampleset, telemetry, wire
 from .backends import Backend, BackendError, available_runtimes, make_backend
 from .scenarios import QueryLog, RunError, RunSettings, ScenarioRunner
 from .store import Store, StoreError, default_cache_dir
@@ -46,11 +46,13 @@ class Agent:
         self.samples: Optional[List[np.ndarray]] = None
         self.samples_sha: Optional[str] = None
         self.log: Optional[QueryLog] = None
+        self.sampler: Optional[power.Sampler] = None
         self.ops: Dict[str, Callable[[Dict[str, Any], bytes], Reply]] = {
             "hello": self.hello, "push_model": self.push_model, "load_model": self.load_model,
             "push_samples": self.push_samples, "run": self.run, "results": self.results,
             "telemetry": self.telemetry, "clock": self.clock, "governor": self.governor,
-            "infer": self.infer, "bye": self.bye,
+            "infer": self.infer, "sensors": self.sensors, "sample_power": self.sample_power,
+            "bye": self.bye,
         }
         self.governors = Governors()
         self.emit: Callable[[int, str, Dict[str, Any], bytes], None] = lambda *a: None
@@ -232,8 +234,40 @@ class Agent:
         """The link is ending: leave the device as it was found."""
         self.governors.restore()
 
+    def sensors(self, req: Dict[str, Any], body: bytes) -> Reply:
+        root = power.sysfs_root(req.get("root"))
+        return {"root": root, "sensors": power.list_sensors(root)}, b""
+
+    def sample_power(self, req: Dict[str, Any], body: bytes) -> Reply:
+        """``action`` start (sensor, interval_ms, capacity, root) or stop (returns the rows:
+        int64 perf_counter_ns and float64 watts, volts, amps, little-endian)."""
+        action = req.get("action")
+        if action == "start":
+            if self.sampler is not None:
+                raise AgentError("the power sampler is already running; stop it first")
+            try:
+                sensor = power.pick_sensor(power.list_sensors(power.sysfs_root(req.get("root"))),
+                                           req.get("sensor"))
+            except power.SensorError as exc:
+                raise AgentError(str(exc)) from None
+            interval = int(req.get("interval_ms") or power.DEFAULT_INTERVAL_MS) * 1_000_000
+            self.sampler = power.Sampler(sensor, interval,
+                                         int(req.get("capacity") or power.DEFAULT_CAPACITY))
+            self.sampler.start()
+            return {"started": True, "sensor": sensor, "interval_ns": interval,
+                    "monotonic_ns": time.perf_counter_ns()}, b""
+        if action == "stop":
+            if self.sampler is None:
+                raise AgentError("the power sampler is not running")
+            sampler, self.sampler = self.sampler, None
+            return sampler.finish()
+        raise AgentError("sample_power needs action 'start' or 'stop', got %r" % (action,))
+
     def bye(self, req: Dict[str, Any], body: bytes) -> Reply:
         self.closing = True
+        if self.sampler is not None:
+            self.sampler.finish()
+            self.sampler = None
         return {"bye": True}, b""
 
     # ------------------------------------------------------------------ dispatch

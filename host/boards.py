@@ -24,7 +24,7 @@ _SSH_KEYS = {"host", "port", "user", "identity", "known_hosts", "proxy_jump",
 _SECTIONS = {"board": {"name", "description"},
              "link": {"type", "python", "cache_dir"} | _SSH_KEYS,
              "device": {"cpu_affinity", "cool_down_below_c", "cool_down_max_wait_s", "governor"},
-             "meter": None}
+             "meter": {"url"}}
 _GOVERNOR = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -55,10 +55,12 @@ class BoardProfile:
     cool_down_below_c: float | None = None
     cool_down_max_wait_s: float = 300.0
     governor: str | None = None
+    meter_url: str | None = None  # [meter] url: the board's power meter (edgeperf run --meter)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "link": self.link_type, "description": self.description,
-             "python": self.python, "cpu_affinity": self.cpu_affinity, "source": self.source}
+             "python": self.python, "cpu_affinity": self.cpu_affinity, "source": self.source,
+             "meter": self.meter_url}
         if self.link_type == "ssh":
             d["ssh"] = {k: getattr(self, k) for k in sorted(_SSH_KEYS)}
         if self.cool_down_below_c is not None or self.governor:
@@ -119,11 +121,18 @@ def parse_board(text: str, source: str = "<text>") -> BoardProfile:
     py = link.get("python")
     if py is not None and not isinstance(py, str):
         raise BoardError(f"{source}: link.python must be a path string, got {py!r}")
+    meter_section = data.get("meter", {})
+    if not isinstance(meter_section, dict):
+        raise BoardError(f"{source}: [meter] must be a section with url = \"...\"")
+    meter = meter_section.get("url")
+    if meter is not None and not (isinstance(meter, str) and meter.strip()):
+        raise BoardError(f"{source}: meter.url must be a meter URL string (ptd://HOST:PORT, "
+                         f"lpm01a:///dev/ttyACM0, joulescope, sysfs, csv:FILE), got {meter!r}")
     ssh = _ssh_keys(link, ltype, source)
     tuning = _device_keys(device, source)
     return BoardProfile(name=name, link_type=ltype, description=board.get("description", ""),
                         python=py, cache_dir=link.get("cache_dir"), cpu_affinity=aff,
-                        source=source, **ssh, **tuning)
+                        source=source, meter_url=meter, **ssh, **tuning)
 
 
 def _number(table: str, key: str, value: Any, source: str, lo: float, hi: float | None = None,

@@ -145,7 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         printer = ProgressPrinter(s.min_duration_ms / 1000, s.min_query_count, quiet=args.quiet)
         spec = RunSpec(model=args.model, settings=s, board=board, out_dir=out,
                        threads=args.threads, conf_files=args.user_conf,
-                       trace_all=args.trace_all)
+                       trace_all=args.trace_all, meter=args.meter,
+                       idle_baseline_s=args.idle_baseline)
         try:
             outcome = execute(spec, printer)
         except (RunError, BoardError, SettingsError, LinkError) as exc:
@@ -155,6 +156,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_summary(out)
         for warning in outcome.result.get("warnings", []):
             print(f"edgeperf: warning: {warning.removeprefix('edgeperf: ')}", file=sys.stderr)
+        if outcome.result.get("power"):
+            from .power.energy import format_power_block
+
+            sys.stdout.write(format_power_block(outcome.result["power"]))
         if outcome.error:
             print(f"edgeperf: {outcome.error}", file=sys.stderr)
             print(f"edgeperf: everything measured was kept in {out}", file=sys.stderr)
@@ -348,6 +353,41 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return list_tasks(args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import ReportError, write_report
+
+    try:
+        path = write_report(Path(args.run_dir), Path(args.out) if args.out else None)
+    except ReportError as exc:
+        print(f"edgeperf: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(path)
+    return EXIT_VALID
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from .power.load_profile import load_profile
+
+    try:
+        profile = load_profile(args.profile if args.profile else args.watts)
+    except ValueError as exc:
+        print(f"edgeperf: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.instrument == "ptd":
+        from .power.emulators.ptd_server import serve
+
+        try:
+            serve(args.port, profile, host=args.host, volts=args.volts, pf=args.pf)
+        except OSError as exc:
+            print(f"edgeperf: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    else:
+        from .power.emulators.lpm01a_emulator import serve as serve_lpm
+
+        serve_lpm(profile)
+    return EXIT_VALID
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgeperf", description=(
         "MLPerf-style inference benchmarks, timed on the device."))
@@ -383,6 +423,13 @@ def make_parser() -> argparse.ArgumentParser:
                    help="the accuracy run that --audit-outputs compares with")
     r.add_argument("--input-shape", action="append", metavar="[NAME:]D,D,...",
                    help="set an input's shape (dynamic dimensions), e.g. 1,224,224,3")
+    r.add_argument("--meter", metavar="URL",
+                   help="measure power: ptd://HOST:PORT, lpm01a:///dev/ttyACM0, joulescope, "
+                        "sysfs (the device's sensors) or csv:FILE (default: the board's "
+                        "[meter] url)")
+    r.add_argument("--idle-baseline", type=_positive_float, default=0.0, metavar="S",
+                   help="with --meter: measure the idle device for S seconds first, for net "
+                        "figures")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("score", help="score latencies recorded elsewhere")
@@ -407,6 +454,26 @@ def make_parser() -> argparse.ArgumentParser:
                    help="drop the key known_hosts holds for the host first (reinstalled device)")
     _add_ssh_args(t)
     t.set_defaults(fn=cmd_trust)
+    rp = sub.add_parser("report", help="draw a run's power trace and latency histogram (PNG)")
+    rp.add_argument("run_dir", help="a run's output directory")
+    rp.add_argument("--out", metavar="FILE", help="the PNG (default: RUN_DIR/report.png)")
+    rp.set_defaults(fn=cmd_report)
+
+    em = sub.add_parser("emulate", help="emulated power instruments, to rehearse without "
+                                        "hardware")
+    em.add_argument("instrument", choices=("ptd", "lpm01a"),
+                    help="ptd: a PTDaemon with an analyser on TCP; lpm01a: a PowerShield on a "
+                         "pseudo-terminal (its path is printed)")
+    load = em.add_mutually_exclusive_group()
+    load.add_argument("--watts", type=_positive_float, default=5.0,
+                      help="the constant load the instrument measures (default 5 W)")
+    load.add_argument("--profile", metavar="FILE",
+                      help="a load profile: 'SECONDS WATTS' a line ('repeat' to loop)")
+    em.add_argument("--port", type=int, default=8888, help="ptd: TCP port (default 8888)")
+    em.add_argument("--host", default="127.0.0.1", help="ptd: address to listen on")
+    em.add_argument("--volts", type=_positive_float, default=230.0, help="ptd: line voltage")
+    em.add_argument("--pf", type=_positive_float, default=1.0, help="ptd: power factor")
+    em.set_defaults(fn=cmd_emulate)
 
     b = sub.add_parser("boards", help="list board profiles")
     b.set_defaults(fn=cmd_boards)

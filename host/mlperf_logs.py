@@ -225,6 +225,11 @@ class _DetailWriter:
             f'"line_no": {_LINE[group]}, "pid": {self.pid}, "tid": {self.tid}}}}}')
 
 
+def _wall_datetime(wall_ns: int) -> datetime:
+    secs, ns = divmod(int(wall_ns), 1_000_000_000)
+    return datetime.fromtimestamp(secs, tz=timezone.utc).replace(microsecond=ns // 1000)
+
+
 def power_time(t: datetime) -> str:
     """LoadGen's power_begin/power_end format, UTC: MM-DD-YYYY HH:MM:SS.mmm."""
     t = t.astimezone(timezone.utc)
@@ -377,7 +382,10 @@ def write_run_logs(out: str | os.PathLike[str], *, summary: Summary | None,
                    querylog: QueryLogLike, wall_anchor: dict[str, int] | None = None,
                    errors: Sequence[str] = (), warnings: Sequence[str] = (),
                    accuracy: Iterable[AccuracyEntry | tuple[int, int, bytes]] = (),
-                   trace_limit: int | None = DEFAULT_TRACE_LIMIT) -> None:
+                   trace_limit: int | None = DEFAULT_TRACE_LIMIT,
+                   power_window_wall_ns: tuple[int, int] | None = None,
+                   summary_appendix: str = "",
+                   extra: dict[str, Any] | None = None) -> None:
     """Write the four mlperf_log_* files of one run into ``out``.
 
     The trace holds the first ``trace_limit`` queries (None: all of them): a ten-second run of
@@ -386,6 +394,11 @@ def write_run_logs(out: str | os.PathLike[str], *, summary: Summary | None,
     ``wall_anchor`` ({"wall_ns", "monotonic_ns"} read together on the device) places the
     device-clock QueryLog on the wall clock for test_datetime and power_begin/power_end;
     without it the run is taken to have ended now.
+
+    ``power_window_wall_ns`` (UTC wall ns of the measurement window's start and end, mapped
+    from the device clock by ClockSync) gives power_begin/power_end; ``summary_appendix``
+    (the Power block) is appended to the summary after LoadGen's text; ``extra`` adds
+    ``edgeperf_*`` detail events.
     """
     out = Path(out)
     q = querylog
@@ -403,10 +416,16 @@ def write_run_logs(out: str | os.PathLike[str], *, summary: Summary | None,
     total = effective.performance_sample_count or None
     write_summary(out / "mlperf_log_summary.txt", summary, requested, sut_name,
                   len(warnings), len(errors), effective=effective, total_sample_count=total)
+    if summary_appendix:
+        with open(out / "mlperf_log_summary.txt", "a", encoding="utf-8") as f:
+            f.write(summary_appendix)
     info = RunInfo(sut_name, wall(begin_ns), wall(end_ns),
                    generated_query_count=summary.query_count if summary else rows,
                    generated_samples_per_query=effective.samples_per_query or 1,
-                   total_sample_count=total, warnings=list(warnings), errors=list(errors))
+                   total_sample_count=total, warnings=list(warnings), errors=list(errors),
+                   extra=dict(extra or {}))
+    if power_window_wall_ns is not None:
+        info.power_begin, info.power_end = (_wall_datetime(t) for t in power_window_wall_ns)
     write_detail(out / "mlperf_log_detail.txt", requested, summary, info, effective=effective)
     offline = requested.scenario == "Offline"
     k = rows if trace_limit is None else min(rows, trace_limit)

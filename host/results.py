@@ -7,6 +7,8 @@
     result.json              versioned record: settings, board, device, telemetry, summary
     querylog.npz             raw per-query issue/done times (device ns) and sample indices,
                              uncompressed (20 bytes a query); 'edgeperf score' reads it
+    spl.txt, ranging/spl.txt, power_trace.npz
+                             with a meter: the power samples (power-dev's format, and raw)
 
 ``result.json`` is written last and atomically; the spill file the QueryLog was gathered
 in is removed only once querylog.npz holds the same rows.
@@ -72,13 +74,16 @@ def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
             spill.unlink()
     sut = f"edgeperf:{rec['model']['name']}@{rec['board']['name']}"
     wall = (rec.get("run") or {}).get("wall_anchor") or {}
+    power = rec.get("power") or {}
     if summary is not None:
         mlperf_logs.write_run_logs(out, summary=summary, requested=spec.settings, effective=eff,
                                    sut_name=sut, querylog=q, wall_anchor=wall, errors=errors,
                                    warnings=rec.get("warnings", ()),
-                                   trace_limit=None if spec.trace_all else DEFAULT_TRACE_LIMIT)
+                                   trace_limit=None if spec.trace_all else DEFAULT_TRACE_LIMIT,
+                                   **_power_log_args(power))
         files.update(summary="mlperf_log_summary.txt", detail="mlperf_log_detail.txt",
                      trace="mlperf_log_trace.json", accuracy="mlperf_log_accuracy.json")
+    files.update(power.get("files") or {})
     rec["summary"] = summary.to_dict() if summary else None
     rec["result"] = summary.result if summary else "INVALID"
     rec["valid"] = bool(summary and summary.valid)
@@ -94,6 +99,19 @@ def write_record(out: Path, rec: dict[str, Any]) -> None:
     performance runs)."""
     _atomic_write(Path(out) / "result.json",
                   json.dumps(rec, indent=1, default=_json_default) + "\n")
+
+
+def _power_log_args(power: dict[str, Any]) -> dict[str, Any]:
+    """power_begin/power_end from the ClockSync-mapped window, and the summary's Power block."""
+    if not power:
+        return {}
+    from .power.energy import format_power_block
+
+    w = power.get("window") or {}
+    keys = ("valid", "energy_j", "avg_watts", "duration_s", "clock_uncertainty_us")
+    return {"power_window_wall_ns": (w["wall_start_ns"], w["wall_end_ns"]) if w else None,
+            "summary_appendix": format_power_block(power),
+            "extra": {f"edgeperf_power_{k}": power[k] for k in keys if k in power}}
 
 
 def _json_default(o: Any) -> Any:

@@ -139,6 +139,8 @@ class RunSpec:
     load_options: dict[str, Any] = field(default_factory=dict)  # e.g. input_shapes
     after_run: AfterRun | None = None  # called after the timed run, same agent and model
     record_extra: dict[str, Any] = field(default_factory=dict)  # merged into result.json
+    meter: str | None = None  # power meter URL (default: the board profile's [meter] url)
+    idle_baseline_s: float = 0.0  # measure the idle device this long before the run
 
 
 @dataclass
@@ -188,6 +190,7 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
     collector = QueryLogCollector(out / "querylog.spill")
     errors: list[str] = []
     reply: dict[str, Any] = {}
+    power = None
     try:
         link = open_link(profile, report=say, needs_runtime=model.backend == "tflite")
     except LinkError as exc:
@@ -227,9 +230,10 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
         else:
             details = client.load_model("synthetic", kind=model.kind)
         rec["model"]["details"] = details
+        power = _open_power(spec, profile, client, out, say, model.name)
 
-        def on_event(header: dict[str, Any], body: bytes) -> None:
-            if header.get("event") == "querylog":
+        def on_event(header: dict[str, Any], body: bytes, keep: bool = True) -> None:
+            if header.get("event") == "querylog" and keep:
                 collector.add(int(header["first"]), int(header["rows"]),
                               int(header["samples_per_row"]), body)
             elif header.get("event") == "progress":
@@ -238,11 +242,17 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
         eff = effective_settings(s, total_sample_count=n_samples)
         rec["cool_down"] = device_state.cool_down(client, profile, say)
         rec["governor"] = governor.apply()
-        say("run", {"scenario": s.scenario})
+
+        def run_phase(phase: str = "testing") -> dict[str, Any]:
+            """One run of the workload; a power ranging run's QueryLog is not kept."""
+            say("run", {"scenario": s.scenario, "phase": phase})
+            return client.run(_agent_settings(s, eff), samples=samples_sha,
+                              sample_count=n_samples, idle_timeout=spec.run_idle_timeout,
+                              on_event=lambda h, b: on_event(h, b, phase == "testing"),
+                              cpu_affinity=profile.cpu_affinity)
+
         stage = "run"
-        reply = client.run(_agent_settings(s, eff), samples=samples_sha, sample_count=n_samples,
-                           on_event=on_event, idle_timeout=spec.run_idle_timeout,
-                           cpu_affinity=profile.cpu_affinity)
+        reply = power.measure(run_phase) if power else run_phase()
         while collector.rows < reply["rows"]:  # a lost stretch: fetch the rest
             hdr, body = client.results(first=collector.rows)
             if not hdr["rows"]:
@@ -274,14 +284,34 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
     finally:
         governor.restore()  # no-op when restored above or never set; never raises
         collector.close()
+        if power is not None:
+            power.close()
         link.close()
     if stage != "run":
         raise RunError(f"{profile.name}: " + "; ".join(errors))
-    return _finish(spec, rec, collector, reply, errors, out, say)
+    return _finish(spec, rec, collector, reply, errors, out, say, power)
+
+
+def _open_power(spec: RunSpec, profile: BoardProfile, client: AgentClient, out: Path,
+                say: Reporter, label: str) -> Any:
+    """The run's PowerSession when a meter is asked for (--meter or the board's [meter])."""
+    url = spec.meter or profile.meter_url
+    if not url:
+        return None
+    from .power.meter import MeterError
+    from .power.session import PowerSession
+
+    try:
+        return PowerSession.open(url, client, out, idle_s=spec.idle_baseline_s, report=say,
+                                 label="".join(c if c.isalnum() or c in "-_" else "-"
+                                               for c in label))
+    except MeterError as exc:  # nothing measured yet: the run does not start
+        raise RunError(f"{profile.name}: meter {url}: {exc}") from None
 
 
 def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
-            reply: dict[str, Any], errors: list[str], out: Path, say: Reporter) -> RunOutcome:
+            reply: dict[str, Any], errors: list[str], out: Path, say: Reporter,
+            power: Any = None) -> RunOutcome:
     s = spec.settings
     q = collector.data(start_ns=int(reply.get("start_ns", 0)))
     if q.rows and not reply.get("start_ns"):
@@ -318,12 +348,16 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
                         extra_invalid_reasons=errors + audit_reasons)
     elif not errors:
         errors.append("the run produced no queries")
+    if power is not None:  # the power record; a failed meter leaves the latencies as they are
+        rec["power"] = power.finish(q, summary, s.scenario, reply)
     outcome = results.write_run(out, spec, eff, rec, q, summary, errors)
     code = EXIT_VALID
     if errors:
         code = EXIT_ERROR
     elif summary is None or not summary.valid:
         code = EXIT_INVALID
+    elif rec.get("power") and not rec["power"]["valid"]:
+        code = EXIT_INVALID  # a power run whose power result is invalid
     say("done", {"out": str(out), "valid": bool(summary and summary.valid)})
     return RunOutcome(out, summary, code, "; ".join(errors) or None,
                       summary.invalid_reasons if summary else errors, outcome)

@@ -1,0 +1,1 @@
+"""Instruments emulated byte for byte, for tests and for rehearsing without hardware."""
