@@ -35,7 +35,7 @@ from host.mlperf_logs import (
 from host.scoring import ScoreInput, Summary, score
 from host.settings import TestSettings, effective_settings
 
-REF = Path("/work/shared/reference/loadgen-6.0.17")
+REF = Path(__file__).resolve().parent / "reference" / "loadgen-6.0.17"  # LoadGen's output
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 T0 = datetime(2026, 11, 29, 19, 1, 42, 92_000, tzinfo=timezone.utc)
 

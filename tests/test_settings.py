@@ -28,7 +28,7 @@ from host.settings import (
     requested_log_items,
 )
 
-REF = Path("/work/shared/reference/loadgen-6.0.17")
+REF = Path(__file__).resolve().parent / "reference" / "loadgen-6.0.17"  # LoadGen's output
 
 # The settings that produced each reference folder (see the reference README).
 REFERENCE_SETTINGS = {

@@ -23,7 +23,7 @@ from host.tasks import TaskError, load_task
 from host.training import AD_SYNTHETIC, IC_DIGITS, build
 
 LOCAL = BoardProfile(name="local", link_type="local")
-REF = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "loadgen-6.0.17"
+REF = Path(__file__).resolve().parent / "reference" / "loadgen-6.0.17"  # LoadGen's output
 
 # The fp32 reference model's Top-1 on the 360 held-out digits: 351 right. Pinned for this
 # recipe (seed, settings) on numpy's float64 training; a change in either moves it.
