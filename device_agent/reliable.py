@@ -12,9 +12,12 @@ Every frame on the line is a frame of the one codec (device_agent.wire), whose C
 whatever is not a frame:
 
     SYN   seq 0    {"sid": own session id, "peer": the peer's (0: unknown), "win", "mss"}
-    DATA  seq n    {"c": connection id} + up to "mss" bytes of the stream; n counts from 0
-    ACK   seq n    {"c": connection id, "sack": [segments received above n]}: all below n
-                   arrived
+    DATA  seq n    {"c": connection id} + up to "mss" bytes of the stream from offset n
+    ACK   seq n    {"c": connection id, "sack": [[start, end], ...] received above n}:
+                   every byte below offset n arrived
+
+Offsets count stream bytes from 0 in each direction of a session (modulo 2**32 on the
+wire), so a segment that is sent again can be cut smaller than it was the first time.
 
 The connection id is ``sid ^ peer``: a frame of an earlier session (a restarted agent, a
 host that came back) never passes for one of this session. The initiator (the host) sends
@@ -23,13 +26,15 @@ itself with one SYN when it starts and answers any frame of a session it does no
 its SYN, so an initiator learns of an agent that restarted at the first frame either way
 (the initiator's keepalive makes sure there is one).
 
-The sender keeps up to ``window`` segments in flight. A segment is retransmitted when its
-timer runs out, and at once when an ACK shows that a segment sent after it arrived (the line
-is first in, first out, so the earlier one is lost). Timers start when the line will have
-carried the segment (the line rate is known), so a full window at 9600 baud is not taken
-for a loss. Segments shrink after a loss and grow back while the line is clean, which keeps
-a noisy line moving. The receiver keeps at most a window of out-of-order segments and stops
-accepting when the reader falls ``rcv_buffer`` bytes behind, so no peer can make it hold more.
+The sender keeps up to ``window`` full segments of bytes in flight. A segment is sent again
+when its timer runs out, and at once when an ACK shows that a segment sent after it arrived
+(the line is first in, first out, so the earlier one is lost). Timers start when the line
+will have carried the segment (the line rate is known), so a full window at 9600 baud is not
+taken for a loss. Segments shrink after a loss, a lost one is cut to the new size when it is
+sent again, and they grow back while the line is clean: on a line that corrupts one byte in
+a thousand, a 2 KiB segment almost never arrives whole, a 128-byte one mostly does. The
+receiver keeps at most a window of bytes out of order and stops accepting when the reader
+falls ``rcv_buffer`` bytes behind, so no peer can make it hold more.
 This module must run on Python 3.9.
 """
 
@@ -37,7 +42,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import wire
 
@@ -46,6 +51,14 @@ DEFAULT_SEGMENT = 2048  # payload bytes of a DATA frame: 0.18 s at 115200 baud
 MIN_SEGMENT = 128
 FRAME_SLACK = 256  # header and framing room above the payload in a line frame
 DEFAULT_RCV_BUFFER = 1 << 20
+MAX_SACK_RANGES = 16
+_MOD = 1 << 32
+
+
+def _unwrap(seq32: int, ref: int) -> int:
+    """The stream offset nearest ``ref`` whose low 32 bits are ``seq32``."""
+    d = (seq32 - ref) & (_MOD - 1)
+    return ref + (d - _MOD if d >= _MOD // 2 else d)
 
 
 @dataclass
@@ -69,16 +82,17 @@ class LinkStats:
 
 
 class _Segment:
-    __slots__ = ("seq", "payload", "frame", "due", "tries", "order", "lost")
+    __slots__ = ("start", "payload", "frame", "due", "tries", "order", "lost", "carried")
 
-    def __init__(self, seq: int, payload: bytes, frame: bytes) -> None:
-        self.seq = seq
+    def __init__(self, start: int, payload: bytes) -> None:
+        self.start = start
         self.payload = payload
-        self.frame = frame
+        self.frame = b""
         self.due = 0.0
         self.tries = 0
         self.order = 0  # transmission order of its latest copy
         self.lost = False  # a later segment arrived first: resend at once
+        self.carried = 0.0  # when the line will have carried its latest copy
 
 
 def new_session_id(rng: Optional[random.Random] = None) -> int:
@@ -118,6 +132,9 @@ class Endpoint:
         self._syn_sent_at = -1e9
         self._line_free = 0.0
         self._order = 0
+        self._srtt: Optional[float] = None
+        self._rttvar = 0.0
+        self._rto = rto  # the timer of a first transmission, from the round trips seen
         self._reset_stream()
 
     # ------------------------------------------------------------------ the caller's side
@@ -128,7 +145,7 @@ class Endpoint:
     @property
     def pending(self) -> int:
         """Stream bytes queued or in flight (not yet acknowledged)."""
-        return len(self._outbox) + sum(len(s.payload) for s in self._unacked.values())
+        return len(self._outbox) + self._in_flight
 
     def read(self, n: int = -1) -> bytes:
         """Delivered stream bytes, in order (at most n; all when n < 0)."""
@@ -151,8 +168,7 @@ class Endpoint:
     @property
     def buffered(self) -> int:
         """Bytes this endpoint holds for the line and the reader (the memory bound)."""
-        return (self.decoder.buffered + len(self._inbox)
-                + sum(len(p) for p in self._ooo.values()))
+        return self.decoder.buffered + len(self._inbox) + self._ooo_bytes
 
     # ------------------------------------------------------------------ line input
     def feed(self, data: bytes, now: float) -> None:
@@ -240,15 +256,19 @@ class Endpoint:
 
     def _reset_stream(self) -> None:
         self._outbox = bytearray()
-        self._unacked: Dict[int, _Segment] = {}
-        self._next_seq = 0
+        self._unacked: List[_Segment] = []  # in stream order
+        self._in_flight = 0  # their bytes
+        self._snd_una = 0  # the first byte not yet acknowledged
+        self._snd_nxt = 0  # the offset of the next new byte
         self._inbox = bytearray()
         self._expected = 0
-        self._ooo: Dict[int, bytes] = {}
+        self._ooo: Dict[int, bytes] = {}  # start offset -> bytes that arrived early
+        self._ooo_bytes = 0
         self._ack_due = False
         self._seg = self.mss
         self._peer_window = self.window
         self._peer_mss = self.mss
+        self._rwin = self.window * self.mss  # bytes the receiver takes ahead of the reader
 
     def _syn_soon(self, now: float, force: bool = False) -> None:
         # a listener answers stray frames at most once per syn_interval: a flood of them
@@ -258,46 +278,89 @@ class Endpoint:
         elif self._syn_due is None:
             self._syn_due = self._syn_sent_at + self.syn_interval
 
-    def _on_data(self, seq: int, payload: bytes) -> None:
+    def _on_data(self, seq32: int, payload: bytes) -> None:
         self._ack_due = True
-        if seq < self._expected or seq in self._ooo:
+        start = _unwrap(seq32, self._expected)
+        end = start + len(payload)
+        if end <= self._expected or not payload:
             self.stats.duplicates += 1
             return
-        if seq >= self._expected + self.window or not payload:
-            self.stats.refused += 1
+        if end > self._expected + self._rwin:
+            self.stats.refused += 1  # beyond the window: a peer that does not keep to it
             return
-        if seq > self._expected:
+        if start > self._expected:
+            if len(self._ooo.get(start, b"")) >= len(payload):
+                self.stats.duplicates += 1
+                return
+            if self._ooo_bytes + len(payload) > 2 * self._rwin:
+                self.stats.refused += 1
+                return
             self.stats.out_of_order += 1
-            self._ooo[seq] = payload
+            self._ooo_bytes += len(payload) - len(self._ooo.get(start, b""))
+            self._ooo[start] = payload
             return
         if len(self._inbox) >= self.rcv_buffer:
             self.stats.refused += 1  # the reader is behind: the sender will try again
             return
-        self._deliver(payload)
-        while self._expected in self._ooo:
-            self._deliver(self._ooo.pop(self._expected))
+        self._deliver(payload[self._expected - start:])
+        while self._ooo:  # what arrived early may continue the stream now
+            ready = [s for s in self._ooo if s <= self._expected]
+            if not ready:
+                break
+            for s in ready:
+                piece = self._ooo.pop(s)
+                self._ooo_bytes -= len(piece)
+                if s + len(piece) > self._expected:
+                    self._deliver(piece[self._expected - s:])
 
     def _deliver(self, payload: bytes) -> None:
         self._inbox += payload
-        self._expected += 1
+        self._expected += len(payload)
         self.stats.payload_delivered += len(payload)
 
-    def _on_ack(self, cum: int, sack: Any, now: float) -> None:
+    def _sack(self) -> List[List[int]]:
+        """Byte ranges received above the next expected offset, merged."""
+        ranges: List[List[int]] = []
+        for s in sorted(self._ooo):
+            e = s + len(self._ooo[s])
+            if ranges and s <= ranges[-1][1]:
+                ranges[-1][1] = max(ranges[-1][1], e)
+            else:
+                ranges.append([s, e])
+        return [[a % _MOD, b % _MOD] for a, b in ranges[:MAX_SACK_RANGES]]
+
+    def _on_ack(self, cum32: int, sack: Any, now: float) -> None:
         self.stats.acks_received += 1
-        newest = -1  # transmission order of the latest copy the peer proved it received
-        grew = False
-        for seq in [s for s in self._unacked if s < cum]:
-            seg = self._unacked.pop(seq)
-            newest = max(newest, seg.order)
-            grew = grew or seg.tries == 1
+        cum = _unwrap(cum32, self._snd_una)
+        if cum > self._snd_nxt:
+            return  # acknowledges what was never sent: not of this session
+        acked: List[Tuple[int, int]] = []
+        if cum > self._snd_una:
+            acked.append((self._snd_una, cum))
+            self._snd_una = cum
         if isinstance(sack, list):
-            for seq in sack[: 4 * self.window]:
-                seg = self._unacked.pop(seq, None) if isinstance(seq, int) else None
-                if seg is not None:
-                    newest = max(newest, seg.order)
-        if grew and self._seg < self._peer_mss:  # a clean line: segments grow back
-            self._seg = min(self._peer_mss, self._seg + max(8, self._peer_mss // 32))
-        for seg in self._unacked.values():
+            for r in sack[:MAX_SACK_RANGES]:
+                if isinstance(r, list) and len(r) == 2 and all(isinstance(x, int) for x in r):
+                    acked.append((_unwrap(r[0], cum), _unwrap(r[1], cum)))
+        newest = -1  # transmission order of the latest copy the peer proved it received
+        clean = 0  # segments acknowledged at their first transmission
+        for seg in list(self._unacked):
+            end = seg.start + len(seg.payload)
+            if any(a <= seg.start and end <= b for a, b in acked):
+                self._unacked.remove(seg)
+                self._in_flight -= len(seg.payload)
+                newest = max(newest, seg.order)
+                if seg.tries == 1:  # Karn: only a segment sent once times the round trip
+                    clean += 1
+                    self._rtt_sample(now - seg.carried)
+            elif seg.start < cum:  # partly acknowledged: keep the rest
+                self._unacked[self._unacked.index(seg)] = rest = _Segment(
+                    cum, seg.payload[cum - seg.start:])
+                rest.due, rest.tries, rest.order = seg.due, seg.tries, seg.order
+                self._in_flight -= cum - seg.start
+        if clean and self._seg < self._peer_mss:  # a clean line: segments grow back
+            self._seg = min(self._peer_mss, self._seg + clean * max(8, self._peer_mss // 32))
+        for seg in self._unacked:
             if seg.order < newest:  # sent before one that arrived: lost on the way
                 seg.due = now
                 seg.lost = True
@@ -328,11 +391,11 @@ class Endpoint:
         """The latest time the caller may wait, with no line input, before polling again."""
         t = now + 3600.0
         if self._ack_due or self._announce or (self.established and self._outbox
-                                               and len(self._unacked) < self._peer_window):
+                                               and self._window_open()):
             return now
         if self._syn_due is not None:
             t = min(t, self._syn_due)
-        for seg in self._unacked.values():
+        for seg in self._unacked:
             t = min(t, seg.due)
         if self.keepalive and self.established:
             t = min(t, self._last_tx + self.keepalive)
@@ -358,38 +421,71 @@ class Endpoint:
     def _emit_ack(self, now: float) -> None:
         self._ack_due = False
         self.stats.acks_sent += 1
-        self._put(wire.encode(wire.ACK, self._expected, {"c": self.sid ^ self.peer,
-                                                         "sack": sorted(self._ooo)}), now)
+        self._put(wire.encode(wire.ACK, self._expected % _MOD,
+                              {"c": self.sid ^ self.peer, "sack": self._sack()}), now)
 
     def _send_segment(self, seg: _Segment, now: float) -> None:
+        if not seg.frame:
+            seg.frame = wire.encode(wire.DATA, seg.start % _MOD, {"c": self.sid ^ self.peer},
+                                    seg.payload)
         self._order += 1
         seg.order = self._order
         seg.tries += 1
-        backoff = min(self.max_rto, self.rto * (1 << min(seg.tries - 1, 8)))
-        seg.due = self._put(seg.frame, now) + backoff
+        backoff = min(self.max_rto, self._rto * (1 << min(seg.tries - 1, 8)))
+        seg.carried = self._put(seg.frame, now)
+        seg.due = seg.carried + backoff
+
+    def _rtt_sample(self, rtt: float) -> None:
+        """Jacobson's estimator, over the time from the line carrying a segment to its ACK
+        (which includes the peer's own queue: its ACK waits behind the data it sends)."""
+        rtt = max(0.0, rtt)
+        if self._srtt is None:
+            self._srtt, self._rttvar = rtt, rtt / 2
+        else:
+            self._rttvar += 0.25 * (abs(self._srtt - rtt) - self._rttvar)
+            self._srtt += 0.125 * (rtt - self._srtt)
+        self._rto = min(self.max_rto, max(self.rto, self._srtt + 4 * self._rttvar))
 
     def _retransmit(self, now: float) -> None:
-        due = sorted((s for s in self._unacked.values() if s.due <= now), key=lambda s: s.seq)
-        if due:  # a loss: smaller segments get through a noisy line more often
-            self._seg = max(MIN_SEGMENT, self._seg // 2)
-        for seg in due:
+        if not any(s.due <= now for s in self._unacked):
+            return
+        # a loss: smaller segments get through a noisy line more often
+        self._seg = max(MIN_SEGMENT, self._seg // 2)
+        again: List[_Segment] = []
+        for seg in self._unacked:
+            if seg.due > now:
+                again.append(seg)
+                continue
             if seg.lost:
                 self.stats.fast_retransmits += 1
-                seg.lost = False
             else:
                 self.stats.retransmits += 1
-            self._send_segment(seg, now)
+            pieces = [seg]
+            if len(seg.payload) > self._seg:  # cut it to the size that gets through now
+                pieces = [_Segment(seg.start + i, seg.payload[i:i + self._seg])
+                          for i in range(0, len(seg.payload), self._seg)]
+                for p in pieces:
+                    p.tries = seg.tries
+            for p in pieces:
+                self._send_segment(p, now)
+            again += pieces
+        self._unacked = again
+
+    def _window_open(self) -> bool:
+        """Room in the window for the next segment (whole: no slivers)."""
+        n = min(self._seg, len(self._outbox))
+        return (self._in_flight + n <= self._peer_window * self._peer_mss
+                and len(self._unacked) < 8 * self._peer_window)
 
     def _transmit_new(self, now: float) -> None:
-        while self._outbox and len(self._unacked) < self._peer_window:
+        while self._outbox and self._window_open():
             n = min(self._seg, len(self._outbox))
             payload = bytes(self._outbox[:n])
             del self._outbox[:n]
-            seq = self._next_seq
-            self._next_seq += 1
-            frame = wire.encode(wire.DATA, seq, {"c": self.sid ^ self.peer}, payload)
-            seg = _Segment(seq, payload, frame)
-            self._unacked[seq] = seg
+            seg = _Segment(self._snd_nxt, payload)
+            self._snd_nxt += n
+            self._in_flight += n
+            self._unacked.append(seg)
             self.stats.segments_sent += 1
             self.stats.payload_sent += n
             self._send_segment(seg, now)

@@ -68,13 +68,23 @@ class AgentClient:
         ``timeout`` is an idle timeout: any frame from the agent (a run's progress events)
         restarts it, so a long run is fine as long as the agent keeps talking.
         """
+        seq = self._send(op, body, fields)
+        return self._reply(seq, op, timeout, on_event)
+
+    def _send(self, op: str, body: bytes, fields: dict[str, Any]) -> int:
         self._seq = (self._seq + 1) & 0xFFFFFFFF
-        seq = self._seq
-        frame = wire.encode(wire.REQUEST, seq, dict(fields, op=op), body)
-        self._idle = timeout or self.timeout
+        frame = wire.encode(wire.REQUEST, self._seq, dict(fields, op=op), body)
         try:
             self.link.send(frame)
-            self.bytes_sent += len(frame)
+        except LinkClosed as exc:
+            raise AgentDied(f"{op}: {exc}", "Died", op) from None
+        self.bytes_sent += len(frame)
+        return self._seq
+
+    def _reply(self, seq: int, op: str, timeout: float | None,
+               on_event: EventHandler | None) -> tuple[dict, bytes]:
+        self._idle = timeout or self.timeout
+        try:
             deadline = time.monotonic() + self._idle
             while True:
                 f = self._next_frame(deadline)
@@ -112,17 +122,26 @@ class AgentClient:
             return sha, 0
         offset = int(probe.get("received", 0)) if probe.get("received", 0) < size else 0
         sent = 0
-        step = min(CHUNK, MAX_CHUNK)
+        # a slow link (serial) asks for chunks it carries in about a second
+        step = min(CHUNK, MAX_CHUNK, getattr(self.link, "preferred_chunk", CHUNK))
+        # two chunks in flight: the next one goes out while the agent stores this one, so a
+        # slow line never idles for a round trip
+        inflight: list[tuple[int, int]] = []  # (seq, offset after it)
+        last = False
         while True:
-            chunk = data[offset:offset + step]
-            last = offset + len(chunk) >= size
-            reply, _ = self.request(op, chunk, sha256=sha, size=size, offset=offset, last=last,
-                                    **(extra if last else {}))
-            offset += len(chunk)
-            sent += len(chunk)
+            while not last and len(inflight) < 2:
+                chunk = data[offset:offset + step]
+                last = offset + len(chunk) >= size
+                seq = self._send(op, chunk, dict(sha256=sha, size=size, offset=offset,
+                                                 last=last, **(extra if last else {})))
+                offset += len(chunk)
+                sent += len(chunk)
+                inflight.append((seq, offset))
+            seq, done = inflight.pop(0)
+            reply, _ = self._reply(seq, op, None, None)
             if progress:
-                progress(offset, size)
-            if last:
+                progress(done, size)
+            if not inflight:
                 break
         if not reply.get("present"):
             raise AgentError(f"{op}: the agent did not keep {sha[:12]}", "Push", op)

@@ -191,7 +191,7 @@ def test_segments_shrink_on_a_noisy_line_and_grow_back_on_a_clean_one():
     assert min(sizes) < 1024 and a.stats.retransmits + a.stats.fast_retransmits >= 6
     sizes.clear()
     run_pair(a, b, ab, Channel([], rng), [bytes(200_000)], [])
-    assert sizes[-2] == reliable.DEFAULT_SEGMENT  # the last one is the message's tail
+    assert sizes[-2] == reliable.DEFAULT_SEGMENT  # the last one is the message tail
     assert a._seg == reliable.DEFAULT_SEGMENT
 
 
@@ -203,7 +203,7 @@ def test_rto_waits_for_the_line_to_carry_the_window():
     a.send(bytes(8 * 2048))
     out = a.poll(0.0)
     assert len(out) > 8 * 2048
-    dues = sorted(s.due for s in a._unacked.values())
+    dues = sorted(s.due for s in a._unacked)
     for k, due in enumerate(dues):
         assert due > (k + 1) * 2048 / 960 + 0.2
     later = wire.FrameDecoder().feed(a.poll(dues[0] - 0.01))
