@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         printer = ProgressPrinter(s.min_duration_ms / 1000, s.min_query_count, quiet=args.quiet)
         spec = RunSpec(model=args.model, settings=s, board=args.board, out_dir=out,
                        threads=args.threads, conf_files=args.user_conf,
-                       trace_all=args.trace_all)
+                       trace_all=args.trace_all, querylog=args.querylog)
         try:
             outcome = execute(spec, printer)
         except (RunError, BoardError, SettingsError, LinkError) as exc:
@@ -251,6 +251,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_VALID
 
 
+def cmd_line_sim(args: argparse.Namespace) -> int:
+    from .line_sim import main as line_sim_main
+
+    return line_sim_main(args)
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgeperf", description=(
         "MLPerf-style inference benchmarks, timed on the device."))
@@ -269,6 +275,9 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.add_argument("--trace-all", action="store_true",
                    help="every query in mlperf_log_trace.json (default: the first 10,000)")
+    r.add_argument("--querylog", choices=("full", "summary"), default="full",
+                   help="summary: the device keeps the per-query log and sends its sorted "
+                        "latencies (exact scoring; for long runs over a serial line)")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("score", help="score latencies recorded elsewhere")
@@ -289,6 +298,20 @@ def make_parser() -> argparse.ArgumentParser:
     b.set_defaults(fn=cmd_boards)
     m = sub.add_parser("models", help="list built-in models")
     m.set_defaults(fn=cmd_models)
+
+    ls = sub.add_parser("line-sim", help="a serial line between two pseudo-terminals, at a "
+                                         "real baud rate, with faults (to rehearse a setup)")
+    ls.add_argument("--baud", type=int, default=115200)
+    ls.add_argument("--flip-rate", type=float, default=0.0, metavar="R",
+                    help="chance per byte that one of its bits flips")
+    ls.add_argument("--drop-rate", type=float, default=0.0, metavar="R",
+                    help="chance per byte that it is lost")
+    ls.add_argument("--garbage-every", type=float, default=0.0, metavar="S",
+                    help="a burst of random bytes every S seconds, each way")
+    ls.add_argument("--garbage-bytes", type=int, default=64, metavar="N")
+    ls.add_argument("--bits-per-char", type=int, default=10, help="line bits a byte (8N1: 10)")
+    ls.add_argument("--seed", type=int, default=0)
+    ls.set_defaults(fn=cmd_line_sim)
     return ap
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from device_agent import sampleset, wire
+from device_agent import qlcodec, sampleset, wire
 from device_agent.server import MAX_CHUNK, PROTOCOL, STALE_AFTER_S
 
 from .link import Link, LinkClosed
@@ -57,7 +57,9 @@ class AgentClient:
             if data:
                 self.bytes_received += len(data)
                 self._pending.extend(self.decoder.feed(data))
-            elif self.decoder.buffered:  # a partial frame lost its tail: resynchronise
+            elif self.decoder.buffered and not getattr(self.link, "lossless", False):
+                # a partial frame lost its tail: resynchronise (a lossless link, such as
+                # serial, loses nothing: its partial frame is only late)
                 self._pending.extend(self.decoder.expire())
         return self._pending.pop(0)
 
@@ -159,17 +161,46 @@ class AgentClient:
         info, _ = self.request("load_model", backend=backend, timeout=120.0, **fields)
         return info
 
+    @property
+    def compact_querylog(self) -> bool:
+        """A slow link and an agent that can: QueryLog stretches travel compressed."""
+        return bool(getattr(self.link, "slow", False)) and \
+            qlcodec.ENCODINGS[0] in self.info.get("querylog_encodings", [])
+
     def run(self, settings: dict[str, Any], *, samples: str | None, sample_count: int,
             on_event: EventHandler | None, idle_timeout: float = 120.0,
-            batched: bool = True, cpu_affinity: list[int] | None = None) -> dict[str, Any]:
-        reply, _ = self.request("run", settings=settings, samples=samples,
-                                sample_count=sample_count, batched=batched,
-                                cpu_affinity=cpu_affinity or None,
-                                on_event=on_event, timeout=idle_timeout)
+            batched: bool = True, cpu_affinity: list[int] | None = None,
+            querylog: str = "full") -> dict[str, Any]:
+        """Run a scenario. ``querylog="summary"``: only the first 10,000 rows travel, and
+        the reply carries every latency, sorted ("latency_summary", decoded here into
+        ``latencies_sorted_ns``), which is what scoring reads."""
+        extra: dict[str, Any] = {}
+        if self.compact_querylog:
+            extra["querylog_encoding"] = qlcodec.ENCODINGS[0]
+        if querylog != "full":
+            extra["querylog"] = querylog
+
+        def decode(header: dict[str, Any], body: bytes) -> None:
+            if header.get("encoding"):
+                body = qlcodec.decode_stretch(header, body)
+            if on_event:
+                on_event(header, body)
+
+        reply, body = self.request("run", settings=settings, samples=samples,
+                                   sample_count=sample_count, batched=batched,
+                                   cpu_affinity=cpu_affinity or None,
+                                   on_event=decode, timeout=idle_timeout, **extra)
+        if "latency_summary" in reply:
+            reply["latencies_sorted_ns"] = qlcodec.decode_sorted_latencies(
+                reply["latency_summary"], body)
         return reply
 
     def results(self, first: int = 0) -> tuple[dict[str, Any], bytes]:
-        return self.request("results", first=first, timeout=120.0)
+        extra = {"encoding": qlcodec.ENCODINGS[0]} if self.compact_querylog else {}
+        header, body = self.request("results", first=first, timeout=120.0, **extra)
+        if header.get("encoding"):
+            body = qlcodec.decode_stretch(header, body)
+        return header, body
 
     def telemetry(self) -> dict[str, Any]:
         return self.request("telemetry")[0]

@@ -7,6 +7,7 @@ with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
@@ -110,6 +111,23 @@ def score_input(scenario: str, q: QueryLogData) -> ScoreInput:
     return ScoreInput(scenario, lat, lat, final_issue_ns=int(q.issue_ns[-1] - start))
 
 
+def score_input_summary(scenario: str, reply: dict[str, Any]) -> ScoreInput:
+    """The same from a summarised run: every latency, sorted, and the last issue and
+    completion times (all that LoadGen's scoring reads; only per-query order is gone)."""
+    lat = reply["latencies_sorted_ns"]
+    ls = reply["latency_summary"]
+    fin_issue, fin_done = int(ls["final_issue_ns"]), int(ls["final_done_ns"])
+    if scenario == "Offline":
+        return ScoreInput(scenario, lat, np.array([int(lat[-1])], np.int64))
+    if scenario == "MultiStream":
+        return ScoreInput(scenario, np.repeat(lat, int(reply["samples_per_row"])), lat,
+                          final_issue_ns=fin_issue)
+    if scenario == "Server":
+        return ScoreInput(scenario, lat, lat, final_scheduled_ns=fin_issue,
+                          final_done_ns=fin_done)
+    return ScoreInput(scenario, lat, lat, final_issue_ns=fin_issue)
+
+
 @dataclass
 class RunSpec:
     model: str
@@ -121,6 +139,9 @@ class RunSpec:
     run_idle_timeout: float = 120.0
     conf_files: list[str] = field(default_factory=list)
     trace_all: bool = False  # every query in mlperf_log_trace.json (default: the first 10,000)
+    # "summary": the device keeps the QueryLog and sends its sorted latencies (exact scoring,
+    # few bytes: for long runs over slow links) and the first 10,000 queries for the trace
+    querylog: str = "full"
 
 
 @dataclass
@@ -208,8 +229,8 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
         stage = "run"
         reply = client.run(_agent_settings(s, eff), samples=samples_sha, sample_count=n_samples,
                            on_event=on_event, idle_timeout=spec.run_idle_timeout,
-                           cpu_affinity=profile.cpu_affinity)
-        if collector.rows < reply["rows"]:  # a lost stretch: fetch the rest
+                           cpu_affinity=profile.cpu_affinity, querylog=spec.querylog)
+        if collector.rows < reply["rows"] and "latency_summary" not in reply:  # fetch the rest
             hdr, body = client.results(first=collector.rows)
             collector.add(int(hdr["first"]), int(hdr["rows"]), int(hdr["samples_per_row"]), body)
         rec["telemetry"]["before_run"] = reply.get("telemetry_before")
@@ -233,6 +254,8 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
     finally:
         collector.close()
         link.close()
+        if getattr(link, "stats", None) is not None:  # a serial line's own account
+            rec["transfers"]["line"] = dataclasses.asdict(link.stats)
     if stage != "run":
         raise RunError(f"{profile.name}: " + "; ".join(errors))
     return _finish(spec, rec, collector, reply, errors, out, say)
@@ -248,7 +271,15 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
                                              "batched", "warmup_ns_per_sample", "wall_anchor",
                                              "querylog_bytes", "n_samples", "cpu_affinity")}
     rec["run"]["rows_received"] = q.rows
-    if reply.get("checksum") is not None:
+    summarised = "latencies_sorted_ns" in reply
+    if summarised:
+        rec["run"]["querylog"] = "summary"
+        lat = reply["latencies_sorted_ns"]
+        np.save(out / "latencies_sorted.npy", lat)
+        if len(lat) != reply.get("rows"):
+            errors.append(f"the device summarised {reply.get('rows')} queries but sent "
+                          f"{len(lat)} latencies")
+    elif reply.get("checksum") is not None:
         ok = q.checksum() == int(reply["checksum"])
         rec["run"]["checksum_ok"] = ok
         if not ok:
@@ -264,8 +295,9 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
     if s.scenario == "Offline" and eff.samples_per_query is None and q.rows:
         eff.samples_per_query = q.rows
     rec["settings"]["effective"] = eff.to_dict()
-    if q.rows:
-        summary = score(score_input(s.scenario, q), min_duration_ns=s.min_duration_ms * 1_000_000,
+    if q.rows or summarised:
+        inp = score_input_summary(s.scenario, reply) if summarised else score_input(s.scenario, q)
+        summary = score(inp, min_duration_ns=s.min_duration_ms * 1_000_000,
                         min_query_count=eff.min_query_count,
                         min_sample_count=s.min_query_count if s.scenario == "Offline" else 0,
                         target_latency_ns=(eff.target_latency_ns or 0)

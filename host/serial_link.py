@@ -43,6 +43,7 @@ def preferred_chunk(rate: float) -> int:
 class SerialLink(Link):
     name = "serial"
     slow = True  # the client asks the agent for compact QueryLog stretches
+    lossless = True  # delivers exactly what was sent: a partial frame is late, never broken
 
     def __init__(self, port: str, baud: int = 115200, parity: str = "N", stopbits: int = 1,
                  flow_control: str = "none", connect_timeout: float = 10.0,
