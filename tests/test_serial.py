@@ -86,8 +86,9 @@ def small(scenario: str, **kw):
     if scenario == "MultiStream":
         changes["min_query_count"] = 700
     if scenario == "Server":
-        # modest: a loaded 2-core CI box must keep its p99 under the bound
-        changes.update(target_qps=500.0, target_latency_ns=50_000_000, min_query_count=800)
+        # modest, with a loose bound: the simulator, the agent and the host share a loaded
+        # 2-core CI box, and any stall of the agent counts in a Server latency
+        changes.update(target_qps=500.0, target_latency_ns=250_000_000, min_query_count=800)
     if scenario == "Offline":
         changes.update(min_query_count=300)
     changes.update(kw)
