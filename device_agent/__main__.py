@@ -1,4 +1,4 @@
-"""``python -m device_agent serve --stdio``: the agent's command line.
+"""``python -m device_agent serve --stdio | --serial DEV``: the agent's command line.
 
 ``check`` prints what the device has as JSON and needs nothing beyond the standard library
 (it runs before numpy is known to be there); ``serve`` needs numpy.
@@ -19,6 +19,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sv = sub.add_parser("serve", help="serve the edgeperf wire protocol")
     sv.add_argument("--stdio", action="store_true", help="on stdin/stdout (local, SSH)")
+    sv.add_argument("--serial", metavar="DEV", help="on a serial port (a UART such as "
+                                                    "/dev/ttyAMA0, a USB gadget /dev/ttyGS0)")
+    sv.add_argument("--baud", type=int, default=115200, help="serial: line rate (115200)")
+    sv.add_argument("--parity", default="N", choices=("N", "E", "O"), help="serial: parity")
+    sv.add_argument("--stopbits", type=int, default=1, choices=(1, 2), help="serial")
+    sv.add_argument("--flow-control", default="none", choices=("none", "rtscts", "xonxoff"),
+                    help="serial: flow control")
     sv.add_argument("--cache-dir", help="where pushed models and sample sets are kept (default: "
                                         "$EDGEPERF_AGENT_CACHE or ~/.cache/edgeperf-agent)")
     sub.add_parser("version", help="print the agent version")
@@ -33,10 +40,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .check import report
         print(json.dumps(report()))
         return 0
-    if not args.stdio:
-        ap.error("choose a transport: --stdio")
-    from .server import serve_stdio
+    if args.stdio == bool(args.serial):
+        ap.error("choose one transport: --stdio or --serial DEV")
     try:
+        if args.serial:
+            from .serial_serve import serve_serial
+            return serve_serial(args.serial, args.baud, args.cache_dir, args.parity,
+                                args.stopbits, args.flow_control)
+        from .server import serve_stdio
         return serve_stdio(args.cache_dir)
     except KeyboardInterrupt:
         return 130

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import __version__, infer, power, sampleset, telemetry, wire
+from . import __version__, infer, power, qlcodec, sampleset, telemetry, wire
 from .backends import Backend, BackendError, available_runtimes, make_backend
 from .scenarios import QueryLog, RunError, RunSettings, ScenarioRunner
 from .store import Store, StoreError, default_cache_dir
@@ -71,6 +71,8 @@ class Agent:
                       "resolution_ns": int(round(info.resolution * 1e9)) or 1,
                       "monotonic": info.monotonic},
             "cache_dir": self.store.root, "pid": os.getpid(),
+            "querylog_encodings": ["raw"] + list(qlcodec.ENCODINGS),
+            "querylog_modes": ["full", "summary"],
         }, b""
 
     def _push(self, kind: str, suffix: str, req: Dict[str, Any], body: bytes) -> Reply:
@@ -143,8 +145,8 @@ class Agent:
         if settings.scenario == "MultiStream" and req.get("batched", True):
             batch = self.backend.batch_invoker(settings.samples_per_query)
         seq = self._seq
-        runner = ScenarioRunner(settings, invoke, n_samples,
-                                lambda ev, h, b: self.emit(seq, ev, h, b), batch)
+        emit, summary = self._run_emitter(seq, req)
+        runner = ScenarioRunner(settings, invoke, n_samples, emit, batch)
         self.log = None
         affinity = self._set_affinity(req.get("cpu_affinity"))
         before = telemetry.snapshot()
@@ -155,7 +157,11 @@ class Agent:
             if affinity is not None:
                 os.sched_setaffinity(0, affinity)
         self.log = log
-        return {
+        extra: Dict[str, Any] = {}
+        packed = b""
+        if summary:
+            extra, packed = self._latency_summary(log)
+        return dict(extra, **{
             "cpu_affinity": sorted(req["cpu_affinity"]) if affinity is not None else (
                 sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None),
             "rows": log.rows, "samples_per_row": log.samples_per_row,
@@ -167,7 +173,40 @@ class Agent:
             "telemetry_before": before, "telemetry_after": telemetry.snapshot(),
             "querylog_bytes": log.nbytes, "n_samples": n_samples,
             "offline_sample_count": runner.offline_sample_count,
-        }, b""
+        }), packed
+
+    def _run_emitter(self, seq: int, req: Dict[str, Any]) -> Tuple[Callable, bool]:
+        """The run's event sender: QueryLog stretches raw or compact (querylog_encoding),
+        all of them or, in summary mode, only the first ``head_rows`` (for the trace)."""
+        enc = req.get("querylog_encoding") or "raw"
+        if enc != "raw" and enc not in qlcodec.ENCODINGS:
+            raise AgentError("querylog_encoding %r: this agent knows raw, %s"
+                             % (enc, ", ".join(qlcodec.ENCODINGS)))
+        mode = req.get("querylog") or "full"
+        if mode not in ("full", "summary"):
+            raise AgentError("querylog %r: choose full or summary" % mode)
+        head = int(req.get("head_rows", 10000)) if mode == "summary" else None
+
+        def emit(event: str, header: Dict[str, Any], body: bytes) -> None:
+            if event == "querylog":
+                if head is not None:
+                    if header["first"] >= head:
+                        return  # summary mode: the rest stays on the device
+                    header, body = qlcodec.head_of(header, body, head - header["first"])
+                if enc != "raw":
+                    header, body = qlcodec.encode_stretch(header, body)
+            self.emit(seq, event, header, body)
+        return emit, mode == "summary"
+
+    @staticmethod
+    def _latency_summary(log: QueryLog) -> Tuple[Dict[str, Any], bytes]:
+        """What LoadGen's scoring reads, exactly: every latency (sorted, packed) and the
+        last issue and completion times; the per-query log stays here for ``results``."""
+        issue, done, _ = log.slice(0, log.rows)
+        h, packed = qlcodec.encode_sorted_latencies(done - issue)
+        return {"latency_summary": dict(
+            h, final_issue_ns=int(issue[-1] - log.start_ns) if log.rows else 0,
+            final_done_ns=int(done.max() - log.start_ns) if log.rows else 0)}, packed
 
     def infer(self, req: Dict[str, Any], body: bytes) -> Reply:
         """Accuracy mode: each requested sample once, raw outputs streamed back as events."""
@@ -207,9 +246,12 @@ class Agent:
         log = self.log
         first = min(max(0, int(req.get("first", 0))), log.rows)
         last = min(log.rows, first + MAX_RESULT_ROWS)
-        return {"first": first, "rows": last - first, "total_rows": log.rows,
-                "samples_per_row": log.samples_per_row,
-                "checksum": log.checksum()}, b"".join(log.views(first, last))
+        header = {"first": first, "rows": last - first, "total_rows": log.rows,
+                  "samples_per_row": log.samples_per_row, "checksum": log.checksum()}
+        body = b"".join(log.views(first, last))
+        if req.get("encoding") in qlcodec.ENCODINGS:  # a slow link asks for the compact form
+            return qlcodec.encode_stretch(header, body)
+        return header, body
 
     def telemetry(self, req: Dict[str, Any], body: bytes) -> Reply:
         return telemetry.snapshot(), b""

@@ -42,8 +42,12 @@ RESPONSE = 2
 ERROR = 3
 EVENT = 4
 ACK = 5
+# the reliable layer of slow, noisy links (device_agent/reliable.py): a piece of the byte
+# stream, and the handshake that starts (or restarts) a session
+DATA = 6
+SYN = 7
 MESSAGE_TYPES = {REQUEST: "request", RESPONSE: "response", ERROR: "error",
-                 EVENT: "event", ACK: "ack"}
+                 EVENT: "event", ACK: "ack", DATA: "data", SYN: "syn"}
 
 Buffer = Union[bytes, bytearray, memoryview]
 

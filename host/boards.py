@@ -9,20 +9,22 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-LINK_TYPES = ("local", "ssh")
+LINK_TYPES = ("local", "ssh", "serial")
 _SSH_KEYS = {"host", "port", "user", "identity", "known_hosts", "proxy_jump",
              "connect_timeout", "command_timeout", "keepalive"}
+SERIAL_KEYS = {"port", "baud", "parity", "stopbits", "flow_control"}
 _SECTIONS = {"board": {"name", "description"},
-             "link": {"type", "python", "cache_dir"} | _SSH_KEYS,
+             "link": {"type", "python", "cache_dir"} | _SSH_KEYS | SERIAL_KEYS,
              "device": {"cpu_affinity", "cool_down_below_c", "cool_down_max_wait_s", "governor"},
              "meter": {"url"}}
 _GOVERNOR = re.compile(r"[a-z][a-z0-9_]*")
@@ -56,6 +58,7 @@ class BoardProfile:
     cool_down_max_wait_s: float = 300.0
     governor: str | None = None
     meter_url: str | None = None  # [meter] url: the board's power meter (edgeperf run --meter)
+    serial: SerialParams | None = None  # link type "serial"
 
     def to_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "link": self.link_type, "description": self.description,
@@ -63,11 +66,69 @@ class BoardProfile:
              "meter": self.meter_url}
         if self.link_type == "ssh":
             d["ssh"] = {k: getattr(self, k) for k in sorted(_SSH_KEYS)}
+        if self.serial is not None:
+            d["serial"] = asdict(self.serial)
         if self.cool_down_below_c is not None or self.governor:
             d["tuning"] = {"cool_down_below_c": self.cool_down_below_c,
                            "cool_down_max_wait_s": self.cool_down_max_wait_s,
                            "governor": self.governor}
         return d
+
+
+@dataclass
+class SerialParams:
+    """How to reach a board over a serial line (link type "serial")."""
+
+    port: str
+    baud: int = 115200
+    parity: str = "N"  # N, E, O
+    stopbits: int = 1
+    flow_control: str = "none"  # none, rtscts, xonxoff
+
+
+def _serial_params(link: dict[str, Any], source: str, where: str = "link.") -> SerialParams:
+    port = link.get("port")
+    if not isinstance(port, str) or not port:
+        raise BoardError(f"{source}: a serial link needs {where}port, the device path "
+                         "(e.g. /dev/ttyUSB0, /dev/ttyACM0)")
+    baud = link.get("baud", 115200)
+    if isinstance(baud, str) and baud.isdigit():
+        baud = int(baud)
+    if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
+        raise BoardError(f"{source}: {where}baud must be a positive whole number "
+                         f"(e.g. 115200, 921600), got {baud!r}")
+    parity = str(link.get("parity", "N")).upper()
+    parity = {"NONE": "N", "EVEN": "E", "ODD": "O"}.get(parity, parity)
+    if parity not in ("N", "E", "O"):
+        raise BoardError(f"{source}: {where}parity is {link.get('parity')!r}; allowed: "
+                         "N (none), E (even), O (odd)")
+    stopbits = link.get("stopbits", 1)
+    if isinstance(stopbits, str) and stopbits.isdigit():
+        stopbits = int(stopbits)
+    if stopbits not in (1, 2) or isinstance(stopbits, bool):
+        raise BoardError(f"{source}: {where}stopbits is {stopbits!r}; allowed: 1, 2")
+    flow = link.get("flow_control", "none")
+    if flow not in ("none", "rtscts", "xonxoff"):
+        raise BoardError(f"{source}: {where}flow_control is {flow!r}; allowed: none, rtscts, "
+                         "xonxoff")
+    return SerialParams(port, baud, parity, stopbits, flow)
+
+
+def parse_board_url(url: str) -> BoardProfile:
+    """``serial:///dev/ttyUSB0?baud=921600&parity=N&stopbits=1&flow_control=none``."""
+    parts = urlsplit(url)
+    if parts.scheme != "serial" or parts.netloc or not parts.path:
+        raise BoardError(f"board URL {url!r}: write serial:///dev/ttyUSB0?baud=115200 "
+                         "(three slashes: an empty host, then the device path)")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = set(query) - (SERIAL_KEYS - {"port"})
+    if unknown:
+        raise BoardError(f"board URL {url!r}: unknown parameter {sorted(unknown)[0]!r}; "
+                         f"allowed: {', '.join(sorted(SERIAL_KEYS - {'port'}))}")
+    params = _serial_params(dict(query, port=parts.path), f"board URL {url!r}", where="")
+    return BoardProfile(name=f"serial:{parts.path}", link_type="serial",
+                        description=f"serial line {parts.path} at {params.baud} baud",
+                        source=url, serial=params)
 
 
 def board_dirs() -> list[Path]:
@@ -128,11 +189,15 @@ def parse_board(text: str, source: str = "<text>") -> BoardProfile:
     if meter is not None and not (isinstance(meter, str) and meter.strip()):
         raise BoardError(f"{source}: meter.url must be a meter URL string (ptd://HOST:PORT, "
                          f"lpm01a:///dev/ttyACM0, joulescope, sysfs, csv:FILE), got {meter!r}")
+    serial = _serial_params(link, source) if ltype == "serial" else None
+    if ltype != "serial" and set(link) & (SERIAL_KEYS - _SSH_KEYS):
+        raise BoardError(f"{source}: link.{sorted(set(link) & (SERIAL_KEYS - _SSH_KEYS))[0]} "
+                         f"belongs to a serial link, but link.type is {ltype!r}")
     ssh = _ssh_keys(link, ltype, source)
     tuning = _device_keys(device, source)
     return BoardProfile(name=name, link_type=ltype, description=board.get("description", ""),
                         python=py, cache_dir=link.get("cache_dir"), cpu_affinity=aff,
-                        source=source, meter_url=meter, **ssh, **tuning)
+                        source=source, meter_url=meter, serial=serial, **ssh, **tuning)
 
 
 def _number(table: str, key: str, value: Any, source: str, lo: float, hi: float | None = None,
@@ -145,7 +210,8 @@ def _number(table: str, key: str, value: Any, source: str, lo: float, hi: float 
 
 
 def _ssh_keys(link: dict[str, Any], ltype: str, source: str) -> dict[str, Any]:
-    given = sorted(k for k in link if k in _SSH_KEYS)
+    # "port" is a TCP port for ssh and a device path for serial
+    given = sorted(k for k in link if k in _SSH_KEYS and not (ltype == "serial" and k == "port"))
     if ltype != "ssh":
         if given:
             raise BoardError(f"{source}: link.{given[0]} applies to type = \"ssh\" links only; "
@@ -225,6 +291,8 @@ def with_overrides(profile: BoardProfile, identity: str | None = None,
 def load_board(name_or_path: str) -> BoardProfile:
     if name_or_path.startswith("ssh://"):
         return board_from_url(name_or_path)
+    if name_or_path.startswith("serial:"):
+        return parse_board_url(name_or_path)
     p = Path(name_or_path)
     if p.suffix == ".toml" and p.exists():
         return parse_board(p.read_text(), str(p))
@@ -248,4 +316,9 @@ def open_link(profile: BoardProfile, report: Any = None, needs_runtime: bool = F
         from .deploy import open_agent_link
 
         return open_agent_link(profile, report=report, needs_runtime=needs_runtime)
+    if profile.link_type == "serial" and profile.serial is not None:
+        from .serial_link import SerialLink
+
+        sp = profile.serial
+        return SerialLink(sp.port, sp.baud, sp.parity, sp.stopbits, sp.flow_control)
     raise BoardError(f"board {profile.name}: link type {profile.link_type!r} is not supported")

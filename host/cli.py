@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         spec = RunSpec(model=args.model, settings=s, board=board, out_dir=out,
                        threads=args.threads, conf_files=args.user_conf,
                        trace_all=args.trace_all, meter=args.meter,
-                       idle_baseline_s=args.idle_baseline)
+                       idle_baseline_s=args.idle_baseline, querylog=args.querylog)
         try:
             outcome = execute(spec, printer)
         except (RunError, BoardError, SettingsError, LinkError) as exc:
@@ -388,6 +388,12 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     return EXIT_VALID
 
 
+def cmd_line_sim(args: argparse.Namespace) -> int:
+    from .line_sim import main as line_sim_main
+
+    return line_sim_main(args)
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgeperf", description=(
         "MLPerf-style inference benchmarks, timed on the device."))
@@ -430,6 +436,9 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--idle-baseline", type=_positive_float, default=0.0, metavar="S",
                    help="with --meter: measure the idle device for S seconds first, for net "
                         "figures")
+    r.add_argument("--querylog", choices=("full", "summary"), default="full",
+                   help="summary: the device keeps the per-query log and sends its sorted "
+                        "latencies (exact scoring; for long runs over a serial line)")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("score", help="score latencies recorded elsewhere")
@@ -481,6 +490,20 @@ def make_parser() -> argparse.ArgumentParser:
     m.set_defaults(fn=cmd_models)
     t = sub.add_parser("tasks", help="list tasks (built-in and ./tasks/*.toml)")
     t.set_defaults(fn=cmd_tasks)
+
+    ls = sub.add_parser("line-sim", help="a serial line between two pseudo-terminals, at a "
+                                         "real baud rate, with faults (to rehearse a setup)")
+    ls.add_argument("--baud", type=int, default=115200)
+    ls.add_argument("--flip-rate", type=float, default=0.0, metavar="R",
+                    help="chance per byte that one of its bits flips")
+    ls.add_argument("--drop-rate", type=float, default=0.0, metavar="R",
+                    help="chance per byte that it is lost")
+    ls.add_argument("--garbage-every", type=float, default=0.0, metavar="S",
+                    help="a burst of random bytes every S seconds, each way")
+    ls.add_argument("--garbage-bytes", type=int, default=64, metavar="N")
+    ls.add_argument("--bits-per-char", type=int, default=10, help="line bits a byte (8N1: 10)")
+    ls.add_argument("--seed", type=int, default=0)
+    ls.set_defaults(fn=cmd_line_sim)
     return ap
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from device_agent import sampleset, wire
+from device_agent import qlcodec, sampleset, wire
 from device_agent.server import MAX_CHUNK, PROTOCOL, STALE_AFTER_S
 
 from .link import Link, LinkClosed
@@ -57,7 +57,9 @@ class AgentClient:
             if data:
                 self.bytes_received += len(data)
                 self._pending.extend(self.decoder.feed(data))
-            elif self.decoder.buffered:  # a partial frame lost its tail: resynchronise
+            elif self.decoder.buffered and not getattr(self.link, "lossless", False):
+                # a partial frame lost its tail: resynchronise (a lossless link, such as
+                # serial, loses nothing: its partial frame is only late)
                 self._pending.extend(self.decoder.expire())
         return self._pending.pop(0)
 
@@ -68,13 +70,23 @@ class AgentClient:
         ``timeout`` is an idle timeout: any frame from the agent (a run's progress events)
         restarts it, so a long run is fine as long as the agent keeps talking.
         """
+        seq = self._send(op, body, fields)
+        return self._reply(seq, op, timeout, on_event)
+
+    def _send(self, op: str, body: bytes, fields: dict[str, Any]) -> int:
         self._seq = (self._seq + 1) & 0xFFFFFFFF
-        seq = self._seq
-        frame = wire.encode(wire.REQUEST, seq, dict(fields, op=op), body)
-        self._idle = timeout or self.timeout
+        frame = wire.encode(wire.REQUEST, self._seq, dict(fields, op=op), body)
         try:
             self.link.send(frame)
-            self.bytes_sent += len(frame)
+        except LinkClosed as exc:
+            raise AgentDied(f"{op}: {exc}", "Died", op) from None
+        self.bytes_sent += len(frame)
+        return self._seq
+
+    def _reply(self, seq: int, op: str, timeout: float | None,
+               on_event: EventHandler | None) -> tuple[dict, bytes]:
+        self._idle = timeout or self.timeout
+        try:
             deadline = time.monotonic() + self._idle
             while True:
                 f = self._next_frame(deadline)
@@ -112,17 +124,26 @@ class AgentClient:
             return sha, 0
         offset = int(probe.get("received", 0)) if probe.get("received", 0) < size else 0
         sent = 0
-        step = min(CHUNK, MAX_CHUNK)
+        # a slow link (serial) asks for chunks it carries in about a second
+        step = min(CHUNK, MAX_CHUNK, getattr(self.link, "preferred_chunk", CHUNK))
+        # two chunks in flight: the next one goes out while the agent stores this one, so a
+        # slow line never idles for a round trip
+        inflight: list[tuple[int, int]] = []  # (seq, offset after it)
+        last = False
         while True:
-            chunk = data[offset:offset + step]
-            last = offset + len(chunk) >= size
-            reply, _ = self.request(op, chunk, sha256=sha, size=size, offset=offset, last=last,
-                                    **(extra if last else {}))
-            offset += len(chunk)
-            sent += len(chunk)
+            while not last and len(inflight) < 2:
+                chunk = data[offset:offset + step]
+                last = offset + len(chunk) >= size
+                seq = self._send(op, chunk, dict(sha256=sha, size=size, offset=offset,
+                                                 last=last, **(extra if last else {})))
+                offset += len(chunk)
+                sent += len(chunk)
+                inflight.append((seq, offset))
+            seq, done = inflight.pop(0)
+            reply, _ = self._reply(seq, op, None, None)
             if progress:
-                progress(offset, size)
-            if last:
+                progress(done, size)
+            if not inflight:
                 break
         if not reply.get("present"):
             raise AgentError(f"{op}: the agent did not keep {sha[:12]}", "Push", op)
@@ -140,13 +161,38 @@ class AgentClient:
         info, _ = self.request("load_model", backend=backend, timeout=120.0, **fields)
         return info
 
+    @property
+    def compact_querylog(self) -> bool:
+        """A slow link and an agent that can: QueryLog stretches travel compressed."""
+        return bool(getattr(self.link, "slow", False)) and \
+            qlcodec.ENCODINGS[0] in self.info.get("querylog_encodings", [])
+
     def run(self, settings: dict[str, Any], *, samples: str | None, sample_count: int,
             on_event: EventHandler | None, idle_timeout: float = 120.0,
-            batched: bool = True, cpu_affinity: list[int] | None = None) -> dict[str, Any]:
-        reply, _ = self.request("run", settings=settings, samples=samples,
-                                sample_count=sample_count, batched=batched,
-                                cpu_affinity=cpu_affinity or None,
-                                on_event=on_event, timeout=idle_timeout)
+            batched: bool = True, cpu_affinity: list[int] | None = None,
+            querylog: str = "full") -> dict[str, Any]:
+        """Run a scenario. ``querylog="summary"``: only the first 10,000 rows travel, and
+        the reply carries every latency, sorted ("latency_summary", decoded here into
+        ``latencies_sorted_ns``), which is what scoring reads."""
+        extra: dict[str, Any] = {}
+        if self.compact_querylog:
+            extra["querylog_encoding"] = qlcodec.ENCODINGS[0]
+        if querylog != "full":
+            extra["querylog"] = querylog
+
+        def decode(header: dict[str, Any], body: bytes) -> None:
+            if header.get("encoding"):
+                body = qlcodec.decode_stretch(header, body)
+            if on_event:
+                on_event(header, body)
+
+        reply, body = self.request("run", settings=settings, samples=samples,
+                                   sample_count=sample_count, batched=batched,
+                                   cpu_affinity=cpu_affinity or None,
+                                   on_event=decode, timeout=idle_timeout, **extra)
+        if "latency_summary" in reply:
+            reply["latencies_sorted_ns"] = qlcodec.decode_sorted_latencies(
+                reply["latency_summary"], body)
         return reply
 
     def infer(self, samples: str | None, *, indices: list[int] | None = None, first: int = 0,
@@ -182,7 +228,11 @@ class AgentClient:
         return reply, outputs
 
     def results(self, first: int = 0) -> tuple[dict[str, Any], bytes]:
-        return self.request("results", first=first, timeout=120.0)
+        extra = {"encoding": qlcodec.ENCODINGS[0]} if self.compact_querylog else {}
+        header, body = self.request("results", first=first, timeout=120.0, **extra)
+        if header.get("encoding"):
+            body = qlcodec.decode_stretch(header, body)
+        return header, body
 
     def telemetry(self) -> dict[str, Any]:
         return self.request("telemetry")[0]

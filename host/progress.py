@@ -33,7 +33,7 @@ class ProgressPrinter:
         self.quiet = quiet
         self._t0 = time.monotonic()
         self._last = 0.0
-        self._push_t0: dict[str, float] = {}
+        self._push_t0: dict[str, tuple[float, int]] = {}  # first report: (time, bytes)
         self._live = False
 
     def _emit(self, text: str, final: bool = False) -> None:
@@ -54,11 +54,12 @@ class ProgressPrinter:
             self._emit(f"edgeperf: connected to {data['board']} ({data['link']})", final=True)
         elif event == "push":
             what, done, total = data["what"], data["done"], data["total"]
-            t0 = self._push_t0.setdefault(what, time.monotonic())
+            t0, done0 = self._push_t0.setdefault(what, (time.monotonic(), done))
             took = time.monotonic() - t0
             if took < 1.0 and done < total:
                 return  # only transfers longer than a second get a progress line
-            rate = done / took if took > 0 else 0.0
+            # the first report comes after the first chunk: the rate counts from there
+            rate = (done - done0) / took if took > 0 else 0.0
             left = (total - done) / rate if rate > 0 else 0.0
             text = (f"  push {what}: {_human(done)}/{_human(total)} {_bar(done / max(total, 1))} "
                     f"{_human(rate)}/s, {left:.0f} s left")

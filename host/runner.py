@@ -7,6 +7,7 @@ with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
@@ -123,6 +124,23 @@ def score_input(scenario: str, q: QueryLogData) -> ScoreInput:
     return ScoreInput(scenario, lat, lat, final_issue_ns=int(q.issue_ns[-1] - start))
 
 
+def score_input_summary(scenario: str, reply: dict[str, Any]) -> ScoreInput:
+    """The same from a summarised run: every latency, sorted, and the last issue and
+    completion times (all that LoadGen's scoring reads; only per-query order is gone)."""
+    lat = reply["latencies_sorted_ns"]
+    ls = reply["latency_summary"]
+    fin_issue, fin_done = int(ls["final_issue_ns"]), int(ls["final_done_ns"])
+    if scenario == "Offline":
+        return ScoreInput(scenario, lat, np.array([int(lat[-1])], np.int64))
+    if scenario == "MultiStream":
+        return ScoreInput(scenario, np.repeat(lat, int(reply["samples_per_row"])), lat,
+                          final_issue_ns=fin_issue)
+    if scenario == "Server":
+        return ScoreInput(scenario, lat, lat, final_scheduled_ns=fin_issue,
+                          final_done_ns=fin_done)
+    return ScoreInput(scenario, lat, lat, final_issue_ns=fin_issue)
+
+
 @dataclass
 class RunSpec:
     model: str
@@ -141,6 +159,9 @@ class RunSpec:
     record_extra: dict[str, Any] = field(default_factory=dict)  # merged into result.json
     meter: str | None = None  # power meter URL (default: the board profile's [meter] url)
     idle_baseline_s: float = 0.0  # measure the idle device this long before the run
+    # "summary": the device keeps the QueryLog and sends its sorted latencies (exact scoring,
+    # few bytes: for long runs over slow links) and the first 10,000 queries for the trace
+    querylog: str = "full"
 
 
 @dataclass
@@ -249,11 +270,11 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
             return client.run(_agent_settings(s, eff), samples=samples_sha,
                               sample_count=n_samples, idle_timeout=spec.run_idle_timeout,
                               on_event=lambda h, b: on_event(h, b, phase == "testing"),
-                              cpu_affinity=profile.cpu_affinity)
+                              cpu_affinity=profile.cpu_affinity, querylog=spec.querylog)
 
         stage = "run"
         reply = power.measure(run_phase) if power else run_phase()
-        while collector.rows < reply["rows"]:  # a lost stretch: fetch the rest
+        while collector.rows < reply["rows"] and "latency_summary" not in reply:  # fetch the rest
             hdr, body = client.results(first=collector.rows)
             if not hdr["rows"]:
                 break
@@ -287,6 +308,8 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
         if power is not None:
             power.close()
         link.close()
+        if getattr(link, "stats", None) is not None:  # a serial line's own account
+            rec["transfers"]["line"] = dataclasses.asdict(link.stats)
     if stage != "run":
         raise RunError(f"{profile.name}: " + "; ".join(errors))
     return _finish(spec, rec, collector, reply, errors, out, say, power)
@@ -323,7 +346,15 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
     rec["run"]["rows_received"] = q.rows
     rec.update(device_state.throttling(rec["telemetry"], rec["run"].get("cpu_affinity")))
     rec["warnings"] = device_state.warnings_for(rec)
-    if reply.get("checksum") is not None:
+    summarised = "latencies_sorted_ns" in reply
+    if summarised:
+        rec["run"]["querylog"] = "summary"
+        lat = reply["latencies_sorted_ns"]
+        np.save(out / "latencies_sorted.npy", lat)
+        if len(lat) != reply.get("rows"):
+            errors.append(f"the device summarised {reply.get('rows')} queries but sent "
+                          f"{len(lat)} latencies")
+    elif reply.get("checksum") is not None:
         ok = q.checksum() == int(reply["checksum"])
         rec["run"]["checksum_ok"] = ok
         if not ok:
@@ -336,8 +367,9 @@ def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
         eff.samples_per_query = int(reply["offline_sample_count"])  # the device decided
     rec["settings"]["effective"] = eff.to_dict()
     audit_reasons = list((rec.get("audit") or {}).get("invalid_reasons", []))
-    if q.rows:
-        summary = score(score_input(s.scenario, q), min_duration_ns=s.min_duration_ms * 1_000_000,
+    if q.rows or summarised:
+        inp = score_input_summary(s.scenario, reply) if summarised else score_input(s.scenario, q)
+        summary = score(inp, min_duration_ns=s.min_duration_ms * 1_000_000,
                         min_query_count=eff.min_query_count,
                         # LoadGen: an Offline run must answer every sample of its one query
                         min_sample_count=(eff.samples_per_query or s.min_query_count)

@@ -81,9 +81,9 @@ governor = "performance"
     ('[link]\ntype = "local"\nhost = "pi"\n',
      "x.toml: link.host applies to type = \"ssh\" links only; this board's link.type is "
      "'local'"),
-    ('[link]\ntype = "serial"\n', "x.toml: link.type is 'serial'; allowed: local, ssh"),
+    ('[link]\ntype = "bluetooth"\n', "x.toml: link.type is 'bluetooth'; allowed: local, ssh, serial"),
     ('[link]\ntype = "ssh"\nhost = "pi"\nhostname = "x"\n',
-     "x.toml: unknown key 'link.hostname'; allowed in [link]: cache_dir, command_timeout,"),
+     "x.toml: unknown key 'link.hostname'; allowed in [link]: baud, cache_dir, command_timeout,"),
     ('[link]\ntype = "ssh"\nhost = "pi"\n[device]\ncool_down_below_c = 300\n',
      "x.toml: device.cool_down_below_c must be degrees Celsius from 0 to 150, got 300"),
     ('[link]\ntype = "ssh"\nhost = "pi"\n[device]\ncool_down_max_wait_s = -5\n',

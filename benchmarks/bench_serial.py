@@ -1,0 +1,169 @@
+"""Serial-line figures, measured through the line simulator (host/line_sim.py) run as its
+own process, with the agent zipapp serving the device side and SerialLink on the host:
+
+* push efficiency: payload bytes / (baud / 10) bytes a second, for a 64 KiB push at 115200
+  and 921600 baud (goal: >= 90%);
+* QueryLog bytes per query of a 10,000-query SingleStream null run (goal: <= 3);
+* a 1,000,000-query SingleStream null run in summary mode: bytes and line time of its
+  results, against what the full compact log would cost.
+
+    python benchmarks/bench_serial.py [--quick]     (prints a Markdown table)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from device_agent import wire  # noqa: E402
+from host.bundle import local_agent_path  # noqa: E402
+from host.client import AgentClient  # noqa: E402
+from host.serial_link import SerialLink  # noqa: E402
+
+
+class Line:
+    """``edgeperf line-sim`` and an agent on its device side, as separate processes."""
+
+    def __init__(self, baud: int, cache: str) -> None:
+        self.baud = baud
+        self.sim = subprocess.Popen([sys.executable, "-m", "host.cli", "line-sim", "--baud",
+                                     str(baud)], cwd=ROOT, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True)
+        self.host = self.sim.stdout.readline().split()[-1]
+        self.device = self.sim.stdout.readline().split()[-1]
+        env = dict(os.environ, EDGEPERF_AGENT_CACHE=cache)
+        self.agent = subprocess.Popen([sys.executable, str(local_agent_path()), "serve",
+                                       "--serial", self.device, "--baud", str(baud)],
+                                      env=env, stderr=subprocess.DEVNULL)
+        self.link = SerialLink(self.host, baud)
+        self.client = AgentClient(self.link, timeout=300)
+        self.client.hello()
+
+    def close(self) -> None:
+        self.client.bye()
+        self.link.close()
+        for p in (self.agent, self.sim):
+            p.terminate()
+            p.wait()
+
+
+def push_efficiency(baud: int, size: int, trials: int = 3) -> dict:
+    """The median of ``trials`` pushes of ``size`` random bytes, each to a fresh agent."""
+    runs = []
+    for _ in range(trials):
+        with tempfile.TemporaryDirectory() as cache:
+            line = Line(baud, cache)
+            try:
+                data = os.urandom(size)
+                before = line.link.stats.retransmits + line.link.stats.fast_retransmits
+                t0 = time.monotonic()
+                _, sent = line.client.push_model(data)
+                took = time.monotonic() - t0
+                again = line.link.stats.retransmits + line.link.stats.fast_retransmits - before
+            finally:
+                line.close()
+        runs.append({"baud": baud, "bytes": sent, "seconds": took, "retransmits": again,
+                     "efficiency": sent / took / (baud / 10)})
+    runs.sort(key=lambda r: r["efficiency"])
+    med = dict(runs[len(runs) // 2])
+    med["efficiency_range"] = [runs[0]["efficiency"], runs[-1]["efficiency"]]
+    return med
+
+
+def null_settings(n: int) -> dict:
+    return {"scenario": "SingleStream", "min_query_count": n, "max_query_count": n,
+            "min_duration_ns": 0, "max_duration_ns": 0, "warmup_queries": 10,
+            "sample_index_rng_seed": 1, "schedule_rng_seed": 1}
+
+
+def querylog_bytes(n: int = 10_000) -> dict:
+    """What the QueryLog of an n-query null run costs on the line, frames included."""
+    with tempfile.TemporaryDirectory() as cache:
+        line = Line(921600, cache)
+        try:
+            c = line.client
+            c.load_model("synthetic", kind="null")
+            framed = 0
+            rows = 0
+
+            def count(header: dict, body: bytes) -> None:
+                nonlocal framed, rows
+                if header.get("event") == "querylog":
+                    framed += len(wire.encode(wire.EVENT, 1, header, body))
+                    rows += int(header["rows"])
+
+            before = line.link.stats.line_bytes_in
+            reply, _ = c.request("run", settings=null_settings(n), samples=None,
+                                 sample_count=256, querylog_encoding="delta1", on_event=count,
+                                 timeout=300)
+            line_in = line.link.stats.line_bytes_in - before
+        finally:
+            line.close()
+    return {"queries": reply["rows"], "rows_sent": rows, "framed_bytes": framed,
+            "bytes_per_query": framed / n, "line_bytes_per_query": line_in / n,
+            "raw_bytes_per_query": 20}
+
+
+def summary_run(n: int, baud: int = 115200) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        line = Line(baud, cache)
+        try:
+            c = line.client
+            c.load_model("synthetic", kind="null")
+            before = line.link.stats.line_bytes_in
+            t0 = time.monotonic()
+            reply = c.run(null_settings(n), samples=None, sample_count=256, on_event=None,
+                          querylog="summary", idle_timeout=600)
+            took = time.monotonic() - t0
+            line_in = line.link.stats.line_bytes_in - before
+            run_s = (reply["end_ns"] - reply["start_ns"]) / 1e9
+        finally:
+            line.close()
+    rate = baud / 10
+    full = 1.6 * n  # bytes of the full compact log (bench: ~1.5 B a query, null model)
+    return {"queries": n, "baud": baud, "run_seconds": run_s, "total_seconds": took,
+            "line_bytes": line_in, "line_seconds": line_in / rate,
+            "full_log_line_seconds_estimate": full / rate}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="100,000 queries, not 1,000,000")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    res = {"push": [push_efficiency(115200, 64 * 1024), push_efficiency(921600, 64 * 1024),
+                    push_efficiency(921600, 512 * 1024)],
+           "querylog": querylog_bytes(10_000),
+           "summary": summary_run(100_000 if args.quick else 1_000_000)}
+    if args.json:
+        print(json.dumps(res, indent=1))
+        return 0
+    print("| measurement | figure | goal |\n|---|---|---|")
+    for p in res["push"]:
+        lo, hi = p["efficiency_range"]
+        print(f"| push {p['bytes'] // 1024} KiB at {p['baud']} baud (median of 3) | "
+              f"{p['seconds']:.2f} s, {100 * p['efficiency']:.1f}% of the line rate "
+              f"(range {100 * lo:.1f}-{100 * hi:.1f}%) | >= 90% |")
+    q = res["querylog"]
+    print(f"| QueryLog, {q['queries']:,}-query SingleStream null run | "
+          f"{q['bytes_per_query']:.2f} B/query in frames ({q['line_bytes_per_query']:.2f} "
+          f"B/query of line bytes with the reliable layer; raw 20) | <= 3 B/query |")
+    s = res["summary"]
+    print(f"| {s['queries']:,}-query run, summary mode, {s['baud']} baud | results "
+          f"{s['line_bytes'] / 1024:.1f} KiB = {s['line_seconds']:.1f} s of line time "
+          f"(run {s['run_seconds']:.1f} s, total {s['total_seconds']:.1f} s); the full compact "
+          f"log would take ~{s['full_log_line_seconds_estimate']:.0f} s | not minutes |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

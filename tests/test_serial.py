@@ -1,0 +1,426 @@
+"""The serial link end to end: real pseudo-terminals through the line simulator (host/line_sim),
+pyserial on the host side (host/serial_link.SerialLink), the agent zipapp serving the device
+side (``serve --serial``), each scenario, and the faults a real line has."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device_agent import wire
+from host.boards import BoardError, BoardProfile, SerialParams, load_board, parse_board
+from host.bundle import local_agent_path
+from host.client import AgentClient, AgentDied
+from host.line_sim import Faults, LineSim
+from host.link import LinkError
+from host.progress import ProgressPrinter
+from host.runner import EXIT_ERROR, EXIT_VALID, RunSpec, execute, score_input
+from host.scoring import score
+from host.serial_link import SerialLink
+from host.settings import preset
+
+FAST = 921600
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Agent:
+    """The agent zipapp serving the device side of a LineSim, as a real process."""
+
+    def __init__(self, sim: LineSim, cache: Path, python: str = sys.executable) -> None:
+        self.sim, self.cache, self.python = sim, cache, python
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        env = dict(os.environ, EDGEPERF_AGENT_CACHE=str(self.cache))
+        env.pop("PYTHONPATH", None)
+        self.proc = subprocess.Popen(
+            [self.python, str(local_agent_path()), "serve", "--serial", self.sim.device_path,
+             "--baud", str(self.sim.baud)], env=env, stderr=subprocess.PIPE, text=True)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> str:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            _, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err
+
+
+@pytest.fixture
+def line(request, tmp_path):
+    """(sim, agent, board) at the baud and faults the test asks for (indirect param)."""
+    baud, faults = getattr(request, "param", (FAST, Faults()))
+    sim = LineSim(baud, faults, seed=1).start()
+    agent = Agent(sim, tmp_path / "agent-cache")
+    board = BoardProfile(name="sim", link_type="serial",
+                         serial=SerialParams(sim.host_path, baud))
+    yield sim, agent, board
+    agent.stop()
+    sim.close()
+
+
+def small(scenario: str, **kw):
+    s = preset("smoke", scenario)
+    changes: dict = dict(min_query_count=80, min_duration_ms=0, warmup_queries=2)
+    if scenario == "MultiStream":
+        changes["min_query_count"] = 700
+    if scenario == "Server":
+        # modest, with a loose bound: the simulator, the agent and the host share a loaded
+        # 2-core CI box, and any stall of the agent counts in a Server latency
+        changes.update(target_qps=500.0, target_latency_ns=250_000_000, min_query_count=800)
+    if scenario == "Offline":
+        changes.update(min_query_count=300)
+    changes.update(kw)
+    return dataclasses.replace(s, **changes)
+
+
+def querylog(out: Path) -> dict[str, np.ndarray]:
+    with np.load(out / "querylog.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+# ---------------------------------------------------------------- scenarios end to end
+
+
+@pytest.mark.parametrize("scenario", ["SingleStream", "MultiStream", "Server", "Offline"])
+def test_each_scenario_over_the_line(line, tmp_path, scenario):
+    sim, agent, board = line
+    out = tmp_path / scenario
+    o = execute(RunSpec(model="synthetic:busy:20", settings=small(scenario), board=board,
+                        out_dir=out))
+    assert o.exit_code == EXIT_VALID, o.invalid_reasons
+    res = json.loads((out / "result.json").read_text())
+    assert res["run"]["checksum_ok"] is True  # every timestamp arrived intact
+    q = querylog(out)
+    rows = len(q["done_ns"])
+    assert rows == res["run"]["rows"] >= 80
+    assert ((q["done_ns"] - q["issue_ns"]) >= 20_000).all()
+    line_stats = res["transfers"]["line"]
+    assert line_stats["sessions"] == 1 and line_stats["resets"] == 0
+    assert res["board"]["serial"]["baud"] == FAST
+    assert 0 < line_stats["line_bytes_in"] <= sim.to_host.stats.bytes_in  # all via the line
+
+
+@pytest.mark.parametrize("line", [(115200, Faults())], indirect=True)
+def test_tflite_model_at_115200_with_transfer_progress(line, tmp_path):
+    """The one run at a real UART's speed: a model and a 64 KiB sample set take seconds,
+    so the pushes show progress lines (bytes, rate, time left)."""
+    sim, agent, board = line
+    err = io.StringIO()
+    printer = ProgressPrinter(0, 80, stream=err)
+    t0 = time.monotonic()
+    o = execute(RunSpec(model="builtin:mlp", settings=small("SingleStream", max_query_count=80),
+                        board=board, out_dir=tmp_path), printer)
+    took = time.monotonic() - t0
+    assert o.exit_code == EXIT_VALID, o.invalid_reasons
+    res = json.loads((tmp_path / "result.json").read_text())
+    sent = res["transfers"]["samples_bytes_sent"] + res["transfers"]["model_bytes_sent"]
+    assert sent > 64 * 1024
+    assert took >= sent / (115200 / 10)  # the simulator keeps the line's real pace
+    lines = [x for x in err.getvalue().splitlines() if "push samples" in x]
+    assert lines and lines[-1].startswith("  push samples: 64.1 KiB/64.1 KiB [####")
+    assert "KiB/s, 0 s left" in lines[-1]
+    rate = float(lines[-1].split("] ")[1].split(" KiB/s")[0]) * 1024
+    # never faster than the line; the efficiency itself is measured by benchmarks/bench_serial
+    assert 0.5 * 11520 < rate <= 11520
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_corrupted_line_gives_the_clean_run_exactly(tmp_path):
+    """0.1% of bytes corrupted each way: the same queries, sample order, model hash and
+    QueryLog checksum as on a clean line with the same seed."""
+    runs = {}
+    for name, flip in (("clean", 0.0), ("noisy", 0.001)):
+        with LineSim(FAST, Faults(flip_rate=flip), seed=3) as sim:
+            agent = Agent(sim, tmp_path / f"cache-{name}")
+            board = BoardProfile(name="sim", link_type="serial",
+                                 serial=SerialParams(sim.host_path, FAST))
+            try:
+                o = execute(RunSpec(model="builtin:mlp", sample_count=64,
+                                    settings=small("SingleStream", max_query_count=300,
+                                                   min_query_count=300),
+                                    board=board, out_dir=tmp_path / name))
+            finally:
+                agent.stop()
+            assert o.exit_code == EXIT_VALID, o.invalid_reasons
+            runs[name] = (json.loads((tmp_path / name / "result.json").read_text()),
+                          querylog(tmp_path / name), sim.to_device.stats, sim.to_host.stats,
+                          tmp_path / f"cache-{name}")
+    (clean, qc, *_), (noisy, qn, to_dev, to_host, cache) = runs["clean"], runs["noisy"]
+    assert to_dev.flipped > 30 and to_host.flipped > 0  # the faults did happen
+    line_stats = noisy["transfers"]["line"]
+    assert line_stats["retransmits"] + line_stats["fast_retransmits"] > 0
+    assert noisy["run"]["checksum_ok"] is True and clean["run"]["checksum_ok"] is True
+    assert len(qn["done_ns"]) == len(qc["done_ns"]) == 300
+    assert (qn["sample_idx"] == qc["sample_idx"]).all()
+    assert noisy["model"]["sha256"] == clean["model"]["sha256"]
+    assert noisy["samples"]["sha256"] == clean["samples"]["sha256"]
+    stored = (cache / "models" / f"{noisy['model']['sha256']}.tflite").read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == noisy["model"]["sha256"]
+
+
+def test_agent_restarted_mid_run(line, tmp_path):
+    """The board resets mid-run: the host notices within seconds, keeps what arrived, marks
+    the run INVALID with the reason; the next run works with no manual step."""
+    sim, agent, board = line
+    seen: list[int] = []
+    killed: list[float] = []
+
+    def report(event, data):
+        if event == "progress":
+            seen.append(data["queries"])
+            if len(seen) == 2:
+                agent.kill()
+                killed.append(time.monotonic())
+                agent.start()  # as systemd's Restart=always would
+
+    s = small("SingleStream", min_duration_ms=60_000, max_duration_ms=0, min_query_count=100)
+    o = execute(RunSpec(model="synthetic:busy:200", settings=s, board=board,
+                        out_dir=tmp_path / "cut"), report)
+    noticed = time.monotonic() - killed[0]
+    assert noticed < 10.0
+    assert o.exit_code == EXIT_ERROR
+    assert "the agent restarted" in o.error
+    res = json.loads((tmp_path / "cut" / "result.json").read_text())
+    assert res["result"] == "INVALID"
+    assert any("restarted" in r for r in res["invalid_reasons"])
+    assert len(querylog(tmp_path / "cut")["done_ns"]) >= seen[0] > 0
+    again = execute(RunSpec(model="synthetic:null", settings=small("SingleStream"),
+                            board=board, out_dir=tmp_path / "next"))
+    assert again.exit_code == EXIT_VALID, again.invalid_reasons
+
+
+def test_link_carries_on_in_the_new_session_after_a_restart(line):
+    sim, agent, board = line
+    link = SerialLink(sim.host_path, FAST)
+    try:
+        c = AgentClient(link, timeout=20)
+        pid = c.hello()["pid"]
+        assert c.compact_querylog  # a slow link: QueryLog stretches travel compressed
+        agent.kill()
+        agent.start()
+        with pytest.raises(AgentDied, match="the agent restarted"):
+            c.request("telemetry", timeout=20)
+        assert c.hello()["pid"] == agent.proc.pid != pid
+        assert link.stats.resets == 1 and link.stats.sessions == 2
+    finally:
+        link.close()
+
+
+def test_line_disappears_mid_run(line, tmp_path):
+    sim, agent, board = line
+    seen: list[int] = []
+
+    def report(event, data):
+        if event == "progress":
+            seen.append(data["queries"])
+            if len(seen) == 2:
+                sim.close()  # the pty is gone (a USB adapter pulled out)
+
+    s = small("SingleStream", min_duration_ms=60_000, max_duration_ms=0, min_query_count=100)
+    o = execute(RunSpec(model="synthetic:busy:200", settings=s, board=board,
+                        out_dir=tmp_path), report)
+    assert o.exit_code == EXIT_ERROR
+    assert f"serial {sim.host_path}: the port went away" in o.error
+    assert len(querylog(tmp_path)["done_ns"]) >= seen[0] > 0  # nothing measured lost
+    assert agent.proc.wait(timeout=10) == 1
+    assert "went away" in agent.stop()
+
+
+def test_no_agent_is_a_clear_error(tmp_path):
+    with LineSim(FAST) as sim:
+        t0 = time.monotonic()
+        with pytest.raises(LinkError, match="no edgeperf agent answered at 921600 baud"):
+            SerialLink(sim.host_path, FAST, connect_timeout=1.0)
+        assert time.monotonic() - t0 < 3.0
+    with pytest.raises(LinkError, match="cannot open it"):
+        SerialLink(str(tmp_path / "ttyNOPE"), FAST)
+
+
+def test_boot_garbage_before_the_agent_starts(tmp_path):
+    """Boot messages on the line before the agent runs, the host already knocking."""
+    with LineSim(FAST, seed=2) as sim:
+        banner = (b"[    0.000000] Booting Linux on physical CPU 0x0\r\n" * 40
+                  + bytes(range(256)) * 8 + wire.MAGIC * 50)
+        sim.inject("to_host", banner)
+        got: dict = {}
+
+        def connect():
+            try:
+                got["link"] = SerialLink(sim.host_path, FAST, connect_timeout=15)
+            except LinkError as exc:
+                got["error"] = exc
+
+        t = threading.Thread(target=connect)
+        t.start()
+        time.sleep(1.0)  # the host sends SYNs into a device that is still booting
+        sim.inject("to_host", b"\r\nRaspbian GNU/Linux 12 raspberrypi ttyGS0\r\n" * 10)
+        agent = Agent(sim, tmp_path / "cache")
+        t.join(timeout=20)
+        try:
+            assert "link" in got, got.get("error")
+            link = got["link"]
+            assert link.ep.decoder.stats.garbage_bytes >= len(banner)
+            info = AgentClient(link).hello()
+            assert info["pid"] == agent.proc.pid
+            link.close()
+        finally:
+            agent.stop()
+
+
+def test_endless_garbage_and_huge_lengths_hold_both_ends_bounded(line):
+    sim, agent, board = line
+    link = SerialLink(sim.host_path, FAST)
+    try:
+        c = AgentClient(link, timeout=20)
+        pid = c.hello()["pid"]
+        rss0 = _rss_kib(pid)
+        head = wire._HEAD.pack(wire.MAGIC, wire.WIRE_VERSION, wire.DATA, 0, 16, 2**31)
+        forged = head + wire._CRC.pack(__import__("zlib").crc32(head))
+        rng = np.random.default_rng(0)
+        peak = 0
+        for _ in range(20):  # ~640 KB of garbage and forged heads, each way
+            junk = (forged + rng.bytes(16_000)) * 2
+            sim.inject("to_device", junk)
+            sim.inject("to_host", junk)
+            time.sleep(0.05)
+            peak = max(peak, link.ep.buffered)
+        assert peak < 64 * 1024
+        assert c.hello()["pid"] == pid  # both ends still talk
+        assert _rss_kib(pid) - rss0 < 20 * 1024
+        assert link.ep.decoder.stats.oversized > 0
+    finally:
+        link.close()
+
+
+def _rss_kib(pid: int) -> int:
+    for ln in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if ln.startswith("VmRSS:"):
+            return int(ln.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+# ---------------------------------------------------------------- the agent without pyserial
+
+
+def test_agent_falls_back_to_termios_without_pyserial(tmp_path, tflite_python):
+    probe = subprocess.run([tflite_python, "-c", "import serial"], capture_output=True)
+    assert probe.returncode != 0  # that Python has no pyserial
+    with LineSim(FAST) as sim:
+        agent = Agent(sim, tmp_path / "cache", python=tflite_python)
+        board = BoardProfile(name="sim", link_type="serial",
+                             serial=SerialParams(sim.host_path, FAST))
+        try:
+            o = execute(RunSpec(model="builtin:mlp-int8", settings=small("SingleStream"),
+                                board=board, out_dir=tmp_path / "out"))
+        finally:
+            err = agent.stop()
+    assert o.exit_code == EXIT_VALID, o.invalid_reasons
+    assert "(termios)" in err
+    res = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert res["device"]["runtimes"]["tflite_runtime"] == "2.14.0"
+
+
+# ---------------------------------------------------------------- summary mode
+
+
+def test_summary_mode_scores_exactly_like_the_full_log(line):
+    """The device keeps the log and sends sorted latencies: LoadGen's numbers are the same
+    as from the full per-query log, fetched afterwards from the device."""
+    sim, agent, board = line
+    link = SerialLink(sim.host_path, FAST)
+    try:
+        c = AgentClient(link, timeout=30)
+        c.hello()
+        c.load_model("synthetic", kind="null")
+        s = small("SingleStream", min_query_count=30_000, max_query_count=30_000)
+        from host.runner import _agent_settings, score_input_summary
+        from host.settings import effective_settings
+
+        events: list[dict] = []
+        reply = c.run(_agent_settings(s, effective_settings(s)), samples=None,
+                      sample_count=256, on_event=lambda h, b: events.append(h),
+                      querylog="summary")
+        rows = sum(h["rows"] for h in events if h.get("event") == "querylog")
+        assert rows == 10_000 and reply["rows"] == 30_000
+        assert len(reply["latencies_sorted_ns"]) == 30_000
+        hdr, body = c.results()  # the full log stayed on the device
+        assert hdr["rows"] == 30_000
+        from host.querylog import QueryLogCollector
+
+        col = QueryLogCollector()
+        col.add(0, hdr["rows"], hdr["samples_per_row"], body)
+        q = col.data(start_ns=reply["start_ns"])
+        assert q.checksum() == reply["checksum"]
+        kw = dict(min_duration_ns=0, min_query_count=100)
+        full = score(score_input("SingleStream", q), **kw).to_dict()
+        summ = score(score_input_summary("SingleStream", reply), **kw).to_dict()
+        assert summ == full and full["early_stopping"]["estimate_ns"] > 0
+    finally:
+        link.close()
+
+
+# ---------------------------------------------------------------- board profiles
+
+
+def test_serial_board_url_and_profile():
+    b = load_board("serial:///dev/ttyUSB0?baud=921600&parity=E&flow_control=rtscts")
+    assert (b.link_type, b.serial) == ("serial", SerialParams("/dev/ttyUSB0", 921600, "E", 1,
+                                                              "rtscts"))
+    assert load_board("serial:///dev/ttyACM0").serial.baud == 115200
+    generic = load_board(str(ROOT / "boards" / "serial-generic.toml"))
+    assert generic.serial == SerialParams("/dev/ttyUSB0", 115200, "N", 1, "none")
+    assert generic.to_dict()["serial"]["port"] == "/dev/ttyUSB0"
+    unit = (ROOT / "boards" / "edgeperf-agent-serial.service").read_text()
+    assert ("ExecStart=/usr/bin/python3 /opt/edgeperf/agent.pyz serve --serial /dev/ttyGS0 "
+            "--baud 115200") in unit and "Restart=always" in unit
+
+
+@pytest.mark.parametrize("text,needle", [
+    ('[link]\ntype = "serial"\n', "a serial link needs link.port"),
+    ('[link]\ntype = "serial"\nport = "/dev/x"\nbaud = -5\n', "link.baud must be a positive"),
+    ('[link]\ntype = "serial"\nport = "/dev/x"\nparity = "Q"\n',
+     "link.parity is 'Q'; allowed: N (none), E (even), O (odd)"),
+    ('[link]\ntype = "serial"\nport = "/dev/x"\nstopbits = 3\n', "link.stopbits is 3; allowed"),
+    ('[link]\ntype = "serial"\nport = "/dev/x"\nflow_control = "dtr"\n',
+     "link.flow_control is 'dtr'; allowed: none, rtscts, xonxoff"),
+    ('[link]\ntype = "local"\nbaud = 9600\n', "link.baud belongs to a serial link"),
+    ('[link]\ntype = "serial"\nport = "/dev/x"\nspeed = 9600\n', "unknown key 'link.speed'"),
+])
+def test_serial_profile_errors_name_file_key_and_allowed_values(text, needle):
+    with pytest.raises(BoardError) as ei:
+        parse_board(text, "boards/pi.toml")
+    assert str(ei.value).startswith("boards/pi.toml: ") and needle in str(ei.value)
+
+
+@pytest.mark.parametrize("url,needle", [
+    ("serial://dev/ttyUSB0", "three slashes"),
+    ("serial:///dev/ttyUSB0?bauds=9600", "unknown parameter 'bauds'"),
+    ("serial:///dev/ttyUSB0?baud=fast", "baud must be a positive"),
+])
+def test_bad_board_urls(url, needle):
+    with pytest.raises(BoardError, match=needle):
+        load_board(url)
