@@ -1,4 +1,4 @@
-"""Power figures for docs/PERFORMANCE-power.md: ClockSync bounds and errors, energy error
+"""Power figures for the Power section of docs/PERFORMANCE.md: ClockSync bounds and errors, energy error
 against a known truth, the device sampler's effect on latencies, LPM01A timing.
 
     python benchmarks/bench_power.py [--quick]
