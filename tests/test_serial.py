@@ -150,8 +150,16 @@ def test_tflite_model_at_115200_with_transfer_progress(line, tmp_path):
 
 
 def test_corrupted_line_gives_the_clean_run_exactly(tmp_path):
-    """0.1% of bytes corrupted each way: the same queries, sample order, model hash and
-    QueryLog checksum as on a clean line with the same seed."""
+    """0.1% of bytes corrupted each way: the same queries, sample order, model hash,
+    outputs and QueryLog checksum as on a clean line with the same seed."""
+
+    def outputs_of_queried(client, ctx):
+        # after the timed run, same agent and model: the outputs of the first 64 queried
+        # samples, fetched over the same (noisy) line
+        idx = [int(i) for i in ctx["querylog"].sample_idx[:64]]
+        _, outs = client.infer(ctx["samples_sha"], indices=idx)
+        return {"outputs": [o.hex() for o in outs], "invalid_reasons": []}
+
     runs = {}
     for name, flip in (("clean", 0.0), ("noisy", 0.001)):
         with LineSim(FAST, Faults(flip_rate=flip), seed=3) as sim:
@@ -162,7 +170,8 @@ def test_corrupted_line_gives_the_clean_run_exactly(tmp_path):
                 o = execute(RunSpec(model="builtin:mlp", sample_count=64,
                                     settings=small("SingleStream", max_query_count=300,
                                                    min_query_count=300),
-                                    board=board, out_dir=tmp_path / name))
+                                    board=board, out_dir=tmp_path / name,
+                                    after_run=outputs_of_queried))
             finally:
                 agent.stop()
             assert o.exit_code == EXIT_VALID, o.invalid_reasons
@@ -178,6 +187,9 @@ def test_corrupted_line_gives_the_clean_run_exactly(tmp_path):
     assert (qn["sample_idx"] == qc["sample_idx"]).all()
     assert noisy["model"]["sha256"] == clean["model"]["sha256"]
     assert noisy["samples"]["sha256"] == clean["samples"]["sha256"]
+    outs = noisy["audit"]["outputs"]
+    assert len(outs) == 64 and len(outs[0]) == 2 * 10 * 4  # float32[10] each, as hex
+    assert outs == clean["audit"]["outputs"]  # byte for byte
     stored = (cache / "models" / f"{noisy['model']['sha256']}.tflite").read_bytes()
     assert hashlib.sha256(stored).hexdigest() == noisy["model"]["sha256"]
 
