@@ -472,7 +472,7 @@ def test_affinity_telemetry_cool_down_governor_throttling(ssh_device, tmp_path):
     cd = res["cool_down"]
     assert (cd["start_c"], cd["end_c"], cd["reached"], cd["threshold_c"]) == (70.0, 50.0, True,
                                                                               60.0)
-    assert 1.5 <= cd["waited_s"] < 15 and cd["polls"] == 2
+    assert cd["waited_s"] >= 1.5 and cd["waited_s"] < 15 and cd["polls"] == 2
     assert events.index("cool_down") < events.index("run")
     assert res["run"]["cpu_affinity"] == [1]
     tel = res["telemetry"]
