@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Dict, Iterable, List, Optional
 
-from .telemetry import sysfs
+from .telemetry import _read, sysfs
 
 
 class TuningError(Exception):
@@ -20,14 +20,6 @@ class TuningError(Exception):
 
 def _gov_path(cpu: int, name: str = "scaling_governor") -> str:
     return sysfs("devices", "system", "cpu", "cpu%d" % cpu, "cpufreq", name)
-
-
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 class Governors:
