@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 
-from device_agent import reliable
+from device_agent import reliable, wire
 from device_agent.serial_serve import FLOW_CONTROLS, PARITIES, bits_per_char
 
 from .link import Link, LinkClosed, LinkError
@@ -86,6 +86,16 @@ class SerialLink(Link):
                 f"serial {port}: no edgeperf agent answered at {baud} baud in "
                 f"{connect_timeout:.0f} s; start 'python3 agent.pyz serve --serial DEV --baud "
                 f"{baud}' on the device (the same baud on both ends) and check the wiring"))
+
+    @property
+    def bytes_per_s(self) -> float:
+        """The line's byte rate: ClockSync subtracts a frame's wire time from each exchange."""
+        return self.rate
+
+    #: Fewest bytes the reliable layer adds around a message sent as one DATA frame (its wire
+    #: head, CRC and the smallest connection header): a lower bound, so ClockSync's wire-time
+    #: subtraction stays conservative.
+    frame_overhead_bytes = len(wire.encode(wire.DATA, 0, {"c": 0}))
 
     def describe(self) -> str:
         return f"serial {self.port} @ {self.baud}"

@@ -81,7 +81,8 @@ governor = "performance"
     ('[link]\ntype = "local"\nhost = "pi"\n',
      "x.toml: link.host applies to type = \"ssh\" links only; this board's link.type is "
      "'local'"),
-    ('[link]\ntype = "bluetooth"\n', "x.toml: link.type is 'bluetooth'; allowed: local, ssh, serial"),
+    ('[link]\ntype = "bluetooth"\n',
+     "x.toml: link.type is 'bluetooth'; allowed: local, ssh, serial"),
     ('[link]\ntype = "ssh"\nhost = "pi"\nhostname = "x"\n',
      "x.toml: unknown key 'link.hostname'; allowed in [link]: baud, cache_dir, command_timeout,"),
     ('[link]\ntype = "ssh"\nhost = "pi"\n[device]\ncool_down_below_c = 300\n',

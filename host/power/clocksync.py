@@ -98,12 +98,15 @@ class ClockSync:
 
     def exchange(self) -> Exchange:
         c = self.client
+        # a link that wraps each message (a serial line's reliable layer) says how many bytes
+        # it adds at least; they cross the wire too
+        extra = int(getattr(c.link, "frame_overhead_bytes", 0))
         sent, received = c.bytes_sent, c.bytes_received
         h0 = self.host_clock()
         reply = c.clock()
         h1 = self.host_clock()
-        return Exchange(h0, h1, int(reply["monotonic_ns"]), c.bytes_sent - sent,
-                        c.bytes_received - received)
+        return Exchange(h0, h1, int(reply["monotonic_ns"]), c.bytes_sent - sent + extra,
+                        c.bytes_received - received + extra)
 
     def sync(self) -> SyncPoint:
         """One burst; returns the offset at the middle of the burst, with its bound."""
