@@ -1,5 +1,5 @@
-"""Power figures for the Power section of docs/PERFORMANCE.md: ClockSync bounds and errors, energy error
-against a known truth, the device sampler's effect on latencies, LPM01A timing.
+"""Power figures for docs/PERFORMANCE.md (Power section): ClockSync bounds and errors,
+energy error against a known truth, the device sampler's effect on latencies, LPM01A timing.
 
     python benchmarks/bench_power.py [--quick]
 
