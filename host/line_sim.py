@@ -165,8 +165,8 @@ class LineSim:
             d.next_garbage = line_t + self.faults.garbage_every
         while not self._stop.is_set():
             now = time.monotonic()
-            # an idle line banks no more than a tick (a busy one keeps what sleeping
-            # past line_t cost it, so the pace stays exact)
+            # a busy line keeps what sleeping past line_t cost it, so the pace stays exact
+            # (at most a tick); bytes that arrive on an idle line start from their arrival
             line_t = max(line_t, now - TICK_S)
             with self._lock:
                 injected = bytes(d.inject)
@@ -180,9 +180,15 @@ class LineSim:
             if budget > 0:
                 wait = 0.0 if injected else 0.05
                 try:
+                    t_sel = time.monotonic()
                     ready, _, _ = select.select([d.src], [], [], wait)
                     if ready:
                         data = os.read(d.src, budget)
+                        t_got = time.monotonic()
+                        if t_got - t_sel > 0.0002:
+                            # the bytes arrived while the line stood idle: a real line starts
+                            # carrying them now, with no credit for the idle time
+                            line_t = max(line_t, t_got)
                 except (BlockingIOError, InterruptedError):
                     pass
                 except (OSError, ValueError):
