@@ -105,7 +105,8 @@ class Endpoint:
     def __init__(self, *, initiator: bool, rate: float = 0.0, window: int = DEFAULT_WINDOW,
                  segment: int = DEFAULT_SEGMENT, rto: float = 0.25, max_rto: float = 4.0,
                  syn_interval: float = 0.5, keepalive: float = 0.0, stale: float = 0.5,
-                 rcv_buffer: int = DEFAULT_RCV_BUFFER, sid: Optional[int] = None) -> None:
+                 rcv_buffer: int = DEFAULT_RCV_BUFFER, sid: Optional[int] = None,
+                 ack_delay: float = 0.0) -> None:
         if segment < MIN_SEGMENT or window < 1:
             raise ValueError("segment must be >= %d bytes and window >= 1" % MIN_SEGMENT)
         self.initiator = initiator
@@ -117,6 +118,10 @@ class Endpoint:
         self.syn_interval = syn_interval
         self.keepalive = keepalive
         self.stale = stale
+        # an ACK may wait this long for data of ours to go out first (then it follows it), so
+        # that it never delays a message the application is about to send
+        self.ack_delay = ack_delay
+        self._ack_due_at = 0.0
         self.rcv_buffer = rcv_buffer
         self.sid = sid or new_session_id()
         self.peer = 0
@@ -196,6 +201,8 @@ class Endpoint:
                 self._syn_soon(now)  # "I do not know that session": the initiator resyncs
             return
         if f.type == wire.DATA:
+            if not self._ack_due:
+                self._ack_due_at = now + self.ack_delay
             self._on_data(f.seq, f.body)
         else:
             self._on_ack(f.seq, h.get("sack"), now)
@@ -379,9 +386,12 @@ class Endpoint:
             self._emit_syn(now)
             self._syn_due = now + self.syn_interval if self.initiator else None
         if self.established:
+            sent = self.stats.line_bytes_out
             self._retransmit(now)
             self._transmit_new(now)
-            if self._ack_due or (self.keepalive and now - self._last_tx >= self.keepalive):
+            ack_now = self._ack_due and (now >= self._ack_due_at
+                                         or self.stats.line_bytes_out != sent)
+            if ack_now or (self.keepalive and now - self._last_tx >= self.keepalive):
                 self._emit_ack(now)
         out = b"".join(self._out)
         self._out = []
@@ -390,9 +400,10 @@ class Endpoint:
     def next_deadline(self, now: float) -> float:
         """The latest time the caller may wait, with no line input, before polling again."""
         t = now + 3600.0
-        if self._ack_due or self._announce or (self.established and self._outbox
-                                               and self._window_open()):
+        if self._announce or (self.established and self._outbox and self._window_open()):
             return now
+        if self._ack_due:
+            t = min(t, self._ack_due_at)
         if self._syn_due is not None:
             t = min(t, self._syn_due)
         for seg in self._unacked:

@@ -149,8 +149,11 @@ class SerialServer:
                 raise LineGone("end of file")
             if data:
                 self.ep.feed(data, time.monotonic())
-        self.out += self.ep.poll(time.monotonic())  # ACK at once
-        self._write()
+        if not self.ep.readable:
+            # ACK at once; but when a message waits for the agent, its reply goes out first
+            # and the ACK right behind it, so the ACK never delays the answer (ClockSync)
+            self.out += self.ep.poll(time.monotonic())
+            self._write()
         for ev in self.ep.take_events():
             if ev == "established":
                 self.session += 1

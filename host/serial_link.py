@@ -67,8 +67,10 @@ class SerialLink(Link):
         self._serial_error = serial.SerialException
         self.rate = baud / bits_per_char(parity, stopbits)  # bytes a second
         self.preferred_chunk = preferred_chunk(self.rate)
+        # ack_delay: the ACK of a reply waits up to 2 ms for our next request and follows it,
+        # so it never sits on the line ahead of that request (ClockSync's round trips)
         self.ep = reliable.Endpoint(initiator=True, rate=self.rate, keepalive=1.0,
-                                    segment=segment, window=window)
+                                    ack_delay=0.002, segment=segment, window=window)
         self._cv = threading.Condition()
         self._notices: deque[str] = deque()  # session resets, each raised once
         self._error: str | None = None  # the port is gone
