@@ -13,7 +13,7 @@ import shlex
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -100,6 +100,22 @@ def print_rep(rep: int, runs: dict[str, list[dict[str, float]]]) -> None:
             figures = " ".join(f"{k}={v:.4g}" for k, v in results[-1].items())
             parts.append(f"{who} {figures}")
     print(f"rep {rep}: " + "  ".join(parts), flush=True)
+
+
+def interleaved(repeats: int, measures: dict[str, Callable[[], dict[str, float]] | None]
+                ) -> Callable[[str, str], float]:
+    """Run each measure once per repeat, in turn, so drift on the machine hits all alike;
+    a measure of None (e.g. LoadGen not installed) is skipped. Returns med(who, key)."""
+    runs: dict[str, list[dict[str, float]]] = {who: [] for who in measures}
+    for rep in range(repeats):
+        for who, measure in measures.items():
+            if measure is not None:
+                runs[who].append(measure())
+        print_rep(rep + 1, runs)
+
+    def med(who: str, key: str) -> float:
+        return median([r[key] for r in runs[who]])
+    return med
 
 
 # --------------------------------------------------------------------------- result rows

@@ -79,20 +79,13 @@ def main() -> None:
     busy_ns = SyntheticBackend(f"busy:{args.busy_us:g}").busy_ns
     _common.print_header(f"bench_bias: SingleStream latency bias with busy:{args.busy_us:g}, "
                          f"N = {n}, {args.repeats} repeats")
-    runs: dict[str, list[dict[str, float]]] = {"agent": [], "bare": [], "loadgen": []}
-    for rep in range(args.repeats):
-        runs["agent"].append(agent_once(n, args.busy_us, busy_ns))
-        runs["bare"].append(bare_once(n, args.busy_us, busy_ns))
-        if _loadgen.available():
-            runs["loadgen"].append(loadgen_once(n, args.busy_us, busy_ns))
-        _common.print_rep(rep + 1, runs)
-    if not _loadgen.available():
+    lg_rows = _loadgen.available()
+    med = _common.interleaved(args.repeats, {
+        "agent": lambda: agent_once(n, args.busy_us, busy_ns),
+        "bare": lambda: bare_once(n, args.busy_us, busy_ns),
+        "loadgen": (lambda: loadgen_once(n, args.busy_us, busy_ns)) if lg_rows else None})
+    if not lg_rows:
         print(_loadgen.MISSING)
-
-    def med(who: str, key: str) -> float:
-        return _common.median([r[key] for r in runs[who]])
-
-    lg_rows = bool(runs["loadgen"])
     rows = [
         _common.Row(
             "2 bias", f"busy:{args.busy_us:g} median(done - issue) - {busy_ns} ns",

@@ -95,20 +95,12 @@ def main() -> None:
     n = args.queries
     _common.print_header(f"bench_loop: SingleStream null-query loop overhead, N = {n}, "
                          f"{args.repeats} repeats")
-    runs: dict[str, list[dict[str, float]]] = {"agent": [], "bare": [], "loadgen": []}
-    for rep in range(args.repeats):  # interleaved, so drift hits all three alike
-        runs["agent"].append(agent_once(n, args.warmup))
-        runs["bare"].append(bare_once(n))
-        if _loadgen.available():
-            runs["loadgen"].append(loadgen_once(n))
-        _common.print_rep(rep + 1, runs)
-    if not _loadgen.available():
+    lg_rows = _loadgen.available()
+    med = _common.interleaved(args.repeats, {
+        "agent": lambda: agent_once(n, args.warmup), "bare": lambda: bare_once(n),
+        "loadgen": (lambda: loadgen_once(n)) if lg_rows else None})
+    if not lg_rows:
         print(_loadgen.MISSING)
-
-    def med(who: str, key: str) -> float:
-        return _common.median([r[key] for r in runs[who]])
-
-    lg_rows = bool(runs["loadgen"])
     rows = [
         _common.Row(
             "1 loop", "null SingleStream, run() wall / N", med("agent", "wall_us"), "us",

@@ -15,22 +15,11 @@ from host.cli import main
 from host.mlperf_logs import parse_detail, parse_summary
 from host.querylog import read_spill
 from host.runner import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, RunError, RunSpec, execute
-from host.settings import preset
+from runs import small
 
 LOCAL = BoardProfile(name="local", link_type="local")
 
 
-def small(scenario: str, **kw) -> object:
-    s = preset("smoke", scenario)
-    changes = dict(min_query_count=80, min_duration_ms=0, warmup_queries=2)
-    if scenario == "MultiStream":
-        changes["min_query_count"] = 700  # early stopping at p99 needs 662
-    if scenario == "Server":
-        changes.update(target_qps=2000.0, target_latency_ns=50_000_000, min_query_count=800)
-    if scenario == "Offline":
-        changes.update(min_query_count=300)
-    changes.update(kw)
-    return dataclasses.replace(s, **changes)
 
 
 def _files(out):

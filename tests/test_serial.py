@@ -4,7 +4,6 @@ side (``serve --serial``), each scenario, and the faults a real line has."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -29,7 +28,7 @@ from host.progress import ProgressPrinter
 from host.runner import EXIT_ERROR, EXIT_VALID, RunSpec, execute, score_input
 from host.scoring import score
 from host.serial_link import SerialLink
-from host.settings import preset
+from runs import small as _small
 
 FAST = 921600
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,18 +80,11 @@ def line(request, tmp_path):
 
 
 def small(scenario: str, **kw):
-    s = preset("smoke", scenario)
-    changes: dict = dict(min_query_count=80, min_duration_ms=0, warmup_queries=2)
-    if scenario == "MultiStream":
-        changes["min_query_count"] = 700
     if scenario == "Server":
         # modest, with a loose bound: the simulator, the agent and the host share a loaded
         # 2-core CI box, and any stall of the agent counts in a Server latency
-        changes.update(target_qps=500.0, target_latency_ns=250_000_000, min_query_count=800)
-    if scenario == "Offline":
-        changes.update(min_query_count=300)
-    changes.update(kw)
-    return dataclasses.replace(s, **changes)
+        kw = dict(dict(target_qps=500.0, target_latency_ns=250_000_000), **kw)
+    return _small(scenario, **kw)
 
 
 def querylog(out: Path) -> dict[str, np.ndarray]:

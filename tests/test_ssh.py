@@ -27,8 +27,8 @@ from host.cli import main
 from host.link import LinkError
 from host.mlperf_logs import parse_detail, parse_summary
 from host.runner import EXIT_ERROR, EXIT_VALID, RunError, RunSpec, execute
-from host.settings import preset
 from sshd import INNER_PORT, SshDevice
+from runs import small
 
 
 @pytest.fixture(autouse=True)
@@ -41,17 +41,6 @@ def _own_home(tmp_path, monkeypatch):
     return home
 
 
-def small(scenario: str, **kw):
-    s = preset("smoke", scenario)
-    changes = dict(min_query_count=80, min_duration_ms=0, warmup_queries=2)
-    if scenario == "MultiStream":
-        changes["min_query_count"] = 700
-    if scenario == "Server":
-        changes.update(target_qps=2000.0, target_latency_ns=50_000_000, min_query_count=800)
-    if scenario == "Offline":
-        changes.update(min_query_count=300)
-    changes.update(kw)
-    return dataclasses.replace(s, **changes)
 
 
 def board(dev: SshDevice, tmp_path: Path, name: str = "dev", **link) -> BoardProfile:

@@ -118,32 +118,10 @@ def _int8_layer(
         return ops.fully_connected_int8(
             x, x_q, p.w, p.w_scale, p.bias, p.out, layer.activation, rounding
         )
-    if isinstance(layer, Conv):
-        return ops.conv2d_int8(
-            x,
-            x_q,
-            p.w,
-            p.w_scale,
-            p.bias,
-            p.out,
-            layer.stride,
-            layer.padding,
-            layer.activation,
-            rounding,
-        )
-    if isinstance(layer, Depthwise):
-        return ops.depthwise_conv2d_int8(
-            x,
-            x_q,
-            p.w,
-            p.w_scale,
-            p.bias,
-            p.out,
-            layer.stride,
-            layer.padding,
-            layer.activation,
-            rounding,
-        )
+    if isinstance(layer, (Conv, Depthwise)):
+        op = ops.conv2d_int8 if isinstance(layer, Conv) else ops.depthwise_conv2d_int8
+        return op(x, x_q, p.w, p.w_scale, p.bias, p.out, layer.stride, layer.padding,
+                  layer.activation, rounding)
     if isinstance(layer, Pool):
         return ops.pool2d_int8(x, layer.kind, layer.size, layer.stride, layer.padding, p.out)
     if isinstance(layer, Reshape):

@@ -229,6 +229,18 @@ def softmax(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
 # ---------------------------------------------------------------- int8 kernels
 
 
+def _weighted_output(acc: np.ndarray, bias: np.ndarray | None, x_q: QParams,
+                     w_scale: np.ndarray, out_q: QParams, activation: str,
+                     rounding: Rounding) -> np.ndarray:
+    """The common end of FC, CONV and DEPTHWISE in int8: int32 bias, per-channel
+    multiplier input_scale * weight_scale / output_scale, fused activation, requantize."""
+    if bias is not None:
+        acc = acc + bias
+    real = x_q.scale * np.asarray(w_scale, np.float64) / out_q.scale
+    lo, hi = activation_range_int8(activation, out_q)
+    return requantize(acc, real, out_q.zero_point, lo, hi, rounding)
+
+
 def fully_connected_int8(
     x: np.ndarray,
     x_q: QParams,
@@ -240,11 +252,7 @@ def fully_connected_int8(
     rounding: Rounding = DEFAULT_ROUNDING,
 ) -> np.ndarray:
     acc = (x.reshape(-1, w.shape[1]).astype(np.int64) - x_q.zero_point) @ w.astype(np.int64).T
-    if bias is not None:
-        acc = acc + bias
-    mult = x_q.scale * np.asarray(w_scale, np.float64) / out_q.scale
-    lo, hi = activation_range_int8(activation, out_q)
-    return requantize(acc, mult, out_q.zero_point, lo, hi, rounding)
+    return _weighted_output(acc, bias, x_q, w_scale, out_q, activation, rounding)
 
 
 def conv2d_int8(
@@ -262,11 +270,7 @@ def conv2d_int8(
     xs = x.astype(np.int64) - x_q.zero_point  # padding adds real zeros, i.e. 0 after the shift
     win = _windows(xs, w.shape[1], w.shape[2], stride, padding, 0)
     acc = np.einsum("nhwcij,oijc->nhwo", win, w.astype(np.int64))
-    if bias is not None:
-        acc = acc + bias
-    mult = x_q.scale * np.asarray(w_scale, np.float64) / out_q.scale
-    lo, hi = activation_range_int8(activation, out_q)
-    return requantize(acc, mult, out_q.zero_point, lo, hi, rounding)
+    return _weighted_output(acc, bias, x_q, w_scale, out_q, activation, rounding)
 
 
 def depthwise_conv2d_int8(
@@ -285,11 +289,7 @@ def depthwise_conv2d_int8(
     xs = x.astype(np.int64) - x_q.zero_point
     win = np.repeat(_windows(xs, w.shape[1], w.shape[2], stride, padding, 0), mult, axis=3)
     acc = np.einsum("nhwcij,ijc->nhwc", win, w[0].astype(np.int64))
-    if bias is not None:
-        acc = acc + bias
-    real = x_q.scale * np.asarray(w_scale, np.float64) / out_q.scale
-    lo, hi = activation_range_int8(activation, out_q)
-    return requantize(acc, real, out_q.zero_point, lo, hi, rounding)
+    return _weighted_output(acc, bias, x_q, w_scale, out_q, activation, rounding)
 
 
 def pool2d_int8(
