@@ -13,6 +13,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,6 +101,17 @@ def print_rep(rep: int, runs: dict[str, list[dict[str, float]]]) -> None:
             figures = " ".join(f"{k}={v:.4g}" for k, v in results[-1].items())
             parts.append(f"{who} {figures}")
     print(f"rep {rep}: " + "  ".join(parts), flush=True)
+
+
+def bare_loop(n: int, f: Callable[[int], object], issue, done) -> None:
+    """The baseline: the agent's SingleStream loop body with nothing else around it."""
+    pc = time.perf_counter_ns
+    for j in range(n):
+        t0 = pc()
+        f(j)
+        t1 = pc()
+        issue[j] = t0
+        done[j] = t1
 
 
 def interleaved(repeats: int, measures: dict[str, Callable[[], dict[str, float]] | None]

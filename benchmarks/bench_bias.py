@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import time
 from array import array
 
 import _common
@@ -46,16 +45,10 @@ def bare_once(n: int, busy_us: float, busy_ns: int) -> dict[str, float]:
     f = SyntheticBackend(f"busy:{busy_us:g}").invoker()
     issue = array("q", [0]) * n
     done = array("q", [0]) * n
-    pc = time.perf_counter_ns
     for j in range(100):
         f(j)
     gc.collect()
-    for j in range(n):
-        t0 = pc()
-        f(j)
-        t1 = pc()
-        issue[j] = t0
-        done[j] = t1
+    _common.bare_loop(n, f, issue, done)
     lat = np.frombuffer(done, np.int64) - np.frombuffer(issue, np.int64)
     return {"bias_ns": float(np.median(lat)) - busy_ns,
             "mean_bias_ns": float(np.mean(lat)) - busy_ns}

@@ -54,23 +54,13 @@ def _noop(sample: int) -> None:
     return None
 
 
-def _bare_loop(n: int, f, issue: array, done: array) -> None:
-    pc = time.perf_counter_ns
-    for j in range(n):
-        t0 = pc()
-        f(j)
-        t1 = pc()
-        issue[j] = t0
-        done[j] = t1
-
-
 def bare_once(n: int) -> dict[str, float]:
     issue = array("q", [0]) * n
     done = array("q", [0]) * n
-    _bare_loop(1000, _noop, issue, done)  # warm the code path, as the agent's warm-up does
+    _common.bare_loop(1000, _noop, issue, done)  # warm the code path, as the agent's warm-up does
     gc.collect()
     t0 = time.perf_counter_ns()
-    _bare_loop(n, _noop, issue, done)
+    _common.bare_loop(n, _noop, issue, done)
     t1 = time.perf_counter_ns()
     i = np.frombuffer(issue, np.int64)
     d = np.frombuffer(done, np.int64)

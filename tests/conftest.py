@@ -67,3 +67,17 @@ def ssh_device(tmp_path_factory):
         yield dev
     finally:
         dev.stop()
+
+
+@pytest.fixture
+def local_client():
+    """An AgentClient on the local board's agent, said hello to; closed after the test."""
+    from host.client import AgentClient
+    from host.link import LocalLink
+
+    link = LocalLink()
+    client = AgentClient(link)
+    client.hello()
+    yield client
+    client.bye()
+    link.close()

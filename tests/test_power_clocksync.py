@@ -28,14 +28,9 @@ def _same_clock() -> None:
 
 
 @pytest.fixture
-def agent():
+def agent(local_client):
     _same_clock()
-    link = LocalLink()
-    client = AgentClient(link)
-    client.hello()
-    yield client
-    client.bye()
-    link.close()
+    return local_client
 
 
 def test_estimate_intersects_the_kept_exchanges():

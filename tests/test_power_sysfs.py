@@ -41,13 +41,8 @@ def fake_sysfs(root: Path) -> Path:
 
 
 @pytest.fixture
-def agent():
-    link = LocalLink()
-    client = AgentClient(link)
-    client.hello()
-    yield client
-    client.bye()
-    link.close()
+def agent(local_client):
+    return local_client
 
 
 def test_sensors_found_and_sampled(agent, tmp_path):
