@@ -5,7 +5,10 @@ own process, with the agent zipapp serving the device side and SerialLink on the
   and 921600 baud (goal: >= 90%);
 * QueryLog bytes per query of a 10,000-query SingleStream null run (goal: <= 3);
 * a 1,000,000-query SingleStream null run in summary mode: bytes and line time of its
-  results, against what the full compact log would cost.
+  results, against what the full compact log would cost;
+* ClockSync over the line at 115200 and 921600 baud: the stated bound, the true error (the
+  agent and the host read the same CLOCK_MONOTONIC, so the true offset is 0), the shortest
+  round trip and the wire time subtracted from it (goal at 115200: bound <= 2 ms).
 
     python benchmarks/bench_serial.py [--quick]     (prints a Markdown table)
 """
@@ -27,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from device_agent import wire  # noqa: E402
 from host.bundle import local_agent_path  # noqa: E402
 from host.client import AgentClient  # noqa: E402
+from host.power.clocksync import ClockSync  # noqa: E402
 from host.serial_link import SerialLink  # noqa: E402
 
 
@@ -135,6 +139,25 @@ def summary_run(n: int, baud: int = 115200) -> dict:
             "full_log_line_seconds_estimate": full / rate}
 
 
+def clocksync(baud: int, syncs: int = 5) -> dict:
+    """``syncs`` ClockSync bursts (32 exchanges, 8 kept) over one session at ``baud``."""
+    with tempfile.TemporaryDirectory() as cache:
+        line = Line(baud, cache)
+        try:
+            cs = ClockSync(line.client, link_bytes_per_s=line.link.bytes_per_s)
+            points = [cs.sync() for _ in range(syncs)]
+        finally:
+            line.close()
+    for p in points:  # the bound must hold, or the figure means nothing
+        assert abs(p.offset_ns) <= p.uncertainty_ns, p
+    bounds = sorted(p.uncertainty_ns for p in points)
+    return {"baud": baud, "syncs": syncs, "bound_median_ms": bounds[len(bounds) // 2] / 1e6,
+            "bound_max_ms": bounds[-1] / 1e6,
+            "error_max_ms": max(abs(p.offset_ns) for p in points) / 1e6,
+            "rtt_min_ms": min(p.rtt_min_ns for p in points) / 1e6,
+            "wire_ms": max(p.wire_ns for p in points) / 1e6}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="100,000 queries, not 1,000,000")
@@ -143,7 +166,8 @@ def main() -> int:
     res = {"push": [push_efficiency(115200, 64 * 1024), push_efficiency(921600, 64 * 1024),
                     push_efficiency(921600, 512 * 1024)],
            "querylog": querylog_bytes(10_000),
-           "summary": summary_run(100_000 if args.quick else 1_000_000)}
+           "summary": summary_run(100_000 if args.quick else 1_000_000),
+           "clocksync": [clocksync(115200), clocksync(921600)]}
     if args.json:
         print(json.dumps(res, indent=1))
         return 0
@@ -162,6 +186,12 @@ def main() -> int:
           f"{s['line_bytes'] / 1024:.1f} KiB = {s['line_seconds']:.1f} s of line time "
           f"(run {s['run_seconds']:.1f} s, total {s['total_seconds']:.1f} s); the full compact "
           f"log would take ~{s['full_log_line_seconds_estimate']:.0f} s | not minutes |")
+    for c in res["clocksync"]:
+        print(f"| ClockSync at {c['baud']} baud ({c['syncs']} syncs of 32 exchanges) | bound "
+              f"{c['bound_median_ms']:.2f} ms median, {c['bound_max_ms']:.2f} ms max; true "
+              f"error <= {c['error_max_ms']:.2f} ms; min round trip {c['rtt_min_ms']:.1f} ms, "
+              f"{c['wire_ms']:.1f} ms of it wire time | "
+              f"{'<= 2 ms' if c['baud'] == 115200 else '-'} |")
     return 0
 
 

@@ -12,9 +12,15 @@ Every frame on the line is a frame of the one codec (device_agent.wire), whose C
 whatever is not a frame:
 
     SYN   seq 0    {"sid": own session id, "peer": the peer's (0: unknown), "win", "mss"}
-    DATA  seq n    {"c": connection id} + up to "mss" bytes of the stream from offset n
+    DATA  seq n    {"c": connection id, "a": m (optional)} + up to "mss" bytes of the
+                   stream from offset n; "a", when present, acknowledges as an ACK seq m does
     ACK   seq n    {"c": connection id, "sack": [[start, end], ...] received above n}:
                    every byte below offset n arrived
+
+An ACK that is due rides on the next DATA frame, if one goes out before the ACK would (a
+reply to the request it acknowledges): a request and its reply then cross the line with no
+ACK frame ahead of either, which is what a round trip (ClockSync's) is measured by. A
+separate ACK is still sent when bytes arrived out of order (it carries the SACK ranges).
 
 Offsets count stream bytes from 0 in each direction of a session (modulo 2**32 on the
 wire), so a segment that is sent again can be cut smaller than it was the first time.
@@ -72,6 +78,7 @@ class LinkStats:
     stray_frames: int = 0  # of another session
     acks_sent: int = 0
     acks_received: int = 0
+    acks_piggybacked: int = 0  # acknowledgements carried by a DATA frame
     syns_sent: int = 0
     payload_sent: int = 0  # stream bytes handed to DATA frames (first transmission)
     payload_delivered: int = 0
@@ -82,12 +89,11 @@ class LinkStats:
 
 
 class _Segment:
-    __slots__ = ("start", "payload", "frame", "due", "tries", "order", "lost", "carried")
+    __slots__ = ("start", "payload", "due", "tries", "order", "lost", "carried")
 
     def __init__(self, start: int, payload: bytes) -> None:
         self.start = start
         self.payload = payload
-        self.frame = b""
         self.due = 0.0
         self.tries = 0
         self.order = 0  # transmission order of its latest copy
@@ -201,6 +207,9 @@ class Endpoint:
                 self._syn_soon(now)  # "I do not know that session": the initiator resyncs
             return
         if f.type == wire.DATA:
+            a = h.get("a")
+            if isinstance(a, int) and 0 <= a < _MOD:
+                self._on_ack(a, None, now)
             if not self._ack_due:
                 self._ack_due_at = now + self.ack_delay
             self._on_data(f.seq, f.body)
@@ -436,14 +445,17 @@ class Endpoint:
                               {"c": self.sid ^ self.peer, "sack": self._sack()}), now)
 
     def _send_segment(self, seg: _Segment, now: float) -> None:
-        if not seg.frame:
-            seg.frame = wire.encode(wire.DATA, seg.start % _MOD, {"c": self.sid ^ self.peer},
-                                    seg.payload)
+        header: Dict[str, Any] = {"c": self.sid ^ self.peer}
+        if self._ack_due:  # the ACK rides along; a separate one only to carry SACK ranges
+            header["a"] = self._expected % _MOD
+            self.stats.acks_piggybacked += 1
+            self._ack_due = bool(self._ooo)
         self._order += 1
         seg.order = self._order
         seg.tries += 1
         backoff = min(self.max_rto, self._rto * (1 << min(seg.tries - 1, 8)))
-        seg.carried = self._put(seg.frame, now)
+        seg.carried = self._put(wire.encode(wire.DATA, seg.start % _MOD, header, seg.payload),
+                                now)
         seg.due = seg.carried + backoff
 
     def _rtt_sample(self, rtt: float) -> None:

@@ -29,6 +29,13 @@ PARITIES = {"N": 0, "E": 1, "O": 1}
 FLOW_CONTROLS = ("none", "rtscts", "xonxoff")
 
 
+# operations that answer at once: their reply carries the ACK of the request (no ACK frame on
+# the line ahead of it, which is what keeps ClockSync's round trip short); any other request
+# is acknowledged before the agent starts on it, so the host does not send it again meanwhile
+QUICK_OPS = frozenset(("clock", "hello", "telemetry", "results", "push_model", "push_samples",
+                       "bye"))
+
+
 class LineGone(Exception):
     """The serial port returned an error or end of file: the device node is gone."""
 
@@ -150,8 +157,8 @@ class SerialServer:
             if data:
                 self.ep.feed(data, time.monotonic())
         if not self.ep.readable:
-            # ACK at once; but when a message waits for the agent, its reply goes out first
-            # and the ACK right behind it, so the ACK never delays the answer (ClockSync)
+            # ACK at once; but when a message waits for the agent, the ACK waits for the
+            # agent: it rides on a quick reply, or goes out before a slow operation begins
             self.out += self.ep.poll(time.monotonic())
             self._write()
         for ev in self.ep.take_events():
@@ -180,6 +187,8 @@ class SerialServer:
                 continue
             for frame in self.app.feed(data):
                 session = self.session
+                if frame.header.get("op") not in QUICK_OPS:
+                    self.pump(0.0)  # the ACK goes now: this one may take a while
                 type_, header, body = self.agent.handle(frame)  # never raises
                 if self.session != session:
                     break  # the reply belongs to a host that is gone

@@ -94,10 +94,12 @@ class SerialLink(Link):
         """The line's byte rate: ClockSync subtracts a frame's wire time from each exchange."""
         return self.rate
 
-    #: Fewest bytes the reliable layer adds around a message sent as one DATA frame (its wire
-    #: head, CRC and the smallest connection header): a lower bound, so ClockSync's wire-time
-    #: subtraction stays conservative.
-    frame_overhead_bytes = len(wire.encode(wire.DATA, 0, {"c": 0}))
+    @property
+    def frame_overhead_bytes(self) -> int:
+        """Fewest bytes the reliable layer adds around a message sent as one DATA frame (its
+        wire head, CRC and this session's connection header, without a piggybacked ACK): a
+        lower bound, so ClockSync's wire-time subtraction stays conservative."""
+        return len(wire.encode(wire.DATA, 0, {"c": self.ep.sid ^ self.ep.peer}))
 
     def describe(self) -> str:
         return f"serial {self.port} @ {self.baud}"
