@@ -238,6 +238,49 @@ def test_listener_announces_itself_and_answers_the_initiator():
     assert a.take_events() == ["established"] and b.take_events() == ["established"]
 
 
+def frames_of(data: bytes) -> list[wire.Frame]:
+    return wire.FrameDecoder().feed(data)
+
+
+def test_a_request_and_its_reply_cross_the_line_with_no_ack_frame():
+    """The reply carries the request's ACK and the next request the reply's, so a round trip
+    is two DATA frames and nothing else (what ClockSync's round trips are made of)."""
+    a, b = pair(ack_delay=0.002)  # the host's setting: its ACK waits for its next request
+    t = handshake(a, b)
+    for i in range(3):
+        a.send(b"request %d" % i)
+        out = a.poll(t)
+        kinds = [f.type for f in frames_of(out)]
+        assert kinds == [wire.DATA], kinds
+        b.feed(out, t)
+        assert b.read() == b"request %d" % i
+        b.send(b"reply %d" % i)
+        out = b.poll(t)
+        (f,) = frames_of(out)  # no ACK frame behind the reply
+        assert f.type == wire.DATA and f.header["a"] == b._expected
+        a.feed(out, t)
+        assert a.read() == b"reply %d" % i and a.pending == 0  # the request is acknowledged
+    assert a.stats.acks_piggybacked == 2 and b.stats.acks_piggybacked == 3
+    # nothing more to send: the host's ACK of the last reply goes alone, after its delay
+    assert a.poll(t) == b"" and a.next_deadline(t) == pytest.approx(t + 0.002)
+    (f,) = frames_of(a.poll(t + 0.002))
+    assert f.type == wire.ACK and f.seq == a._expected
+    b.feed(wire.encode(wire.ACK, a._expected, {"c": a.sid ^ a.peer, "sack": []}), t)
+    assert b.pending == 0
+
+
+def test_an_ack_with_bytes_out_of_order_still_goes_as_its_own_frame_with_sack():
+    a, b = pair(segment=128)
+    t = handshake(a, b)
+    a.send(bytes(300))  # three segments: 128, 128, 44
+    first, second, third = frames_of(a.poll(t))
+    b.feed(wire.encode(wire.DATA, first.seq, first.header, first.body)
+           + wire.encode(wire.DATA, third.seq, third.header, third.body), t)  # second lost
+    b.send(b"reply")
+    kinds = [(f.type, f.header.get("a"), f.header.get("sack")) for f in frames_of(b.poll(t))]
+    assert kinds == [(wire.DATA, 128, None), (wire.ACK, None, [[256, 300]])], kinds
+
+
 def test_a_restarted_listener_is_noticed_and_a_new_session_starts():
     a, b = pair()
     t = handshake(a, b)

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -169,6 +170,57 @@ def test_clocksync_over_a_115200_baud_line_states_a_bound_that_holds(line):
         assert p.method == "intersection" and p.uncertainty_ns < p.rtt_min_ns // 2, p
         # request + reply with 31 bytes of framing each cannot cross 115200 baud faster
         assert p.wire_ns >= (2 * 31 + 100) * 1e9 / 11520, p
+
+
+def test_agent_answers_a_quick_op_with_the_ack_aboard_and_acks_a_slow_op_first(tmp_path):
+    """The agent on a bare pty, the host's reliable endpoint driven by hand: the reply to
+    ``clock`` is the only frame the agent sends (it carries the ACK), while a slower
+    operation (``governor``) is acknowledged by an ACK frame before the agent starts on it."""
+    import tty
+
+    from device_agent import reliable
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    env = dict(os.environ, EDGEPERF_AGENT_CACHE=str(tmp_path / "cache"))
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.Popen([sys.executable, str(local_agent_path()), "serve", "--serial",
+                             os.ttyname(slave), "--baud", "115200"], env=env,
+                            stderr=subprocess.DEVNULL)
+    ep = reliable.Endpoint(initiator=True)
+    dec = wire.FrameDecoder()
+
+    def exchange(deadline: float, until) -> list[wire.Frame]:
+        got: list[wire.Frame] = []
+        while time.monotonic() < deadline and not until(got):
+            out = ep.poll(time.monotonic())
+            if out:
+                os.write(master, out)
+            if select.select([master], [], [], 0.02)[0]:
+                data = os.read(master, 65536)
+                ep.feed(data, time.monotonic())
+                got += [f for f in dec.feed(data) if f.type != wire.SYN]
+        return got
+
+    try:
+        exchange(time.monotonic() + 20, lambda got: ep.established)
+        assert ep.established, "the agent did not answer on the pty"
+        for op, want in (("clock", [wire.DATA]), ("governor", [wire.ACK, wire.DATA])):
+            ep.send(wire.encode(wire.REQUEST, 7, {"op": op}))
+            got = exchange(time.monotonic() + 10, lambda got: any(
+                f.type == wire.DATA for f in got))
+            assert [f.type for f in got] == want, (op, [f.kind for f in got])
+            reply = wire.FrameDecoder().feed(got[-1].body)
+            assert reply and reply[0].seq == 7  # the agent's answer (or its error) to us
+            if op == "clock":  # the reply acknowledged the request
+                assert "a" in got[0].header and ep.pending == 0
+            ep.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        os.close(master)
+        os.close(slave)
 
 
 # ---------------------------------------------------------------- faults
