@@ -13,6 +13,7 @@ from host.power.load_profile import ConstantProfile, StepProfile
 from host.power.lpm01a import (
     MD_END,
     MD_EVENT,
+    MD_OVERCURRENT,
     MD_TIMESTAMP,
     Lpm01aMeter,
     StreamParser,
@@ -145,3 +146,31 @@ def test_pulled_cable_is_an_error_with_samples_kept():
         tr = m.trace()
         m.ser.close()
     assert len(tr) >= 200
+
+
+@pytest.mark.parametrize("fmt", ["bin_hexa", "ascii_dec"])
+def test_overcurrent_invalidates_the_measurement_and_keeps_the_samples(fmt):
+    """0xF5 (or the ascii line) in the stream: the shield could not measure what the board drew,
+    so stop() raises with the sample it happened at, and the samples stay readable."""
+    with Lpm01aEmulator(0.02) as emu:
+        m = Lpm01aMeter(emu.path, freq="1k", fmt=fmt)
+        m.start("oc")
+        time.sleep(0.2)
+        emu.overcurrent()
+        time.sleep(0.2)
+        with pytest.raises(MeterError, match=r"overcurrent at sample \d+: .*not valid"):
+            m.stop()
+        tr = m.trace()
+        m.close()
+    assert len(tr) >= 300
+    assert np.allclose(tr.watts, 0.02, rtol=1e-3)  # the record was not taken for samples
+
+
+def test_overcurrent_record_has_no_payload_and_an_event_keeps_its_index():
+    p = StreamParser(binary=True)
+    p.feed(b"\r\n" + encode_bin_sample(1e-3) + bytes([0xF0, MD_OVERCURRENT, 0xFF, 0xFF])
+           + encode_bin_sample(2e-3) + bytes([0xF0, MD_EVENT, 0, 0, 0, 2, 7, 0xFF, 0xFF])
+           + encode_bin_sample(3e-3))
+    assert [(m.kind, m.sample_index, m.payload) for m in p.metadata] == [
+        (MD_OVERCURRENT, 1, b""), (MD_EVENT, 2, bytes([0, 0, 0, 2, 7]))]
+    assert p.values == pytest.approx([1e-3, 2e-3, 3e-3], rel=1e-3)

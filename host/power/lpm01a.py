@@ -39,7 +39,12 @@ FREQS = {"100k": 100_000, "50k": 50_000, "20k": 20_000, "10k": 10_000, "5k": 5_0
          "10": 10, "5": 5, "2": 2, "1": 1}
 PROMPT = "PowerShield > "
 MD_START = 0xF0
-MD_ERROR, MD_INFO, MD_TIMESTAMP, MD_END, MD_EVENT = 0xF1, 0xF2, 0xF3, 0xF4, 0xF5
+# metadata record types: F1-F5 as the STM32-LPM01-XN firmware sends them (the same codes that
+# drivers written against real shields decode: error and info text, a 4-byte ms timestamp with
+# a buffer-load byte, end of acquisition, overcurrent); F6, a GPIO event with its sample index,
+# is the emulator's rendering of ``eventsrc`` and is not confirmed on a real shield
+MD_ERROR, MD_INFO, MD_TIMESTAMP, MD_END, MD_OVERCURRENT = 0xF1, 0xF2, 0xF3, 0xF4, 0xF5
+MD_EVENT = 0xF6
 MD_SIZES = {MD_TIMESTAMP: 5, MD_END: 0, MD_EVENT: 5}  # fixed payloads; others end at FF FF
 
 
@@ -338,6 +343,12 @@ class Lpm01aMeter(Meter):
             if md.kind == MD_ERROR or md.text.lower().startswith("error"):
                 raise MeterError(f"LPM01A at {self.port_name} reported during the acquisition: "
                                  f"{md.text or md.payload.decode('ascii', 'replace')}")
+            if md.kind == MD_OVERCURRENT or "overcurrent" in md.text.lower():
+                raise MeterError(
+                    f"LPM01A at {self.port_name} detected an overcurrent at sample "
+                    f"{md.sample_index}: the board drew more than the shield measures (50 mA "
+                    "in dynamic mode) and the energy figure is not valid; check the jumpers "
+                    "and what the DUT powers from the shield")
 
     def _fit_t0(self, period_ns: float) -> tuple[float, float, int]:
         """(t0, period, bound): the lower envelope of arrival - k x period, with the rate

@@ -8,9 +8,11 @@ period (J) from its load profile at the ``volt`` setting, in ascii_dec or bin_he
 timestamp record every second. ``gpio_falling_edge()`` plays the DUT pulling D7 low
 (reported when ``eventsrc d7 fal`` is set); ``disconnect()`` plays a pulled cable.
 
-The binary metadata type codes (0xF1 error, 0xF2 info, 0xF3 timestamp, 0xF4 end, 0xF5
-event) and the ascii event line are this emulator's rendering of UM2269's description and
-should be checked against a real shield.
+The binary metadata records 0xF1 error, 0xF2 info, 0xF3 timestamp (4-byte ms, buffer load),
+0xF4 end and 0xF5 overcurrent follow the codes that drivers written against real shields
+decode; the GPIO event record (0xF6 with its sample index) and the ascii event and
+overcurrent lines are this emulator's rendering and should be checked against a real shield.
+``overcurrent()`` plays the DUT drawing more than the shield measures.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..lpm01a import (
     FREQS,
     MD_END,
     MD_EVENT,
+    MD_OVERCURRENT,
     MD_START,
     MD_TIMESTAMP,
     PROMPT,
@@ -59,6 +62,7 @@ class Lpm01aEmulator:
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self.disconnected = False
+        self._overcurrent = False
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> Lpm01aEmulator:
@@ -86,6 +90,12 @@ class Lpm01aEmulator:
         with self._lock:
             if self.acquiring and self.settings["eventsrc"] == "d7 fal":
                 self._events.append(host_ns())
+
+    def overcurrent(self) -> None:
+        """The DUT draws more than the shield measures: an overcurrent record in the stream."""
+        with self._lock:
+            if self.acquiring:
+                self._overcurrent = True
 
     def disconnect(self) -> None:
         """The cable is pulled: nothing more is sent or read."""
@@ -244,6 +254,10 @@ class Lpm01aEmulator:
                 else:
                     self._out += f"TimeStamp: {ms // 1000:03d}s {ms % 1000:03d}ms, buff 00%\r\n" \
                         .encode()
+            if self._overcurrent:
+                self._overcurrent = False
+                self._out += (bytes([MD_START, MD_OVERCURRENT, 0xFF, 0xFF]) if binary
+                              else b"Overcurrent detected\r\n")
             while events and events[0] <= a:
                 events.pop(0)
                 self._events.pop(0)
