@@ -132,6 +132,25 @@ def test_spl_line_format_and_round_trip(tmp_path):
         spl.parse_line("Watts,1")
 
 
+def test_spl_lines_written_day_first_are_read_too(tmp_path):
+    """The issue's example line (``28-12-2020``) and power-dev's (``12-23-2020``) both read;
+    a day-first file whose early lines are ambiguous (days <= 12) takes the order its first
+    unambiguous date settles, and a live meter's ambiguous lines the order nearest now."""
+    tail = ",Watts,22.95,Volts,228.57,Amps,0.206,PF,0.486,Mark,x"
+    dmy = spl.parse_line("Time,28-12-2020 15:21:14.682" + tail)
+    mdy = spl.parse_line("Time,12-28-2020 15:21:14.682" + tail)
+    assert dmy == mdy and dmy[0] == 1_609_168_874_682_000_000
+    (tmp_path / "dmy.txt").write_text("".join(
+        f"Time,{d:02d}-01-2021 00:00:00.000{tail}\n" for d in (5, 12, 13)))
+    tr = spl.read_spl(tmp_path / "dmy.txt")
+    assert np.diff(tr.t_ns).tolist() == [7 * 86_400 * S, 86_400 * S]  # Jan 5, 12, 13
+    ambiguous = ["Time,01-05-2021 00:00:00.000" + tail]  # Jan 5 or May 1
+    may_1 = 1_619_827_200 * S
+    assert spl.log_date_order(ambiguous) is None
+    assert spl.log_date_order(ambiguous, near_wall_ns=may_1 + 3600 * S) == "dmy"
+    assert spl.log_date_order(ambiguous, near_wall_ns=may_1 - 100 * 86_400 * S) == "mdy"
+
+
 def test_power_block_labels_do_not_collide_with_loadgen():
     block = energy.format_power_block({"meter": "ptd://x:1", "valid": False,
                                        "invalid_reasons": ["meter gone"], "avg_watts": 4.5,

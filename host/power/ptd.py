@@ -238,9 +238,10 @@ class PtdMeter(Meter):
     def trace(self) -> PowerTrace:
         rows = []
         bad = 0
+        order = spl.log_date_order(self._lines, time.time_ns())  # the samples are recent
         for line in self._lines:
             try:
-                rows.append(spl.parse_line(line))
+                rows.append(spl.parse_line(line, order))
             except ValueError:
                 bad += 1
         offset = self._anchor.offset_ns + self.clock_offset_ns
