@@ -377,7 +377,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         from .power.emulators.ptd_server import serve
 
         try:
-            serve(args.port, profile, host=args.host, volts=args.volts, pf=args.pf)
+            serve(args.port, profile, host=args.host, volts=args.volts, pf=args.pf,
+                  logfile=args.logfile)
         except OSError as exc:
             print(f"edgeperf: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return EXIT_ERROR
@@ -482,6 +483,8 @@ def make_parser() -> argparse.ArgumentParser:
     em.add_argument("--host", default="127.0.0.1", help="ptd: address to listen on")
     em.add_argument("--volts", type=_positive_float, default=230.0, help="ptd: line voltage")
     em.add_argument("--pf", type=_positive_float, default=1.0, help="ptd: power factor")
+    em.add_argument("--logfile", help="ptd: also write each sample with its Mark to this file, "
+                    "as PTDaemon's -l log (read it with ptd://...?logfile=FILE)")
     em.set_defaults(fn=cmd_emulate)
 
     b = sub.add_parser("boards", help="list board profiles")

@@ -120,3 +120,46 @@ def test_disconnect_mid_measurement_keeps_samples_read_so_far():
         tr = m.trace()
         m.close()
     assert 5 <= len(tr) <= 30 and set(tr.watts) == {4.0}  # up to 0.6 s of 20 ms samples
+
+
+def test_samples_from_ptdaemons_log_file_as_power_dev_reads_them(tmp_path):
+    """?logfile=: the lines of PTDaemon's -l log carrying this measurement's Mark, from where
+    the log stood at Go (earlier lines, of this mark or another, are not this run's); RL is
+    never sent."""
+    log = tmp_path / "ptd.log"
+    old = "Time,12-23-2020 10:21:51.496,Watts,9.0,Volts,230.0,Amps,0.04,PF,1.0,Mark,"
+    log.write_text(old + "other\n" + old + "L\n")
+    with PtdEmulator(6.0, logfile=log) as emu:
+        m = open_meter(f"{emu.url}?interval_ms=20&poll_s=0.05&logfile={log}")
+        assert m.logfile == str(log)
+        m.start("L")
+        time.sleep(0.4)
+        m.stop()
+        tr = m.trace()
+        ms = emu.state.measurement
+        cmds = [c for c, _ in m.client.log]
+        m.close()
+    assert "RL" not in cmds
+    assert len(tr) == (ms.stop_ns - ms.t0_ns) // ms.interval_ns == ms.logged >= 15
+    assert set(tr.watts) == {6.0} and set(tr.volts) == {230.0}
+    assert set((tr.t_ns[1:] - tr.t_ns[:-1]).tolist()) <= {19_000_000, 20_000_000, 21_000_000}
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 + len(tr) and all(x.endswith(",Mark,L") for x in lines[2:])
+
+
+def test_with_a_log_file_a_dropped_connection_loses_no_sample(tmp_path):
+    log = tmp_path / "ptd.log"
+    with PtdEmulator(4.0, drop_after_s=0.3, logfile=log) as emu:
+        m = PtdMeter(emu.host, emu.port, interval_ms=20, poll_s=0.1, logfile=str(log))
+        m.start("d")
+        time.sleep(0.8)
+        with pytest.raises(MeterError, match="PTDaemon at .*: the daemon closed the "
+                                             "connection"):
+            m.stop()
+        t_stop = host_ns()
+        tr = m.trace()
+        m.close()
+        ms = emu.state.measurement
+    # every period up to the stop attempt, past the drop at 0.3 s (RL would keep <= 0.3 s)
+    assert len(tr) >= (t_stop - ms.t0_ns) // ms.interval_ns - 2 >= 30
+    assert set(tr.watts) == {4.0}

@@ -16,9 +16,13 @@ MLPerf measures twice: a ranging run with automatic ranges, then a testing run w
 ranges fixed from the ranging maxima (volts: the maximum; amps: 1.1 x the maximum, as
 power-dev's server does). ``PtdMeter`` does both when the session asks for the phases.
 
-Samples are read back with RL while the measurement runs (every ``poll_s``; 0 reads them
-all after Stop), so a daemon that drops the connection mid-run leaves the samples read so
-far. Their ``Time`` field is
+Samples come back one of two ways. With ``?logfile=PATH`` (PTDaemon started with ``-l PATH``
+on a file this host can read: the same machine, or a shared directory) they are the log's
+lines carrying this measurement's ``Mark``, which is how power-dev's server reads them; the
+file is followed while the run goes on and read to the end after Stop, so a connection that
+drops mid-run loses no sample. Otherwise they are read back with RL while the measurement
+runs (every ``poll_s``; 0 reads them all after Stop), and a daemon that drops the connection
+leaves the samples read so far. Their ``Time`` field is
 the daemon's wall clock (UTC, as power-dev starts PTDaemon with TZ=UTC); it is placed on
 the host clock through the host's wall clock, so PTDaemon's machine must share the host's
 time (the same machine, or NTP as MLPerf requires). ``?clock_offset_ms=X`` corrects a known
@@ -27,6 +31,7 @@ offset (PTD clock - host clock).
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -123,13 +128,16 @@ class PtdMeter(Meter):
                  ranging: bool = True, poll_s: float = 1.0, timeout: float = 10.0,
                  clock_offset_ms: float = 0.0, volts: str | None = None,
                  amps: str | None = None, settle_s: float | None = None,
-                 url: str = "") -> None:
+                 logfile: str | None = None, url: str = "") -> None:
         self.host, self.port = host, port
         self.url = url or f"ptd://{host}:{port}"
         self.interval_ms = int(interval_ms)
         self.needs_ranging = ranging and volts is None and amps is None
         self.fixed = (volts, amps)
         self.poll_s = poll_s
+        self.logfile = logfile
+        self._log_pos = 0  # where this measurement's part of the log file begins
+        self._log_tail = b""  # a line PTDaemon has not finished writing
         # an analyser settles after a range change (power-dev waits 10 s); by default two
         # periods before the workload and after it, so whole periods cover the window
         self.lead_s = self.settle_s = (2 * self.interval_ms / 1000 if settle_s is None
@@ -163,10 +171,11 @@ class PtdMeter(Meter):
                        clock_offset_ms=float(u.get("clock_offset_ms", "0") or 0),
                        volts=u.get("volts"), amps=u.get("amps"),
                        settle_s=float(u.params["settle_s"]) if u.get("settle_s") else None,
-                       url=u.text)
+                       logfile=u.get("logfile") or None, url=u.text)
         except ValueError as exc:
             raise MeterError(f"meter {u.text}: {exc}; options are interval_ms, ranging, "
-                             "poll_s, timeout, clock_offset_ms, volts, amps, settle_s") from None
+                             "poll_s, timeout, clock_offset_ms, volts, amps, settle_s, "
+                             "logfile") from None
 
     def _handshake(self) -> None:
         hello = self.client.cmd("Hello")
@@ -202,6 +211,14 @@ class PtdMeter(Meter):
         self._lines = []
         self._error = None
         self._mark = mark
+        if self.logfile is not None:
+            try:
+                self._log_pos = os.path.getsize(self.logfile)
+            except FileNotFoundError:
+                self._log_pos = 0  # PTDaemon creates it with the first sample
+            except OSError as exc:
+                raise PtdError(f"cannot read PTDaemon's log {self.logfile}: {exc}") from None
+            self._log_tail = b""
         self._anchor = WallAnchor.now()
         self.client.cmd(f"Go,{self.interval_ms},0,{mark}")
         self._running = True
@@ -211,10 +228,29 @@ class PtdMeter(Meter):
             self._poller = threading.Thread(target=self._poll, name="ptd-poll", daemon=True)
             self._poller.start()
 
+    def _read_new(self) -> list[str]:
+        """The samples that arrived since the last read: RL, or the log file's new lines."""
+        if self.logfile is None:
+            return self.client.read_samples()
+        try:
+            with open(self.logfile, "rb") as f:
+                f.seek(self._log_pos)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise PtdError(f"cannot read PTDaemon's log {self.logfile}: {exc}") from None
+        self._log_pos += len(data)
+        data = self._log_tail + data
+        whole, _, self._log_tail = data.rpartition(b"\n")
+        mark = f",Mark,{self._mark}"
+        return [line for line in whole.decode("utf-8", "replace").splitlines()
+                if line.rstrip("\r").endswith(mark)]
+
     def _poll(self) -> None:
         while not self._stopping.wait(self.poll_s):
             try:
-                self._lines += self.client.read_samples()
+                self._lines += self._read_new()
             except PtdError as exc:
                 self._error = str(exc)
                 return
@@ -227,10 +263,18 @@ class PtdMeter(Meter):
         if self._poller is not None:
             self._poller.join(timeout=self.client.timeout + 1)
         if self._error is not None:
+            if self.logfile is not None:
+                self._lines += self._read_new()  # the log has them all the same
             raise PtdError(f"the meter failed during the measurement: {self._error}")
         try:
             self.client.cmd("Stop")
-            self._lines += self.client.read_samples()
+        except PtdError as exc:
+            self._error = str(exc)
+            if self.logfile is not None:
+                self._lines += self._read_new()
+            raise
+        try:
+            self._lines += self._read_new()
         except PtdError as exc:
             self._error = str(exc)
             raise

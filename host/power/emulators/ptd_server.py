@@ -10,6 +10,9 @@ mean is computed from the profile when the sample is read (RL), not when the per
 for a fixed profile that is the same thing, and it lets a test drive the profile by a run
 whose window is known only once the run has ended.
 
+With ``logfile`` it also writes every sample, as each period completes, to that file with
+its ``Mark`` (PTDaemon's ``-l`` log, which power-dev's server reads the samples from).
+
 Fault injection for tests: ``errors`` maps a command prefix to the reply it gets (``{"Go":
 "Error: analyzer not responding"}``); ``drop_after_s`` closes the connection that many
 seconds after Go.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import socket
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..load_profile import ConstantProfile, LoadProfile
 from ..meter import WallAnchor, host_ns
@@ -35,6 +39,7 @@ class _Measurement:
     interval_ns: int
     mark: str
     read: int = 0  # samples handed out so far
+    logged: int = 0  # samples written to the log file so far
     stop_ns: int | None = None
 
 
@@ -51,7 +56,7 @@ class PtdEmulator:
     def __init__(self, profile: LoadProfile | float = 5.0, *, host: str = "127.0.0.1",
                  port: int = 0, volts: float = 230.0, pf: float = 1.0,
                  errors: dict[str, str] | None = None, drop_after_s: float | None = None,
-                 identity: str = IDENTITY) -> None:
+                 identity: str = IDENTITY, logfile: str | Path | None = None) -> None:
         self.profile = profile if isinstance(profile, LoadProfile) else ConstantProfile(profile)
         self.volts, self.pf = float(volts), float(pf)
         self.errors = dict(errors or {})
@@ -66,6 +71,8 @@ class PtdEmulator:
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self._conns: list[socket.socket] = []
+        self.logfile = Path(logfile) if logfile else None
+        self._logger: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -76,7 +83,13 @@ class PtdEmulator:
         self._thread = threading.Thread(target=self.serve_forever, name="ptd-emulator",
                                         daemon=True)
         self._thread.start()
+        self._start_logger()
         return self
+
+    def _start_logger(self) -> None:
+        if self.logfile is not None and self._logger is None:
+            self._logger = threading.Thread(target=self._log_loop, name="ptd-log", daemon=True)
+            self._logger.start()
 
     def serve_forever(self) -> None:
         while not self._closing.is_set():
@@ -88,6 +101,23 @@ class PtdEmulator:
                 return
             self._conns.append(conn)
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _log_loop(self) -> None:
+        """PTDaemon's ``-l`` log: each period's line as soon as the period is complete."""
+        while not self._closing.wait(0.005):
+            with self._lock:
+                m = self.state.measurement
+                if m is not None:
+                    self._write_log(m)
+
+    def _write_log(self, m: _Measurement) -> None:
+        if self.logfile is None:
+            return
+        lines = [self._sample(m, k, m.mark) for k in range(m.logged + 1, self._ready(m) + 1)]
+        m.logged += len(lines)
+        if lines:
+            with open(self.logfile, "a") as f:
+                f.write("".join(line + "\n" for line in lines))
 
     def close(self) -> None:
         self._closing.set()
@@ -150,6 +180,7 @@ class PtdEmulator:
                 if m is None or m.stop_ns is not None:
                     return "Error: no measurement to stop"
                 m.stop_ns = host_ns()
+                self._write_log(m)  # the last whole periods, before the reply
                 return "Stopping untimed measurement"
             if cmd == "RL":
                 return self._read_log()
@@ -202,20 +233,26 @@ class PtdEmulator:
         return (f"Starting untimed measurement, maximum {MAX_SAMPLES} samples at {interval}ms "
                 "with 0 rampup samples")
 
+    @staticmethod
+    def _ready(m: _Measurement) -> int:
+        """How many whole periods the measurement has completed."""
+        end = m.stop_ns if m.stop_ns is not None else host_ns()
+        return min(MAX_SAMPLES, (end - m.t0_ns) // m.interval_ns)
+
+    def _sample(self, m: _Measurement, k: int, mark: str | None) -> str:
+        """Period k's line: the analyser's mean over it, stamped at its end."""
+        t1 = m.t0_ns + k * m.interval_ns
+        w = self.profile.mean_watts(t1 - m.interval_ns, t1)
+        amps = w / (self.volts * self.pf) if self.volts > 0 and self.pf > 0 else 0.0
+        self.state.last = (w, self.volts, amps, self.pf)
+        return format_line(self.anchor.to_wall_ns(t1), w, self.volts, amps, self.pf, mark)
+
     def _read_log(self) -> str:
         m = self.state.measurement
         if m is None:
             return "Last 0 samples"
-        end = m.stop_ns if m.stop_ns is not None else host_ns()
-        ready = min(MAX_SAMPLES, (end - m.t0_ns) // m.interval_ns)
-        lines = []
-        for k in range(m.read + 1, ready + 1):
-            t1 = m.t0_ns + k * m.interval_ns
-            w = self.profile.mean_watts(t1 - m.interval_ns, t1)
-            amps = w / (self.volts * self.pf) if self.volts > 0 and self.pf > 0 else 0.0
-            self.state.last = (w, self.volts, amps, self.pf)
-            lines.append(format_line(self.anchor.to_wall_ns(t1), w, self.volts, amps, self.pf,
-                                     None))
+        ready = self._ready(m)
+        lines = [self._sample(m, k, None) for k in range(m.read + 1, ready + 1)]
         m.read = max(m.read, ready)
         return "\r\n".join([f"Last {len(lines)} samples", *lines])
 
@@ -232,10 +269,12 @@ def _shut(conn: socket.socket) -> None:
 
 
 def serve(port: int, profile: LoadProfile, host: str = "127.0.0.1", volts: float = 230.0,
-          pf: float = 1.0) -> None:
+          pf: float = 1.0, logfile: str | None = None) -> None:
     """``edgeperf emulate ptd``: serve until Ctrl-C."""
-    emu = PtdEmulator(profile, host=host, port=port, volts=volts, pf=pf)
-    print(f"edgeperf: emulated PTDaemon listening on {emu.url} (Ctrl-C to stop)", flush=True)
+    emu = PtdEmulator(profile, host=host, port=port, volts=volts, pf=pf, logfile=logfile)
+    print(f"edgeperf: emulated PTDaemon listening on {emu.url} (Ctrl-C to stop)"
+          + (f", logging samples to {logfile}" if logfile else ""), flush=True)
+    emu._start_logger()
     try:
         emu.serve_forever()
     except KeyboardInterrupt:
