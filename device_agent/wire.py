@@ -115,6 +115,10 @@ class FrameDecoder:
 
     def feed(self, data: Buffer) -> List[Frame]:
         self._buf += data
+        return self._drain()
+
+    def _drain(self) -> List[Frame]:
+        """Every whole frame the buffer now holds."""
         frames: List[Frame] = []
         while True:
             frame = self._next()
@@ -131,12 +135,7 @@ class FrameDecoder:
         if not self._buf:
             return []
         self._skip(1)
-        frames: List[Frame] = []
-        while True:
-            frame = self._next()
-            if frame is None:
-                return frames
-            frames.append(frame)
+        return self._drain()
 
     def _skip(self, n: int) -> None:
         self.stats.garbage_bytes += n

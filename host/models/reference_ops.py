@@ -165,13 +165,18 @@ def _windows(
 # ---------------------------------------------------------------- float32 kernels
 
 
+def _float_output(y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:
+    """The float kernels' tail: bias, activation, back to float32."""
+    if b is not None:
+        y = y + b
+    return activate(y, activation).astype(np.float32)
+
+
 def fully_connected(
     x: np.ndarray, w: np.ndarray, b: np.ndarray | None, activation: str = "NONE"
 ) -> np.ndarray:
     y = x.reshape(-1, w.shape[1]).astype(np.float64) @ w.astype(np.float64).T
-    if b is not None:
-        y = y + b
-    return activate(y, activation).astype(np.float32)
+    return _float_output(y, b, activation)
 
 
 def conv2d(
@@ -184,9 +189,7 @@ def conv2d(
 ) -> np.ndarray:
     win = _windows(x.astype(np.float64), w.shape[1], w.shape[2], stride, padding, 0.0)
     y = np.einsum("nhwcij,oijc->nhwo", win, w.astype(np.float64))
-    if b is not None:
-        y = y + b
-    return activate(y, activation).astype(np.float32)
+    return _float_output(y, b, activation)
 
 
 def depthwise_conv2d(
@@ -201,9 +204,7 @@ def depthwise_conv2d(
     win = _windows(x.astype(np.float64), w.shape[1], w.shape[2], stride, padding, 0.0)
     win = np.repeat(win, mult, axis=3)  # output channel k reads input channel k // mult
     y = np.einsum("nhwcij,ijc->nhwc", win, w[0].astype(np.float64))
-    if b is not None:
-        y = y + b
-    return activate(y, activation).astype(np.float32)
+    return _float_output(y, b, activation)
 
 
 def pool2d(
