@@ -203,12 +203,13 @@ def requested_log_items(r: TestSettings) -> list[tuple[str, Any]]:
     items: list[tuple[str, Any]] = [("scenario", scen), ("test_mode", r.mode)]
     pct = r.target_latency_percentile or default_percentile(scen)
     if scen == "SingleStream":
+        # LoadGen's expected latencies are doubles (logged with %g: 1e+07)
         items += [("single_stream_expected_latency_ns",
-                   r.target_latency_ns or DEFAULT_EXPECTED_LATENCY_NS[scen]),
+                   float(r.target_latency_ns or DEFAULT_EXPECTED_LATENCY_NS[scen])),
                   ("single_stream_target_latency_percentile", pct)]
     elif scen == "MultiStream":
         items += [("multi_stream_expected_latency_ns",
-                   r.target_latency_ns or DEFAULT_EXPECTED_LATENCY_NS[scen]),
+                   float(r.target_latency_ns or DEFAULT_EXPECTED_LATENCY_NS[scen])),
                   ("multi_stream_target_latency_percentile", pct),
                   ("multi_stream_samples_per_query",
                    r.samples_per_query or MULTISTREAM_SAMPLES_PER_QUERY)]
@@ -293,14 +294,16 @@ def preset(name: str, scenario: str, **overrides: Any) -> TestSettings:
     """Named settings for a scenario; keyword overrides (e.g. target_qps=50) win.
 
     ``mlperf`` is LoadGen 6.0.17's mlperf.conf for a model without model-specific lines
-    (over LoadGen's TestSettings defaults): 600 s minimum everywhere; min_query_count 662 for
-    MultiStream and LoadGen's default 100 elsewhere (current mlperf.conf no longer sets 1024
-    for SingleStream or 270336 for Server: early stopping replaced them); Server bound 10 ms
-    and placeholder target_qps 1.0, both meant to be overridden as user.conf would.
-    ``mobile``/``quick``/``smoke`` shorten the run. Offline: min_query_count is the minimum
-    sample count of the single query (LoadGen's meaning); target_qps 0 lets the device
-    estimate the rate in warm-up. Server presets other than mlperf default to
-    target_qps 10 and a 100 ms bound.
+    (over LoadGen's TestSettings defaults), field for field: 600 s minimum everywhere;
+    min_query_count 662 for MultiStream and LoadGen's default 100 elsewhere (current
+    mlperf.conf no longer sets 1024 for SingleStream or 270336 for Server: early stopping
+    replaced them); expected latencies 10 ms (SingleStream) and 80 ms (MultiStream); Server
+    bound 10 ms; placeholder target_qps 1.0 for Server and Offline (so Offline issues
+    1.1 * 600 s * 1 = 660 samples, as LoadGen would), all meant to be overridden as user.conf
+    would. ``mobile``/``quick``/``smoke`` shorten the run. Offline: min_query_count is the
+    minimum sample count of the single query (LoadGen's meaning); in the short presets
+    target_qps 0 lets the device estimate the rate in warm-up. Server presets other than
+    mlperf default to target_qps 50 and a 100 ms bound.
     """
     if scenario not in SCENARIOS:
         raise SettingsError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
@@ -312,8 +315,8 @@ def preset(name: str, scenario: str, **overrides: Any) -> TestSettings:
         if scenario == "MultiStream":
             s.min_query_count = 662
             s.samples_per_query = MULTISTREAM_SAMPLES_PER_QUERY
-        if scenario == "Server":
-            s.target_qps = 1.0
+        if scenario in ("Server", "Offline"):
+            s.target_qps = 1.0  # mlperf.conf's placeholders, "to be overridden by user.conf"
     elif name in _SHORT_PRESETS:
         s.min_query_count, s.min_duration_ms, s.max_duration_ms = _SHORT_PRESETS[name]
         if name != "smoke":

@@ -7,6 +7,8 @@ detail logs), the tests ask it rather than restating numbers from memory.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -201,28 +203,81 @@ def test_unknown_keys_warn_and_loadgen_only_keys_are_silent() -> None:
 # --------------------------------------------------------------------------- presets
 
 
-@pytest.mark.parametrize("scenario", ["SingleStream", "MultiStream", "Server", "Offline"])
-def test_mlperf_preset_is_loadgens_builtin_mlperf_conf(scenario: str, tmp_path: Path) -> None:
-    empty = tmp_path / "empty.conf"
-    empty.write_text("")
+def loadgen_builtin(scenario: str) -> lg.TestSettings:
+    """LoadGen's TestSettings after its own built-in mlperf.conf (conf_type 0), for a model
+    that mlperf.conf has no line for."""
     theirs = lg.TestSettings()
-    assert theirs.FromConfig(str(empty), "edgeperf-model", scenario, 0) == 0
-    ours = preset("mlperf", scenario)
-    assert ours.min_duration_ms == theirs.min_duration_ms == 600_000
-    assert ours.min_query_count == theirs.min_query_count
-    assert ours.max_duration_ms == theirs.max_duration_ms
-    assert (ours.qsl_rng_seed, ours.sample_index_rng_seed, ours.schedule_rng_seed) == (
-        theirs.qsl_rng_seed, theirs.sample_index_rng_seed, theirs.schedule_rng_seed)
-    if scenario == "SingleStream":
-        assert ours.target_latency_percentile == theirs.single_stream_target_latency_percentile
-        assert ours.target_latency_ns == theirs.single_stream_expected_latency_ns
-    if scenario == "MultiStream":
-        assert ours.samples_per_query == theirs.multi_stream_samples_per_query == 8
-        assert ours.target_latency_ns == theirs.multi_stream_expected_latency_ns
-    if scenario == "Server":
-        assert ours.target_latency_ns == theirs.server_target_latency_ns == 10_000_000
-        assert ours.target_qps == theirs.server_target_qps
-        assert ours.target_latency_percentile == theirs.server_target_latency_percentile
+    theirs.scenario = getattr(lg.TestScenario, scenario)
+    assert theirs.FromConfig("", "edgeperf-model", scenario, 0) == 0
+    return theirs
+
+
+def _loadgen_value(theirs: lg.TestSettings, name: str) -> object:
+    value = getattr(theirs, name if name != "test_mode" else "mode")
+    return value.name if isinstance(value, (lg.TestScenario, lg.TestMode)) else value
+
+
+@pytest.mark.parametrize("scenario", ["SingleStream", "MultiStream", "Server", "Offline"])
+def test_mlperf_preset_is_loadgens_builtin_mlperf_conf(scenario: str) -> None:
+    # Every requested_* setting LoadGen logs is a field of its TestSettings of the same name:
+    # each must equal what LoadGen itself resolved from its built-in mlperf.conf.
+    theirs = loadgen_builtin(scenario)
+    items = requested_log_items(preset("mlperf", scenario))
+    assert len(items) >= 20
+    for key, ours in items:
+        name = key.removeprefix("requested_")
+        assert (name, ours) == (name, _loadgen_value(theirs, name))
+        assert type(ours) is type(_loadgen_value(theirs, name)), name
+    if scenario == "Offline":
+        assert preset("mlperf", "Offline").target_qps == theirs.offline_expected_qps == 1.0
+
+
+LOADGEN_BUILTIN_RUNNER = r"""
+import json, os, sys
+import mlperf_loadgen as lg
+for scen, out in json.loads(sys.argv[1]).items():
+    os.makedirs(out, exist_ok=True)
+    ts = lg.TestSettings()
+    ts.scenario = getattr(lg.TestScenario, scen)
+    assert ts.FromConfig("", "edgeperf-model", scen, 0) == 0  # the built-in mlperf.conf
+    ts.mode = lg.TestMode.AccuracyOnly  # one pass over a 1-sample QSL: no 600 s run
+    sut = lg.ConstructSUT(lambda qs: lg.QuerySamplesComplete(
+        [lg.QuerySampleResponse(q.id, 0, 0) for q in qs]), lambda: None)
+    qsl = lg.ConstructQSL(1, 1, lambda s: None, lambda s: None)
+    log = lg.LogSettings()
+    log.log_output.outdir = out
+    log.log_output.copy_summary_to_stdout = False
+    log.enable_trace = False
+    lg.StartTestWithLogSettings(sut, qsl, ts, log)
+    lg.DestroyQSL(qsl)
+    lg.DestroySUT(sut)
+"""
+
+
+@pytest.fixture(scope="module")
+def loadgen_builtin_logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("loadgen-builtin")
+    outs = {scen: str(root / scen) for scen in ("SingleStream", "MultiStream", "Server",
+                                                 "Offline")}
+    subprocess.run([sys.executable, "-c", LOADGEN_BUILTIN_RUNNER, json.dumps(outs)],
+                   check=True, capture_output=True, timeout=60)
+    return {scen: Path(out) / "mlperf_log_detail.txt" for scen, out in outs.items()}
+
+
+@pytest.mark.parametrize("scenario", ["SingleStream", "MultiStream", "Server", "Offline"])
+def test_mlperf_preset_logs_what_loadgen_logs_for_its_builtin_conf(
+        scenario: str, loadgen_builtin_logs: dict[str, Path]) -> None:
+    # LoadGen run with nothing but its built-in mlperf.conf: its requested_* and effective_*
+    # lines (Offline's 660 samples = 1.1 * 600 s * target_qps 1 included) are ours.
+    theirs = [(ev["key"], ev["value"]) for ev in (
+        json.loads(line[len(":::MLLOG "):])
+        for line in loadgen_builtin_logs[scenario].read_text().splitlines())
+        if ev["key"].startswith(("requested_", "effective_"))]
+    s = preset("mlperf", scenario, mode="AccuracyOnly")
+    ours = requested_log_items(s) + [
+        ("effective_" + k, v)
+        for k, v in effective_log_items(effective_settings(s, total_sample_count=1), 1)]
+    assert ours == theirs
 
 
 def test_mlperf_preset_values() -> None:
@@ -232,7 +287,10 @@ def test_mlperf_preset_values() -> None:
     assert preset("mlperf", "Server").schedule_rng_seed == 16159082839903944936
     assert preset("mlperf", "SingleStream").target_latency_percentile == 0.9
     assert preset("mlperf", "MultiStream").target_latency_percentile == 0.99
+    # mlperf.conf's placeholder target_qps 1.0 decides, as in LoadGen, not a warm-up rate
     off = effective_settings(preset("mlperf", "Offline"), expected_qps=50.0)
+    assert (off.min_query_count, off.samples_per_query) == (1, 660)  # 1.1 * 600 s * 1
+    off = effective_settings(preset("mlperf", "Offline", target_qps=50.0))
     assert (off.min_query_count, off.samples_per_query) == (1, 33_000)  # 1.1 * 600 s * 50
 
 
