@@ -13,14 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__
 from .boards import BoardError, BoardProfile, list_boards, load_board, open_link, with_overrides
 from .client import AgentClient, AgentError
 from .link import LinkError
 from .runner import EXIT_ERROR, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, RunError, RunSpec, execute
-from .scoring import SCENARIOS, ScoreInput, score
+from .scoring import SCENARIOS
 from .settings import PRESETS, SettingsError, TestSettings, apply_conf, preset
 
 
@@ -167,63 +165,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return worst
 
 
-def _read_latencies(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise ValueError(f"{path} does not exist")
-    if path.suffix == ".npz":  # an edgeperf querylog.npz
-        with np.load(path, allow_pickle=False) as z:
-            if "done_ns" not in z or "issue_ns" not in z:
-                raise ValueError(f"{path} is not an edgeperf querylog.npz (no issue/done times)")
-            arr = z["done_ns"] - z["issue_ns"]
-    elif path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
-    else:
-        vals = []
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            try:
-                vals.append(int(line))
-            except ValueError:
-                raise ValueError(f"{path}:{n}: {line!r} is not an integer number of "
-                                 "nanoseconds") from None
-        arr = np.array(vals, dtype=np.int64)
-    arr = np.asarray(arr).reshape(-1)
-    if arr.dtype.kind not in "iu":
-        raise ValueError(f"{path}: latencies must be integers (ns), got {arr.dtype}")
-    if len(arr) == 0:
-        raise ValueError(f"{path} holds no latencies")
-    if (arr < 0).any():
-        raise ValueError(f"{path}: negative latencies")
-    return arr.astype(np.int64)
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     from .mlperf_logs import format_summary
+    from .scorefile import ScoreFileError, score_file
 
     try:
-        lat = _read_latencies(Path(args.latencies))
-        scen = args.scenario
-        s = build_settings(args, scen)
-    except (ValueError, SettingsError) as exc:
-        print(f"edgeperf: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, SettingsError) else EXIT_ERROR
-    # Only latencies are known: back-to-back issue is assumed for the run's duration.
-    span = int(lat[:-1].sum()) if len(lat) > 1 else 0
-    inp = ScoreInput(scen, lat if scen != "MultiStream" else np.repeat(lat, 8), lat,
-                     final_issue_ns=span, final_scheduled_ns=span, final_done_ns=int(lat.sum()))
-    if scen == "Offline":
-        inp = ScoreInput(scen, lat, np.array([lat.max()]))
-    try:
-        summ = score(inp, min_duration_ns=s.min_duration_ms * 1_000_000,
-                     min_query_count=s.min_query_count if scen != "Offline" else 1,
-                     target_latency_ns=(s.target_latency_ns or 0) if scen == "Server" else 0,
-                     target_percentile=s.target_latency_percentile)
-    except ValueError as exc:
+        s = build_settings(args, args.scenario)
+        scored = score_file(args.latencies, s, samples_per_query=args.samples_per_query)
+    except SettingsError as exc:
         print(f"edgeperf: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    sys.stdout.write(format_summary(summ, s, sut_name=Path(args.latencies).name))
+    except ScoreFileError as exc:
+        print(f"edgeperf: {exc}", file=sys.stderr)
+        return exc.exit_code
+    summ = scored.summary
+    sys.stdout.write(format_summary(summ, scored.settings, sut_name=Path(args.latencies).name,
+                                    effective=scored.effective))
     if args.json:
         print(json.dumps(summ.to_dict(), indent=1))
     return EXIT_VALID if summ.valid else EXIT_INVALID
@@ -442,9 +399,13 @@ def make_parser() -> argparse.ArgumentParser:
                         "latencies (exact scoring; for long runs over a serial line)")
     r.set_defaults(fn=cmd_run)
 
-    s = sub.add_parser("score", help="score latencies recorded elsewhere")
-    s.add_argument("latencies", help="one integer of nanoseconds a line, a .npy file, or a "
-                                     "run's querylog.npz")
+    s = sub.add_parser("score", help="score a run's querylog.npz, or timestamps or latencies "
+                                     "recorded elsewhere")
+    s.add_argument("latencies", metavar="FILE",
+                   help="a run's querylog.npz; a CSV with a header naming issue_ns or "
+                        "scheduled_ns, done_ns and optionally start_ns (ns, one row a query); "
+                        "or bare latencies, SingleStream/MultiStream only (.npy, or one "
+                        "integer of ns a line)")
     s.add_argument("--scenario", required=True, choices=SCENARIOS)
     _add_settings_args(s)
     s.set_defaults(preset="smoke")
