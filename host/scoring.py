@@ -104,6 +104,25 @@ def max_overlatency(n: int, p: float) -> int:
     return lo
 
 
+def early_stopping_min_queries(scenario: str, p: float) -> int:
+    """The fewest queries with which LoadGen's early stopping can pass at percentile ``p``.
+
+    SingleStream and MultiStream: h(1) + 1 (results.cc refuses to estimate below it: 64 at
+    p90, 662 at p99). Server: h(0), since a run of N queries with t over the bound passes
+    when N >= h(t) + t, and t = 0 needs the fewest (459 at p99). Offline has no early
+    stopping: 1.
+    """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"the percentile is a fraction in (0, 1), got {p!r}")
+    if scenario in ("SingleStream", "MultiStream"):
+        return min_passing_queries(1, p) + 1
+    if scenario == "Server":
+        return min_passing_queries(0, p)
+    if scenario == "Offline":
+        return 1
+    raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+
+
 def _pct_label(p: float) -> str:
     """LoadGen prints '90.0th' in the summary text for p = 0.9."""
     return f"{p * 100:.1f}"
@@ -126,11 +145,11 @@ class EarlyStoppingResult:
 def _percentile_estimate(sorted_lat: np.ndarray, p: float) -> tuple[int, int, int | None]:
     """(h(1) + 1, t, estimate) for SingleStream/MultiStream-style early stopping."""
     n = len(sorted_lat)
-    h_min = min_passing_queries(1, p)
-    if n < h_min + 1:
-        return h_min + 1, 0, None
+    need = early_stopping_min_queries("SingleStream", p)
+    if n < need:
+        return need, 0, None
     t = max_overlatency(n, p)
-    return h_min + 1, t, int(sorted_lat[n - t])
+    return need, t, int(sorted_lat[n - t])
 
 
 def early_stopping_stream(sorted_lat: np.ndarray, p: float, also_p99: bool) -> EarlyStoppingResult:

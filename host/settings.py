@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
+from .scoring import early_stopping_min_queries
+
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun")
 _U64 = 1 << 64
@@ -39,9 +41,6 @@ MULTISTREAM_SAMPLES_PER_QUERY = 8
 OFFLINE_SLACK = 1.1  # LoadGen issues 10 % more Offline samples than min_duration * QPS
 # Server presets need an arrival rate and a bound; these apply unless the caller gives them.
 SERVER_DEFAULT_TARGET_QPS = 50.0
-# Fewest queries with which early stopping can pass (h(1) + 1 at p99 for MultiStream; h(0)
-# at p99 for a Server run with no query over the bound).
-_EARLY_STOPPING_MIN_QUERIES = {"MultiStream": 662, "Server": 459}
 SERVER_DEFAULT_TARGET_LATENCY_NS = 100_000_000
 
 
@@ -303,7 +302,9 @@ def preset(name: str, scenario: str, **overrides: Any) -> TestSettings:
     would. ``mobile``/``quick``/``smoke`` shorten the run. Offline: min_query_count is the
     minimum sample count of the single query (LoadGen's meaning); in the short presets
     target_qps 0 lets the device estimate the rate in warm-up. Server presets other than
-    mlperf default to target_qps 50 and a 100 ms bound.
+    mlperf default to target_qps 50 and a 100 ms bound. ``mobile`` and ``quick`` raise
+    min_query_count to ``scoring.early_stopping_min_queries`` at the percentile in force
+    (overrides included) unless min_query_count itself is overridden.
     """
     if scenario not in SCENARIOS:
         raise SettingsError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
@@ -319,10 +320,6 @@ def preset(name: str, scenario: str, **overrides: Any) -> TestSettings:
             s.target_qps = 1.0  # mlperf.conf's placeholders, "to be overridden by user.conf"
     elif name in _SHORT_PRESETS:
         s.min_query_count, s.min_duration_ms, s.max_duration_ms = _SHORT_PRESETS[name]
-        if name != "smoke":
-            # never a preset that cannot be VALID: early stopping needs these many queries
-            s.min_query_count = max(s.min_query_count,
-                                    _EARLY_STOPPING_MIN_QUERIES.get(scenario, 0))
         if scenario == "MultiStream":
             s.samples_per_query = MULTISTREAM_SAMPLES_PER_QUERY
         if scenario == "Server":
@@ -336,6 +333,13 @@ def preset(name: str, scenario: str, **overrides: Any) -> TestSettings:
         s = dataclasses.replace(s, **overrides)
     except TypeError as e:
         raise SettingsError(f"preset {name!r}: {e}") from None
+    if name in ("mobile", "quick") and "min_query_count" not in overrides:
+        # never a preset that cannot be VALID: as many queries as early stopping needs at
+        # the percentile in force (an overridden one too: 662 at p99, 6636 at p99.9)
+        pct = s.validate().target_latency_percentile
+        if pct is not None:
+            s.min_query_count = max(s.min_query_count,
+                                    early_stopping_min_queries(scenario, pct))
     return s.validate()
 
 
