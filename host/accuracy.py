@@ -14,6 +14,7 @@ of outputs.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from .link import LinkError
 from .metrics import MetricError, meets, reconstruction_error
 from .models.tflite_reader import TfliteReadError, read_model
 from .runner import EXIT_INVALID, EXIT_VALID, RunError, check_dynamic_inputs, resolve_model
-from .settings import TestSettings
+from .settings import TestSettings, effective_settings
 from .tasks import Task
 
 WINDOW_BYTES = 4 * 1024 * 1024
@@ -47,6 +48,23 @@ class AccuracySpec:
     input_shapes: dict[str, list[int]] | None = None
     window_bytes: int = WINDOW_BYTES
     scenario: str = "SingleStream"  # recorded in the logs, as LoadGen's accuracy mode does
+    # The run's requested settings (a submission run's, or what --scenario, --target-qps ...
+    # asked for), logged with mode AccuracyOnly as LoadGen logs an accuracy run's; their
+    # scenario wins over ``scenario``. None: LoadGen's TestSettings defaults for ``scenario``.
+    settings: TestSettings | None = None
+
+
+def accuracy_settings(spec: AccuracySpec) -> TestSettings:
+    """The settings an accuracy run logs (validated: a Server run needs its arrival rate and
+    latency bound in the logs as in a timed run)."""
+    if spec.settings is not None:
+        return dataclasses.replace(spec.settings, mode="AccuracyOnly").validate()
+    # LoadGen's TestSettings defaults (test_settings.h): 10 s, 100 queries, seeds 0, Server at
+    # 1 QPS with a 100 ms bound, Offline expecting 1 QPS
+    rates = {"Server": (1.0, 100_000_000), "Offline": (1.0, None)}
+    qps, latency = rates.get(spec.scenario, (0.0, None))
+    return TestSettings(spec.scenario, mode="AccuracyOnly", target_qps=qps,
+                        target_latency_ns=latency).validate()
 
 
 @dataclass
@@ -166,6 +184,7 @@ def run_accuracy(spec: AccuracySpec, report: Reporter | None = None) -> Accuracy
     nothing could be measured (bad model, bad dataset, no device)."""
     say = report or (lambda ev, data: None)
     task = spec.task
+    settings = accuracy_settings(spec)  # before the device runs: the logs must be writable
     profile = spec.board if isinstance(spec.board, BoardProfile) else load_board(spec.board)
     model = resolve_model(task.model)
     if model.data is None:
@@ -230,7 +249,7 @@ def run_accuracy(spec: AccuracySpec, report: Reporter | None = None) -> Accuracy
     entries = [(i, i, data) for i, data in enumerate(outputs)]
     mlperf_logs.write_accuracy_json(out / "mlperf_log_accuracy.json", entries)
     result = _score(task, outputs, details, n_nonfinite, nonfinite)
-    _write_logs(out, spec, rec, result, start, end)
+    _write_logs(out, spec, settings, rec, result, start, end)
     say("done", {"out": str(out), "accuracy": result.result})
     return AccuracyOutcome(out, result, EXIT_VALID if result.passed else EXIT_INVALID,
                            outputs, rec)
@@ -272,12 +291,10 @@ def format_accuracy_txt(task: Task, r: AccuracyResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_logs(out: Path, spec: AccuracySpec, rec: dict[str, Any], r: AccuracyResult,
-                start: datetime, end: datetime) -> None:
+def _write_logs(out: Path, spec: AccuracySpec, settings: TestSettings, rec: dict[str, Any],
+                r: AccuracyResult, start: datetime, end: datetime) -> None:
     task = spec.task
     n = r.count
-    settings = TestSettings(spec.scenario, mode="AccuracyOnly", min_query_count=1,
-                            min_duration_ms=0)
     sut = f"edgeperf:{rec['model']['name']}@{rec['board']['name']}"
     (out / "accuracy.txt").write_text(format_accuracy_txt(task, r))
     mlperf_logs.write_summary(out / "mlperf_log_summary.txt", None, settings, sut)
@@ -289,7 +306,8 @@ def _write_logs(out: Path, spec: AccuracySpec, rec: dict[str, Any], r: AccuracyR
                "edgeperf_accuracy_value": None if np.isnan(r.value) else r.value,
                "edgeperf_accuracy_target": r.target, "edgeperf_accuracy_result": r.result})
     mlperf_logs.write_detail(out / "mlperf_log_detail.txt", settings, None, info)
-    rec["settings"] = {"requested": settings.to_dict()}
+    rec["settings"] = {"requested": settings.to_dict(), "effective": effective_settings(
+        settings, total_sample_count=n).to_dict()}
     rec["accuracy"] = r.to_dict()
     rec["result"], rec["valid"] = r.result, r.passed
     rec["files"] = {"summary": "mlperf_log_summary.txt", "detail": "mlperf_log_detail.txt",

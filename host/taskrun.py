@@ -150,7 +150,7 @@ def _worst(a: int, b: int) -> int:
 
 
 def _run_accuracy(task: Task, args: argparse.Namespace, out: Path,
-                  input_shapes: dict[str, list[int]] | None, scenario: str):
+                  input_shapes: dict[str, list[int]] | None, settings: TestSettings):
     quiet = args.quiet
 
     def report(event: str, data: dict[str, Any]) -> None:
@@ -158,7 +158,7 @@ def _run_accuracy(task: Task, args: argparse.Namespace, out: Path,
             print(f"  accuracy: {data['done']}/{data['total']} samples", file=sys.stderr)
 
     outcome = run_accuracy(AccuracySpec(task, args.board_profile, out, args.threads, input_shapes,
-                                        scenario=scenario), report)
+                                        scenario=settings.scenario, settings=settings), report)
     print(f"\n=== accuracy of {task.full_name} on {args.board} -> {out}")
     sys.stdout.write((out / "accuracy.txt").read_text())
     if not outcome.result.passed:
@@ -229,7 +229,8 @@ def cmd_run_task(args: argparse.Namespace) -> int:
         acc = None
         if mode in ("accuracy", "submission"):
             acc_dir = root / "accuracy" if mode == "submission" else root
-            acc = _run_accuracy(task, args, acc_dir, input_shapes, scenarios[0])
+            # the accuracy phase logs the run's settings (a Server run's rate and bound too)
+            acc = _run_accuracy(task, args, acc_dir, input_shapes, settings[0])
             code = acc.exit_code
             if mode == "accuracy":
                 return code

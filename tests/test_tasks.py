@@ -280,6 +280,61 @@ def test_failed_accuracy_never_hides_behind_a_valid_performance_run(tmp_path: Pa
     assert perf["Accuracy result"].startswith("PASS")
 
 
+def _events(path: Path) -> dict:
+    return {e["key"]: e["value"] for e in parse_detail(path)}
+
+
+ACCURACY_FILES = ["accuracy.txt", "mlperf_log_accuracy.json", "mlperf_log_detail.txt",
+                  "mlperf_log_summary.txt", "result.json"]
+
+
+def _check_server_accuracy_dir(out: Path, qps: float, bound_ns: int) -> None:
+    """An accuracy run of a Server scenario: every file, LoadGen's Server settings logged."""
+    assert sorted(p.name for p in out.iterdir()) == ACCURACY_FILES
+    assert (out / "mlperf_log_summary.txt").read_bytes() == (
+        REF / "AccuracyOnly-SingleStream" / "mlperf_log_summary.txt").read_bytes()
+    d = _events(out / "mlperf_log_detail.txt")
+    assert d["requested_scenario"] == "Server" == d["effective_scenario"]
+    assert d["requested_test_mode"] == "AccuracyOnly" == d["effective_test_mode"]
+    assert d["requested_server_target_qps"] == qps == d["effective_target_qps"]
+    assert d["requested_server_target_latency_ns"] == bound_ns == d["effective_target_latency_ns"]
+    assert d["effective_samples_per_query"] == 1 and d["effective_max_async_queries"] == 0
+    assert d["generated_query_count"] == 360 and d["edgeperf_accuracy_result"] == "PASS"
+    rec = json.loads((out / "result.json").read_text())
+    assert rec["mode"] == "AccuracyOnly" and rec["result"] == "PASS" and rec["valid"] is True
+    assert rec["settings"]["requested"]["scenario"] == "Server"
+    assert rec["settings"]["requested"]["mode"] == "AccuracyOnly"
+    assert rec["settings"]["requested"]["target_qps"] == qps
+    assert rec["accuracy"]["count"] == 360
+
+
+def test_server_accuracy_and_submission_runs(tmp_path: Path, capsys) -> None:
+    acc = tmp_path / "acc"
+    code = main(["run", "--task", "ic-digits", "--mode", "accuracy", "--scenario", "Server",
+                 "--target-qps", "400", "--target-latency-ms", "50", "--out", str(acc),
+                 "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    _check_server_accuracy_dir(acc, 400.0, 50_000_000)
+    # submission: accuracy with the run's Server settings, then the timed Server run
+    sub = tmp_path / "sub"
+    code = main(["run", "--task", "ic-digits", "--mode", "submission", "--scenario", "Server",
+                 "--preset", "smoke", "--target-qps", "500", "--min-queries", "460", "--out",
+                 str(sub), "--quiet"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    _check_server_accuracy_dir(sub / "accuracy", 500.0, 100_000_000)  # smoke's bound
+    perf = parse_summary((sub / "performance" / "mlperf_log_summary.txt").read_text())
+    assert perf["Scenario"] == "Server" and perf["Result is"] == "VALID"
+    assert perf["Accuracy result"].startswith("PASS (top1 = 0.97")
+    assert perf["target_qps"] == 500 and perf["min_query_count"] == 460
+    d = _events(sub / "performance" / "mlperf_log_detail.txt")
+    assert d["requested_test_mode"] == "PerformanceOnly"
+    assert d["requested_server_target_qps"] == 500.0 and d["result_query_count"] >= 460
+    rec = json.loads((sub / "performance" / "result.json").read_text())
+    assert rec["submission_result"] == "VALID" and rec["accuracy"]["result"] == "PASS"
+    assert rec["samples"]["generated"] is False  # the task's data
+
+
 # ---------------------------------------------------------------- any .tflite
 
 
