@@ -6,7 +6,7 @@
 mlperf_log_summary.txt, mlperf_log_detail.txt and mlperf_log_accuracy.json follow LoadGen
 in layout, keys, order and number formatting (C++ stream defaults: ``%g`` for doubles in the
 detail log and on the summary's "Samples per second" line, two decimals where LoadGen calls
-DoubleToString), so that checkers and people who read LoadGen logs read ours. The detail
+DoubleToString; a NaN or an infinity as glibc spells it, bare: nan, -nan, inf), so that checkers and people who read LoadGen logs read ours. The detail
 log's header names edgeperf instead of LoadGen's build, and mlperf_log_trace.json is valid
 JSON (LoadGen's is not).
 """
@@ -17,6 +17,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -45,13 +46,29 @@ _FILE = "mlperf_logs.py"
 # --------------------------------------------------------------------------- formatting
 
 
-def fmt_g(x: float) -> str:
-    """A double as C++ ``ostream << double`` prints it (6 significant digits)."""
+def _c_nonfinite(x: float) -> str | None:
+    """glibc's spelling of a NaN or an infinity (its printf, so C++ streams): nan, -nan
+    (sign bit set), inf, -inf; None for a finite x."""
     if math.isnan(x):
-        return "NaN"
+        return "-nan" if math.copysign(1.0, x) < 0 else "nan"
     if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return f"{x:g}"
+        return "inf" if x > 0 else "-inf"
+    return None
+
+
+def fmt_g(x: float) -> str:
+    """A double as C++ ``ostream << double`` prints it (6 significant digits; nan, -nan, inf).
+
+    LoadGen 6.0.17 logs every double of the detail log this way, bare in its JSON lines: its
+    ``ArgValueTransform(double)`` that would write NaN/Infinity is defined in logging.cc but
+    never declared to the code that logs, so the generic template streams the value.
+    """
+    return _c_nonfinite(x) or f"{x:g}"
+
+
+def fmt_fixed(x: float, precision: int = 2) -> str:
+    """LoadGen's DoubleToString: ``std::fixed`` with ``precision`` decimals (nan, -nan, inf)."""
+    return _c_nonfinite(x) or f"{x:.{precision}f}"
 
 
 def _json_value(v: Any) -> str:
@@ -137,7 +154,7 @@ def format_summary(summary: Summary | None, settings: TestSettings, sut_name: st
         out.append(f"{s.target_percentile * 100:.1f}th percentile latency (ns) : "
                    f"{s.target_percentile_latency_ns}")
     elif scen == "Server":
-        out.append(f"Completed samples per second    : {s.completed_samples_per_sec:.2f}")
+        out.append(f"Completed samples per second    : {fmt_fixed(s.completed_samples_per_sec)}")
     else:
         out.append(f"Samples per second: {fmt_g(s.samples_per_second or 0.0)}")
     out.append(f"Result is : {s.result}")
@@ -153,10 +170,10 @@ def format_summary(summary: Summary | None, settings: TestSettings, sut_name: st
         out += ["Early Stopping Result:", s.early_stopping.text]
     out += ["", SEPARATOR, "Additional Stats", SEPARATOR]
     if scen == "SingleStream":
-        out += [f"QPS w/ loadgen overhead         : {s.qps_with_overhead:.2f}",
-                f"QPS w/o loadgen overhead        : {s.qps_without_overhead:.2f}", ""]
+        out += [f"QPS w/ loadgen overhead         : {fmt_fixed(s.qps_with_overhead)}",
+                f"QPS w/o loadgen overhead        : {fmt_fixed(s.qps_without_overhead)}", ""]
     elif scen == "Server":
-        out.append(f"Scheduled samples per second : {s.scheduled_samples_per_sec:.2f}")
+        out.append(f"Scheduled samples per second : {fmt_fixed(s.scheduled_samples_per_sec)}")
     if scen == "MultiStream" and s.queries is not None:
         out += ["Per-query latency:  "] + _latency_lines(s.queries)
     else:
@@ -478,8 +495,23 @@ def parse_summary(text: str) -> dict[str, Any]:
     return out
 
 
+# A double LoadGen logged as nan, -nan, inf or -inf: bare, so not JSON; read as a float.
+_NONFINITE_VALUE = re.compile(r'^(\{"key": "(?:[^"\\]|\\.)*", "value": )(-?)(nan|inf)(, )')
+_JSON_NONFINITE = {("", "nan"): "NaN", ("-", "nan"): "NaN", ("", "inf"): "Infinity",
+                   ("-", "inf"): "-Infinity"}
+
+
+def _mllog_json(text: str) -> Any:
+    m = _NONFINITE_VALUE.match(text)
+    if m:
+        text = (m.group(1) + _JSON_NONFINITE[m.group(2), m.group(3)] + m.group(4)
+                + text[m.end():])
+    return json.loads(text)
+
+
 def parse_detail(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The events of a detail log (LoadGen's or ours), in file order."""
+    """The events of a detail log (LoadGen's or ours), in file order; a bare nan/inf value
+    (as LoadGen writes a non-finite double) is read as that float."""
     events = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -488,7 +520,7 @@ def parse_detail(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             if not line.startswith(":::MLLOG "):
                 raise ValueError(f"{path}:{n}: not a ':::MLLOG {{json}}' line")
             try:
-                events.append(json.loads(line[len(":::MLLOG "):]))
+                events.append(_mllog_json(line[len(":::MLLOG "):]))
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{n}: bad JSON: {e}") from None
     return events

@@ -30,6 +30,20 @@ NS_PER_S = 1_000_000_000
 
 # --------------------------------------------------------------------------- statistics
 
+# The NaN an x86-64 FPU makes of 0.0 / 0.0 has its sign bit set; LoadGen prints it "-nan".
+_DEFAULT_NAN = -math.nan
+
+
+def c_div(a: float, b: float) -> float:
+    """``a / b`` as LoadGen's C++ divides doubles: x / 0 is +-inf and 0 / 0 is NaN (the
+    x86-64 default NaN, as the LoadGen 6.0.17 wheel computes it), never ZeroDivisionError."""
+    if b == 0:
+        if a == 0 or math.isnan(a):
+            return _DEFAULT_NAN
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
+
+
 
 def percentile(sorted_latencies: np.ndarray, p: float) -> int:
     """LoadGen's percentile: the element at floor(N * p) of the sorted array."""
@@ -311,10 +325,9 @@ def score(inp: ScoreInput, *, min_duration_ns: int, min_query_count: int,
     if scen == "SingleStream":
         s.min_duration_met = inp.final_issue_ns >= min_duration_ns
         s.early_stopping = early_stopping_stream(samples, target_percentile, also_p99=True)
-        span = inp.final_issue_ns / NS_PER_S
-        s.qps_with_overhead = (n_samples - 1) / span if span > 0 else float("inf")
-        mean = sample_stats.mean_ns
-        s.qps_without_overhead = NS_PER_S / mean if mean else float("inf")
+        # LoadGen's expressions, in seconds, so that a zero span or mean gives its nan/inf
+        s.qps_with_overhead = c_div(n_samples - 1, inp.final_issue_ns / NS_PER_S)
+        s.qps_without_overhead = c_div(1.0, sample_stats.mean_ns / NS_PER_S)
         s.metric_name, s.metric_unit = "early_stopping_latency_ns", "ns"
         s.metric_value = float(s.early_stopping.estimate_ns or s.target_percentile_latency_ns)
         if not s.min_duration_met:
@@ -335,10 +348,8 @@ def score(inp: ScoreInput, *, min_duration_ns: int, min_query_count: int,
         perf_met = s.target_percentile_latency_ns <= target_latency_ns
         s.perf_constraints_met = perf_met
         s.early_stopping = early_stopping_server(samples, target_latency_ns, target_percentile)
-        sched = inp.final_scheduled_ns / NS_PER_S
-        done = inp.final_done_ns / NS_PER_S
-        s.scheduled_samples_per_sec = (n_samples - 1) / sched if sched > 0 else float("inf")
-        s.completed_samples_per_sec = (n_samples - 1) / done if done > 0 else float("inf")
+        s.scheduled_samples_per_sec = c_div(n_samples - 1, inp.final_scheduled_ns / NS_PER_S)
+        s.completed_samples_per_sec = c_div(n_samples - 1, inp.final_done_ns / NS_PER_S)
         s.metric_name, s.metric_unit = "completed_samples_per_sec", "samples/s"
         s.metric_value = s.completed_samples_per_sec
         if not perf_met:
@@ -347,7 +358,7 @@ def score(inp: ScoreInput, *, min_duration_ns: int, min_query_count: int,
             recs.append("Increase the target QPS so the loadgen pre-generates more queries.")
     else:  # Offline
         s.min_duration_met = sample_stats.max_ns >= min_duration_ns
-        s.samples_per_second = n_samples / (sample_stats.max_ns / NS_PER_S)
+        s.samples_per_second = c_div(n_samples, sample_stats.max_ns / NS_PER_S)
         s.metric_name, s.metric_unit = "samples_per_second", "samples/s"
         s.metric_value = s.samples_per_second
         if not s.min_duration_met:

@@ -8,20 +8,21 @@ own, do not. Numbers are checked exactly where they can be computed by hand.
 from __future__ import annotations
 
 import json
+import math
 import re
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
+from lgrun import run_loadgen
 
 from host.mlperf_logs import (
     AccuracyEntry,
     RunInfo,
     TraceEvents,
     format_detail,
+    fmt_g,
     format_summary,
     parse_detail,
     parse_summary,
@@ -372,36 +373,6 @@ def test_accuracy_json_matches_loadgen(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- real LoadGen
 
-LOADGEN_RUNNER = r"""
-import json, os, sys
-import mlperf_loadgen as lg
-for case in json.loads(sys.argv[1]):
-    os.makedirs(case["out"], exist_ok=True)
-    ts = lg.TestSettings()
-    ts.scenario = getattr(lg.TestScenario, case["scenario"])
-    ts.mode = lg.TestMode.PerformanceOnly
-    ts.min_duration_ms = 0
-    ts.min_query_count = case["n"]
-    ts.max_query_count = case.get("max_n", case["n"])
-    ts.single_stream_expected_latency_ns = ts.multi_stream_expected_latency_ns = 1000
-    if case["scenario"] == "Server":
-        ts.server_target_qps = case["qps"]
-        ts.server_target_latency_ns = case["bound_ns"]
-    def issue(queries):
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, 0, 0) for q in queries])
-    sut = lg.ConstructSUT(issue, lambda: None)
-    qsl = lg.ConstructQSL(1024, 1024, lambda s: None, lambda s: None)
-    out = lg.LogOutputSettings()
-    out.outdir = case["out"]
-    out.copy_summary_to_stdout = False
-    log = lg.LogSettings()
-    log.log_output = out
-    log.enable_trace = False
-    lg.StartTestWithLogSettings(sut, qsl, ts, log)
-    lg.DestroyQSL(qsl)
-    lg.DestroySUT(sut)
-"""
-
 LOADGEN_CASES = {
     "ss2000": dict(scenario="SingleStream", n=2000),
     "ss50": dict(scenario="SingleStream", n=50),
@@ -409,16 +380,33 @@ LOADGEN_CASES = {
     "server_ok": dict(scenario="Server", n=1000, qps=5000.0, bound_ns=50_000_000),
     "server_tight": dict(scenario="Server", n=400, qps=5000.0, bound_ns=1),
     "ss_cut_short": dict(scenario="SingleStream", n=100, max_n=80),  # min queries not met
+    # doubles LoadGen only logs, set to NaN/inf to see how it spells them
+    "ss_nan": dict(scenario="SingleStream", n=10, settings={"accuracy_log_probability": "nan"}),
+    "ss_minus_nan": dict(scenario="SingleStream", n=10,
+                         settings={"accuracy_log_probability": "-nan"}),
+    "ss_inf": dict(scenario="SingleStream", n=10, settings={"accuracy_log_probability": "inf"}),
+    "server_minus_inf": dict(scenario="Server", n=10, qps=5000.0, bound_ns=50_000_000,
+                             settings={"server_find_peak_qps_boundary_step_size": "-inf"}),
 }
+
+
+def _loadgen_settings(case: dict) -> dict:
+    settings = dict(min_duration_ms=0, min_query_count=case["n"],
+                    max_query_count=case.get("max_n", case["n"]),
+                    single_stream_expected_latency_ns=1000,
+                    multi_stream_expected_latency_ns=1000)
+    if case["scenario"] == "Server":
+        settings.update(server_target_qps=case["qps"],
+                        server_target_latency_ns=case["bound_ns"])
+    settings.update(case.get("settings", {}))
+    return settings
 
 
 @pytest.fixture(scope="module")
 def loadgen_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("loadgen")
-    cases = [dict(case, out=str(root / name)) for name, case in LOADGEN_CASES.items()]
-    subprocess.run([sys.executable, "-c", LOADGEN_RUNNER, json.dumps(cases)], check=True,
-                   capture_output=True, timeout=60)
-    return {name: root / name for name in LOADGEN_CASES}
+    cases = {name: dict(scenario=case["scenario"], settings=_loadgen_settings(case))
+             for name, case in LOADGEN_CASES.items()}
+    return run_loadgen(cases, tmp_path_factory.mktemp("loadgen"))
 
 
 def ours_like(run: Path, case: dict, latencies_ns: np.ndarray,
@@ -537,3 +525,72 @@ def test_write_run_logs_places_the_device_clock_on_the_wall_clock(tmp_path: Path
     trace = json.loads((tmp_path / "mlperf_log_trace.json").read_text())["traceEvents"]
     assert len(trace) == 50 and {e["name"] for e in trace} == {"Sample"}
     assert trace[0]["args"] == {"query_id": 0, "sample_indices": [49]}
+
+
+# --------------------------------------------------------------------------- NaN and inf
+
+NAN_CASES = {"ss_nan": ("accuracy_log_probability", math.nan),
+             "ss_minus_nan": ("accuracy_log_probability", -math.nan),
+             "ss_inf": ("accuracy_log_probability", math.inf),
+             "server_minus_inf": ("server_find_peak_qps_boundary_step_size", -math.inf)}
+
+
+@pytest.mark.parametrize("name", sorted(NAN_CASES))
+def test_nan_and_inf_are_spelled_as_loadgen_spells_them(loadgen_runs: dict[str, Path],
+                                                        name: str) -> None:
+    # LoadGen logs a double with ostream << (its "NaN"/"Infinity" overload in logging.cc is
+    # never declared to the callers): nan, -nan, inf, -inf, bare, in the JSON lines too.
+    key, value = NAN_CASES[name]
+    run = loadgen_runs[name]
+    theirs = dict(v.split("=", 1) for v in raw_values(
+        (run / "mlperf_log_detail.txt").read_text(), ("requested_", "effective_")))
+    assert theirs[f"requested_{key}"] == fmt_g(value)
+    if key == "accuracy_log_probability":
+        assert theirs[f"effective_{key}"] == fmt_g(value)
+        summary = (run / "mlperf_log_summary.txt").read_text()
+        assert f"\n{key} : {fmt_g(value)}\n" in summary
+        assert math.isnan(value) == math.isnan(parse_summary(summary)[key])
+    events = {ev["key"]: ev["value"] for ev in parse_detail(run / "mlperf_log_detail.txt")}
+    read = events[f"requested_{key}"]  # LoadGen's own file reads back
+    assert (math.isnan(read) and math.isnan(value)) or read == value
+
+
+def _values(text: str) -> dict[str, str]:
+    return dict(v.split("=", 1) for v in raw_values(text, ("result_",)))
+
+
+def test_zero_duration_runs_log_nan_and_inf_as_loadgen(tmp_path: Path) -> None:
+    # One SingleStream query issued at the start: LoadGen's (1 - 1) / 0 s is 0.0 / 0.0, the
+    # x86-64 default NaN (sign bit set): -nan; a zero mean latency gives 1 / 0 = inf.
+    ss = settings_for("SingleStream", 1)
+    one = scored(ss, np.array([0]), span_ns=0)
+    text = format_summary(one, ss, "PySUT")
+    assert "QPS w/ loadgen overhead         : -nan\n" in text
+    assert "QPS w/o loadgen overhead        : inf\n" in text
+    detail = format_detail(ss, one, run_info(ss, one))
+    assert _values(detail)["result_qps_with_loadgen_overhead"] == "-nan"
+    assert _values(detail)["result_qps_without_loadgen_overhead"] == "inf"
+    # Server, one sample scheduled and done at the start: (1 - 1) / 0 s twice
+    srv = settings_for("Server", 1)
+    one = scored(srv, np.array([0]), span_ns=0)
+    text = format_summary(one, srv, "PySUT")
+    assert "Completed samples per second    : -nan\n" in text
+    assert "Scheduled samples per second : -nan\n" in text
+    values = _values(format_detail(srv, one, run_info(srv, one)))
+    assert values["result_completed_samples_per_sec"] == "-nan"
+    assert values["result_scheduled_samples_per_sec"] == "-nan"
+    # Offline of one sample answered within the clock's resolution: 1 / 0 s = inf
+    off = settings_for("Offline", 1)
+    one = scored(off, np.array([0]), sample_lat=np.array([0]))
+    assert one.samples_per_second == math.inf
+    assert "Samples per second: inf\n" in format_summary(one, off, "PySUT")
+    path = tmp_path / "mlperf_log_detail.txt"
+    write_detail(path, off, one, run_info(off, one))
+    assert _values(path.read_text())["result_samples_per_second"] == "inf"
+    events = {ev["key"]: ev["value"] for ev in parse_detail(path)}  # and reads back
+    assert events["result_samples_per_second"] == math.inf
+
+
+def test_fmt_g_spellings() -> None:
+    assert [fmt_g(x) for x in (math.nan, -math.nan, math.inf, -math.inf, 1e6, 0.5)] == [
+        "nan", "-nan", "inf", "-inf", "1e+06", "0.5"]
