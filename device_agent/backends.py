@@ -8,7 +8,7 @@ does nothing but call it.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -57,8 +57,11 @@ class Backend:
     def invoker(self) -> Callable[[int], Any]:
         raise NotImplementedError
 
-    def batch_invoker(self, n: int) -> Optional[Callable[[Any, int], Any]]:
-        """A callable answering n samples in one call, or None when the model cannot."""
+    batch = 1  # samples the model takes in one invoke
+
+    def gather_invoker(self) -> Optional[Callable[[Any, int, int], Any]]:
+        """``f(order, base, count)`` answering ``count`` <= batch distinct samples in one
+        call, or None when the model takes one sample at a time."""
         return None
 
     def output_of(self, sample: int) -> bytes:
@@ -212,56 +215,88 @@ class TfliteBackend(Backend):
                 per_input.append([arr[i:i + 1].reshape(per_sample) for i in range(len(arr))])
         self._per_sample = per_input  # type: ignore[assignment]
 
-    def invoker(self) -> Callable[[int], Any]:
-        interp = self.interp
-        set_tensor, invoke, get_tensor = interp.set_tensor, interp.invoke, interp.get_tensor
-        outs = [o["index"] for o in self.outputs]
-        ins = [i["index"] for i in self.inputs]
-        if self.batch != 1:
-            gather = self.batch_invoker(self.batch)
-            assert gather is not None
-            return lambda s: gather([s] * self.batch, 0)
-        if len(ins) == 1 and len(outs) == 1:
-            views, i0, o0 = self._per_sample[0], ins[0], outs[0]
+    def _output_readers(self) -> List[Tuple[Callable[[], np.ndarray], np.ndarray]]:
+        """(view getter, preallocated array) per output: a query's outputs are read into
+        memory allocated once, before the timed loop (the view is dropped before the next
+        invoke, as the runtime requires)."""
+        return [(self.interp.tensor(o["index"]), np.empty(o["shape"], dtype=o["dtype"]))
+                for o in self.outputs]
 
-            def run1(s: int) -> Any:
+    def _batch_buffers(self) -> List[Tuple[int, np.ndarray, np.ndarray]]:
+        """(input index, sample array, batch buffer) per input; the buffer starts filled
+        with real samples, so the padding rows of a partial batch are real data too."""
+        n = self.batch
+        plan = []
+        for info, arr in zip(self.inputs, self._arrays):
+            rows = np.arange(n) % len(arr)
+            plan.append((info["index"], arr, np.ascontiguousarray(arr[rows])))
+        return plan
+
+    def invoker(self) -> Callable[[int], Any]:
+        """One sample: set inputs, invoke, read outputs. A batched model gets the sample in
+        row 0; the other rows are padding (never counted, never scored)."""
+        interp = self.interp
+        set_tensor, invoke, copyto = interp.set_tensor, interp.invoke, np.copyto
+        readers = self._output_readers()
+        if self.batch != 1:
+            plan = self._batch_buffers()
+
+            def run_padded(s: int) -> None:
+                for tidx, arr, buf in plan:
+                    buf[0] = arr[s]
+                    set_tensor(tidx, buf)
+                invoke()
+                for view, out in readers:
+                    copyto(out, view())
+            return run_padded
+        if len(self.inputs) == 1 and len(readers) == 1:
+            views, i0 = self._per_sample[0], self.inputs[0]["index"]
+            (view0, out0), = readers
+
+            def run1(s: int) -> None:
                 set_tensor(i0, views[s])
                 invoke()
-                return get_tensor(o0)
+                copyto(out0, view0())
             return run1
-        pairs = list(zip(ins, self._per_sample))
+        pairs = list(zip([i["index"] for i in self.inputs], self._per_sample))
 
-        def run(s: int) -> Any:
+        def run(s: int) -> None:
             for idx, views in pairs:
                 set_tensor(idx, views[s])
             invoke()
-            return [get_tensor(o) for o in outs]
+            for view, out in readers:
+                copyto(out, view())
         return run
 
-    def batch_invoker(self, n: int) -> Optional[Callable[[Any, int], Any]]:
-        if self.batch != n:
+    def gather_invoker(self) -> Optional[Callable[[Any, int, int], Any]]:
+        """For a batched model: ``f(order, base, count)`` answers the ``count`` (<= batch)
+        distinct samples ``order[base:base + count]`` in one invoke; a partial batch keeps
+        padding rows, which are neither counted nor scored. None for a batch of 1."""
+        n = self.batch
+        if n == 1:
             return None
         interp = self.interp
-        set_tensor, invoke, get_tensor = interp.set_tensor, interp.invoke, interp.get_tensor
-        bufs = [np.empty([n] + info["shape"][1:], dtype=info["dtype"]) for info in self.inputs]
-        plan = list(zip([i["index"] for i in self.inputs], self._arrays, bufs))
-        outs = [o["index"] for o in self.outputs]
+        set_tensor, invoke, copyto, take = interp.set_tensor, interp.invoke, np.copyto, np.take
+        readers = self._output_readers()
+        plan = [(tidx, arr, buf, [buf[:k] for k in range(n + 1)])
+                for tidx, arr, buf in self._batch_buffers()]
 
-        def run_batch(order: Any, base: int) -> Any:
-            idx = order[base:base + n]
-            for tidx, arr, buf in plan:
-                np.take(arr, idx, axis=0, out=buf)
+        def run_batch(order: Any, base: int, count: int) -> None:
+            idx = order[base:base + count]
+            for tidx, arr, buf, heads in plan:
+                take(arr, idx, axis=0, out=heads[count])
                 set_tensor(tidx, buf)
             invoke()
-            return [get_tensor(o) for o in outs]
+            for view, out in readers:
+                copyto(out, view())
         return run_batch
 
     def output_of(self, sample: int) -> bytes:
         return b"".join(a.tobytes() for a in self.outputs_fn()(sample))
 
     def outputs_fn(self) -> Callable[[int], List[np.ndarray]]:
-        """One sample's outputs; a batched model answers the sample in every row, row 0 is
-        returned."""
+        """One sample's outputs, copied; a batched model answers the sample in row 0 (the
+        other rows are padding), so row 0 is returned."""
         invoke, get_tensor = self.invoker(), self.interp.get_tensor
         outs = [o["index"] for o in self.outputs]
         rows = self.batch != 1

@@ -16,10 +16,13 @@ from __future__ import annotations
 import time
 import zlib
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 import numpy as np
+
+from .lgseq import SampleOrder, offline_positions, offline_sample_count, server_schedule
 
 CHUNK = 1 << 16  # rows per storage chunk
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
@@ -131,6 +134,10 @@ class QueryLog:
 
 
 # ---------------------------------------------------------------- inner loops (the hot path)
+#
+# Each loop runs queries [lo, hi) of one storage chunk and returns the index after the last
+# query it ran. It returns early only after a query completes at or past ``check``; the
+# controller then applies the stopping rules and sends finished stretches, between queries.
 
 
 def _loop_single(invoke, order, issue, done, lo: int, hi: int, check_ns: int) -> int:
@@ -162,12 +169,16 @@ def _loop_multi(invoke, order, issue, done, lo: int, hi: int, check_ns: int, n: 
     return hi
 
 
-def _loop_batched(invoke_batch, order, issue, done, lo: int, hi: int, check_ns: int,
-                  n: int) -> int:
+def _loop_batched(gather, order, issue, done, lo: int, hi: int, check_ns: int, n: int,
+                  parts) -> int:
+    """MultiStream on a batched model: the query's n distinct samples in batches
+    (``parts``: (offset, count) of each invoke; a partial batch is padded by the backend)."""
     pc = clock
     for j in range(lo, hi):
+        base = j * n
         t0 = pc()
-        invoke_batch(order, j * n)
+        for off, cnt in parts:
+            gather(order, base + off, cnt)
         t1 = pc()
         issue[j] = t0
         done[j] = t1
@@ -176,11 +187,16 @@ def _loop_batched(invoke_batch, order, issue, done, lo: int, hi: int, check_ns: 
     return hi
 
 
-def _loop_server(invoke, order, sched, issue, done, lo: int, hi: int, check_ns: int) -> int:
+def _loop_server(invoke, order, sched, done, lo: int, hi: int, start: int, check_ns: int,
+                 gap_ns: int, hard_ns: int) -> int:
+    """``sched`` holds each query's scheduled offset from ``start``; an issued query's entry
+    becomes its absolute scheduled time (its issue time in the QueryLog). Past ``check`` the
+    loop returns only in an idle gap of at least ``gap_ns`` before the next arrival (or at
+    ``hard``), so whatever the controller does then delays no arrival."""
     pc = clock
     sleep = time.sleep
     for j in range(lo, hi):
-        at = sched[j]
+        at = start + sched[j]
         now = pc()
         if now < at:
             if at - now > 2_000_000:
@@ -189,53 +205,128 @@ def _loop_server(invoke, order, sched, issue, done, lo: int, hi: int, check_ns: 
                 pass
         invoke(order[j])
         t1 = pc()
-        issue[j] = at
+        sched[j] = at
         done[j] = t1
-        if t1 >= check_ns:
+        if t1 >= check_ns and (t1 >= hard_ns or j + 1 == hi
+                               or start + sched[j + 1] - t1 >= gap_ns):
             return j + 1
     return hi
+
+
+def _loop_server_batched(gather, order, sched, done, lo: int, hi: int, start: int,
+                         check_ns: int, gap_ns: int, hard_ns: int, batch: int) -> int:
+    """Server on a batched model: the queries already due when the device is free (up to a
+    batch, each a distinct sample) go in one invoke and complete together."""
+    pc = clock
+    sleep = time.sleep
+    j = lo
+    while j < hi:
+        at = start + sched[j]
+        now = pc()
+        if now < at:
+            if at - now > 2_000_000:
+                sleep((at - now - 1_000_000) / 1e9)
+            while now < at:
+                now = pc()
+        m = 1
+        lim = min(hi - j, batch)
+        while m < lim and start + sched[j + m] <= now:
+            m += 1
+        gather(order, j, m)
+        t1 = pc()
+        for k in range(j, j + m):
+            sched[k] = start + sched[k]
+            done[k] = t1
+        j += m
+        if t1 >= check_ns and (t1 >= hard_ns or j == hi or start + sched[j] - t1 >= gap_ns):
+            return j
+    return hi
+
+
+def _loop_offline(invoke, order, done, m: int, stop_ns: int) -> int:
+    pc = clock
+    for k in range(m):
+        invoke(order[k])
+        t = done[k] = pc()
+        if t >= stop_ns:
+            return k + 1
+    return m
+
+
+def _loop_offline_batched(gather, order, done, m: int, stop_ns: int, batch: int,
+                          first: int) -> int:
+    """Offline on a batched model: whole batches of distinct samples from ``first`` on;
+    returns where the last whole batch of this chunk ends (the caller joins a batch that
+    straddles two chunks)."""
+    pc = clock
+    k = first
+    last = m - batch
+    while k <= last:
+        gather(order, k, batch)
+        t = pc()
+        for r in range(k, k + batch):
+            done[r] = t
+        k += batch
+        if t >= stop_ns:
+            return -k
+    return k
 
 
 # ---------------------------------------------------------------- the controller
 
 
 Emit = Callable[[str, Dict[str, Any], bytes], None]
+FORCE_FLUSH_NS = 10_000_000_000  # a Server run with no idle gap this long flushes anyway
+BIG = 1 << 62
 
 
 class ScenarioRunner:
-    """Runs one scenario on a backend; emits QueryLog stretches while it runs."""
+    """Runs one scenario on a backend; emits QueryLog stretches while it runs, never inside
+    a scored interval: SingleStream and MultiStream between queries, Server in an idle gap
+    longer than a flush has taken, Offline after its one query (announced before it with
+    the time it is expected to take, so that the host does not take the quiet for a dead
+    link)."""
 
     def __init__(self, settings: RunSettings, invoke: Callable[[int], Any],
                  n_samples: int, emit: Emit,
-                 invoke_batch: Optional[Callable[[Any, int], Any]] = None) -> None:
+                 gather: Optional[Callable[[Any, int, int], Any]] = None,
+                 batch: int = 1) -> None:
         self.s = settings
         self.invoke = invoke
-        self.invoke_batch = invoke_batch
+        self.gather = gather if batch > 1 else None
+        self.batch = batch if self.gather is not None else 1
         self.n_samples = max(1, n_samples)
         self.emit = emit
-        self.rng = np.random.default_rng(settings.sample_index_rng_seed)
-        self.sched_rng = np.random.default_rng(settings.schedule_rng_seed)
+        self.rng = np.random.default_rng(settings.sample_index_rng_seed)  # warm-up only
         spr = settings.samples_per_query if settings.scenario == "MultiStream" else 1
         self.log = QueryLog(samples_per_row=spr)
         self.sent = 0
         self.stop_reason = ""
         self.warmup_ns_per_sample = 0
-        self._sched_next = 0.0  # seconds after start of the next Server arrival
-        self._server_total: Optional[int] = None
         self.offline_sample_count = 0  # the size of the Offline query, once decided
+        self.generated_query_count = 0  # Server: the queries LoadGen's schedule holds
+        self.flush_costs: Deque[int] = deque(maxlen=8)
+        self.busy_flushes = 0  # Server flushes that found no idle gap (saturated device)
+        self._order: Optional[SampleOrder] = None
 
     # -- helpers outside the timed region
-    def _fill_order(self, buf: array, n: int) -> None:
-        if self.s.scenario == "Offline":
-            idx = np.concatenate([self.rng.permutation(self.n_samples)
-                                  for _ in range(-(-n // self.n_samples))])[:n]
-        else:
-            idx = self.rng.integers(0, self.n_samples, size=n)
-        np.frombuffer(buf, np.uint32, n)[:] = idx
+    def _fill_order(self, buf: array, n_queries: int) -> None:
+        """The next ``n_queries`` queries' samples, LoadGen's sequence (positions in the
+        loaded set; a MultiStream query's contiguous samples wrap into its padding)."""
+        if self._order is None:
+            s = self.s
+            self._order = SampleOrder(s.scenario, self.n_samples, self.log.samples_per_row,
+                                      s.min_query_count, s.sample_index_rng_seed)
+        pos = self._order.next(n_queries)
+        n = len(pos)
+        if self.log.samples_per_row > 1:
+            pos = np.remainder(pos, self.n_samples)
+        np.frombuffer(buf, np.uint32, n)[:] = pos
 
     def _flush(self, upto: int) -> None:
         if upto <= self.sent:
             return
+        t0 = clock()
         log = self.log
         # Offline: one query, so every row shares its issue time
         issue = log.start_ns if self.s.scenario == "Offline" else None
@@ -245,30 +336,50 @@ class ScenarioRunner:
                                    "samples_per_row": log.samples_per_row},
                       b"".join(log.views(first, first + n, issue)))
         self.sent = upto
+        self.flush_costs.append(clock() - t0)
 
     def _progress(self, rows: int, now: int) -> None:
         self.emit("progress", {"queries": rows, "elapsed_ns": now - self.log.start_ns}, b"")
 
+    def _calls(self, n: int) -> List[tuple]:
+        """(offset, count) of the invokes that answer n samples in batches."""
+        b = self.batch
+        return [(off, min(b, n - off)) for off in range(0, n, b)]
+
+    def _answer(self, idx: np.ndarray) -> None:
+        """Untimed: answer these samples as the timed loop will (batches when it batches)."""
+        if self.gather is None:
+            for i in idx.tolist():
+                self.invoke(i)
+            return
+        for off, cnt in self._calls(len(idx)):
+            self.gather(idx, off, cnt)
+
     def warmup(self) -> None:
         """Untimed warm-up queries; for an Offline run without an expected QPS, then a
         calibration of about half a second whose steady-state rate sizes the query."""
-        n = self.s.warmup_queries
-        spq = self.s.samples_per_query if self.s.scenario == "MultiStream" else 1
-        for i in self.rng.integers(0, self.n_samples, size=max(0, n) * spq).tolist():
-            self.invoke(i)
-        if self.s.scenario != "Offline" or self.s.target_qps or self.s.offline_sample_count:
+        n = max(0, self.s.warmup_queries)
+        scen = self.s.scenario
+        spq = self.s.samples_per_query if scen == "MultiStream" else 1
+        per = spq if scen == "MultiStream" else (self.batch if scen == "Offline" else 1)
+        for _ in range(n):
+            idx = self.rng.integers(0, self.n_samples, size=per).astype(np.uint32)
+            if per == 1 and scen != "Offline":
+                self.invoke(int(idx[0]))
+            else:
+                self._answer(idx)
+        if scen != "Offline" or self.s.target_qps or self.s.offline_sample_count:
             return
         done, t0 = 0, clock()
         end = t0 + 500_000_000
-        batch = 1
+        size = self.batch
         while True:
-            for i in self.rng.integers(0, self.n_samples, size=batch).tolist():
-                self.invoke(i)
-            done += batch
+            self._answer(self.rng.integers(0, self.n_samples, size=size).astype(np.uint32))
+            done += size
             now = clock()
             if now >= end:
                 break
-            batch = min(batch * 2, 4096)
+            size = min(size * 2, 4096)
         self.warmup_ns_per_sample = max(1, (now - t0) // done)
 
     # -- the run
@@ -276,136 +387,199 @@ class ScenarioRunner:
         self.warmup()
         if self.s.scenario == "Offline":
             return self._run_offline()
+        if self.s.scenario == "Server":
+            return self._run_server()
         return self._run_stream()
 
     def _run_stream(self) -> QueryLog:
+        """SingleStream and MultiStream, stopped as LoadGen stops them: after a query is
+        issued, the run ends when the min query count is reached and that query was issued
+        at or past the min duration, at the max query count, or when it was issued past the
+        max duration. Each chunk's samples are drawn between queries (the first before the
+        start)."""
         s, log = self.s, self.log
-        scen = s.scenario
         spr = log.samples_per_row
-        batch = self.invoke_batch if scen == "MultiStream" else None
+        gather = self.gather if s.scenario == "MultiStream" else None
+        parts = self._calls(spr)
+        issue, done, order, _ = log.chunk_for(0)
+        self._fill_order(order, CHUNK)
+        order_np = np.frombuffer(order, np.uint32)
         j = 0
         log.start_ns = start = clock()
         next_flush = start + s.flush_interval_ns
         min_end = start + s.min_duration_ns
-        max_end = start + s.max_duration_ns if s.max_duration_ns else 1 << 62
-        sched: Any = None
+        max_end = start + s.max_duration_ns if s.max_duration_ns else BIG
         while True:
-            now = clock()
-            if scen == "Server":
-                # LoadGen generates arrivals until the schedule covers both minimums
-                covered = self._server_total is not None and j >= self._server_total
+            if j and j % CHUNK == 0:
+                issue, done, order, _ = log.chunk_for(j)
+                self._fill_order(order, CHUNK)
+                order_np = np.frombuffer(order, np.uint32)
+            base = j - j % CHUNK
+            limit = s.max_query_count or BIG
+            if j < s.min_query_count:
+                limit = min(limit, s.min_query_count)
+            lo, hi = j - base, min(CHUNK, limit - base)
+            check = min(next_flush, max_end, min_end if j >= s.min_query_count else BIG)
+            if gather is not None:
+                end = _loop_batched(gather, order_np, issue, done, lo, hi, check, spr, parts)
+            elif spr > 1:
+                end = _loop_multi(self.invoke, order, issue, done, lo, hi, check, spr)
             else:
-                # LoadGen's rule: the min duration is met when the last query was *issued* at
-                # or after it (not merely finished after it); else one more query goes out
-                covered = j >= s.min_query_count and j > 0 and \
-                    log.issue[(j - 1) // CHUNK][(j - 1) % CHUNK] >= min_end
-            if covered:
+                end = _loop_single(self.invoke, order, issue, done, lo, hi, check)
+            j = base + end
+            log.rows = j
+            issued = issue[end - 1] - start  # the last query's issue time
+            if j >= s.min_query_count and issued >= s.min_duration_ns:
                 self.stop_reason = "min duration and min query count met"
                 break
             if s.max_query_count and j >= s.max_query_count:
                 self.stop_reason = "max query count reached"
                 break
-            if now >= max_end:
+            if s.max_duration_ns and issued > s.max_duration_ns:
                 self.stop_reason = "max duration reached"
                 break
-            issue, done, order, base = log.chunk_for(j)
-            lo = j - base
-            if lo == 0:
-                self._fill_order(order, CHUNK * spr)
-                if scen == "Server":
-                    sched = self._schedule(start, base)
-            limit = s.max_query_count or (1 << 62)
-            if scen == "Server":
-                if self._server_total is not None:
-                    limit = min(limit, self._server_total)
-            elif j < s.min_query_count:
-                limit = min(limit, s.min_query_count)
-            hi = min(CHUNK, limit - base)
-            # SingleStream/MultiStream past min_end with enough queries: one more query
-            one_more = scen != "Server" and now >= min_end and j >= s.min_query_count
-            check = min(next_flush, max_end, min_end if now < min_end or one_more else max_end)
-            if scen == "SingleStream":
-                end = _loop_single(self.invoke, order, issue, done, lo, hi, check)
-            elif scen == "MultiStream" and batch is not None:
-                end = _loop_batched(batch, np.frombuffer(order, np.uint32), issue, done,
-                                    lo, hi, check, spr)
-            elif scen == "MultiStream":
-                end = _loop_multi(self.invoke, order, issue, done, lo, hi, check, spr)
-            else:
-                end = _loop_server(self.invoke, order, sched, issue, done, lo, hi, check)
-            j = base + end
-            log.rows = j
             now = clock()
             if now >= next_flush:
                 self._flush(j)
                 self._progress(j, now)
-                next_flush = now + s.flush_interval_ns
+                next_flush = clock() + s.flush_interval_ns
         log.end_ns = clock()
         self._flush(log.rows)
         return log
 
-    def _schedule(self, start: int, base: int) -> List[int]:
-        """Scheduled arrivals (absolute device ns) of one chunk of Server queries.
-
-        Poisson arrivals: exponential gaps with mean 1/target_qps from the schedule seed;
-        the first query arrives at the start. Also fixes the total query count once the
-        schedule reaches the min duration (and the min query count).
-        """
-        s = self.s
-        gaps = self.sched_rng.exponential(1.0 / s.target_qps, size=CHUNK)
-        offsets_ns = np.round((self._sched_next + np.cumsum(gaps) - gaps) * 1e9).astype(np.int64)
-        self._sched_next += float(np.sum(gaps))
-        if self._server_total is None and offsets_ns[-1] >= s.min_duration_ns:
-            k = int(np.searchsorted(offsets_ns, s.min_duration_ns, side="left"))
-            self._server_total = max(base + k + 1, s.min_query_count)
-        return (start + offsets_ns).tolist()
+    def _run_server(self) -> QueryLog:
+        """Every query LoadGen's schedule holds, built with its sample before the start, up
+        to the max query count and, as LoadGen checks after an issue, up to and including
+        the first query scheduled past the max duration. Stretches go out only in idle
+        gaps."""
+        s, log = self.s, self.log
+        offsets = server_schedule(s.target_qps, s.schedule_rng_seed,
+                                  s.min_duration_ns // 1_000_000, s.min_query_count)
+        self.generated_query_count = total = len(offsets)
+        reason = "all %d scheduled queries issued" % total
+        if s.max_duration_ns:
+            cut = int(np.searchsorted(offsets, s.max_duration_ns, side="right")) + 1
+            if cut < total:
+                total, reason = cut, "max duration reached"
+        if s.max_query_count and s.max_query_count < total:
+            total, reason = s.max_query_count, "max query count reached"
+        for base in range(0, total, CHUNK):
+            issue, _, order, _ = log.chunk_for(base)
+            m = min(CHUNK, total - base)
+            np.frombuffer(issue, np.int64, m)[:] = offsets[base:base + m]
+            self._fill_order(order, m)
+        del offsets
+        gather, batch = self.gather, self.batch
+        t0 = clock()
+        self._progress(0, t0)  # also times one emit: the first idle gap must fit a flush
+        self.flush_costs.append(clock() - t0)
+        j = 0
+        log.start_ns = start = clock()
+        next_flush = start + s.flush_interval_ns
+        force = next_flush + FORCE_FLUSH_NS
+        while j < total:
+            c = j // CHUNK
+            sched, done, order = log.issue[c], log.done[c], log.sample[c]
+            base = c * CHUNK
+            lo, hi = j - base, min(CHUNK, total - base)
+            gap = 2 * max(self.flush_costs) + 100_000
+            if gather is not None:
+                end = _loop_server_batched(gather, np.frombuffer(order, np.uint32), sched,
+                                           done, lo, hi, start, next_flush, gap, force, batch)
+            else:
+                end = _loop_server(self.invoke, order, sched, done, lo, hi, start, next_flush,
+                                   gap, force)
+            j = base + end
+            log.rows = j
+            now = clock()
+            if j < total and now >= next_flush:
+                idle = start + log.issue[j // CHUNK][j % CHUNK] - now >= gap
+                if idle or now >= force:
+                    self.busy_flushes += not idle
+                    self._flush(j)
+                    self._progress(j, now)
+                    next_flush = clock() + s.flush_interval_ns
+                    force = next_flush + FORCE_FLUSH_NS
+        self.stop_reason = reason
+        log.end_ns = clock()
+        self._flush(log.rows)
+        return log
 
     def _run_offline(self) -> QueryLog:
-        """One query of n samples. The whole loop is the timed region, so the sample order
-        is drawn before it and the only other work inside is the bounded-interval flush."""
+        """One query of n samples (LoadGen's loaded set in order, repeated). The whole query
+        is the timed region: the samples are laid out before it, and nothing is sent until
+        it has been answered."""
         s, log = self.s, self.log
         n = s.offline_sample_count
+        per = self.warmup_ns_per_sample or 1_000_000
         if not n:
-            per = self.warmup_ns_per_sample or 1_000_000
             qps = s.target_qps or 1e9 / per
-            n = int(1.1 * qps * s.min_duration_ns / 1e9)  # LoadGen truncates too
-            n = max(n, s.min_query_count, 1)
-            if s.max_query_count:
-                n = min(n, s.max_query_count)
+            n = offline_sample_count(s.min_duration_ns // 1_000_000, qps, s.min_query_count)
+        n = max(n, 1)
         self.offline_sample_count = n
+        positions = offline_positions(n, self.n_samples)
         chunks = []
         for base in range(0, n, CHUNK):
-            issue, done, order, _ = log.chunk_for(base)
-            self._fill_order(order, min(CHUNK, n - base))
-            chunks.append((done, order, min(CHUNK, n - base), base))
-        invoke, pc = self.invoke, clock
-        log.start_ns = t_issue = pc()
-        max_end = t_issue + s.max_duration_ns if s.max_duration_ns else 1 << 62
-        check = min(t_issue + s.flush_interval_ns, max_end)
-        rows = n
-        for done, order, m, base in chunks:
-            for k in range(m):
-                invoke(order[k])
-                t = done[k] = pc()
-                if t >= check:
-                    log.rows = base + k + 1
-                    if t >= max_end:
-                        break
-                    self._flush(log.rows)
-                    check = min(pc() + s.flush_interval_ns, max_end)
-            else:
-                continue
-            rows = log.rows
-            break
+            _, done, order, _ = log.chunk_for(base)
+            m = min(CHUNK, n - base)
+            np.frombuffer(order, np.uint32, m)[:] = positions[base:base + m]
+            chunks.append((done, order, m))
+        del positions
+        expected = n * (1e9 / s.target_qps if s.target_qps else per)
+        self.emit("offline", {"samples": n, "quiet_ns": int(3 * expected)}, b"")
+        max_end = BIG
+        log.start_ns = t_issue = clock()
+        if s.max_duration_ns:
+            max_end = t_issue + s.max_duration_ns
+        rows = self._offline_loop(chunks, max_end)
         log.rows = rows
         log.end_ns = clock()
-        for base in range(0, rows, CHUNK):
-            issue = log.issue[base // CHUNK]
-            issue[:] = array("q", [t_issue]) * CHUNK
+        for c in range(len(log.issue)):
+            log.issue[c][:] = array("q", [t_issue]) * CHUNK
         if rows < n:
             self.stop_reason = "max duration reached after %d of %d samples" % (rows, n)
-            self._flush(rows)
-            return log
-        self.stop_reason = "all %d samples answered" % n
-        self._flush(n)
+        else:
+            self.stop_reason = "all %d samples answered" % n
+        self._flush(rows)
+        self._progress(rows, log.end_ns)
         return log
+
+    def _offline_loop(self, chunks: List[tuple], stop_ns: int) -> int:
+        """Answer the chunks' samples in order; returns how many were answered (all of them
+        unless the max duration cut the query short)."""
+        gather, batch = self.gather, self.batch
+        if gather is None:
+            for c, (done, order, m) in enumerate(chunks):
+                k = _loop_offline(self.invoke, order, done, m, stop_ns)
+                if k < m or (k == m and done[m - 1] >= stop_ns):
+                    return c * CHUNK + k
+            return (len(chunks) - 1) * CHUNK + chunks[-1][2]
+        pc = clock
+        first = 0  # where this chunk's whole batches start
+        for c, (done, order, m) in enumerate(chunks):
+            order_np = np.frombuffer(order, np.uint32, m)
+            k = _loop_offline_batched(gather, order_np, done, m, stop_ns, batch, first)
+            if k < 0:
+                return c * CHUNK - k
+            rest = m - k
+            if not rest:
+                first = 0
+                continue
+            # a batch across the chunk boundary (or the padded last batch), one invoke
+            if c + 1 < len(chunks):
+                nxt_done, nxt_order, nxt_m = chunks[c + 1]
+                take = min(batch - rest, nxt_m)
+                idx = np.concatenate((order_np[k:], np.frombuffer(nxt_order, np.uint32, take)))
+            else:
+                nxt_done, take = None, 0
+                idx = order_np[k:]
+            gather(idx, 0, len(idx))
+            t = pc()
+            for r in range(k, m):
+                done[r] = t
+            for r in range(take):
+                nxt_done[r] = t  # type: ignore[index]
+            first = take
+            if t >= stop_ns:
+                return c * CHUNK + m + take
+        return (len(chunks) - 1) * CHUNK + chunks[-1][2]

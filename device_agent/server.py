@@ -141,12 +141,10 @@ class Agent:
             n_samples = len(samples[0])
         self.backend.bind(samples)
         invoke = self.backend.invoker()
-        batch = None
-        if settings.scenario == "MultiStream" and req.get("batched", True):
-            batch = self.backend.batch_invoker(settings.samples_per_query)
+        gather = self.backend.gather_invoker() if req.get("batched", True) else None
         seq = self._seq
         emit, summary = self._run_emitter(seq, req)
-        runner = ScenarioRunner(settings, invoke, n_samples, emit, batch)
+        runner = ScenarioRunner(settings, invoke, n_samples, emit, gather, self.backend.batch)
         self.log = None
         affinity = self._set_affinity(req.get("cpu_affinity"))
         before = telemetry.snapshot()
@@ -167,7 +165,9 @@ class Agent:
             "rows": log.rows, "samples_per_row": log.samples_per_row,
             "start_ns": log.start_ns, "end_ns": log.end_ns,
             "checksum": log.checksum(), "stop_reason": runner.stop_reason,
-            "batched": batch is not None,
+            "batched": runner.gather is not None, "batch": runner.batch,
+            "busy_flushes": runner.busy_flushes,
+            "generated_query_count": runner.generated_query_count,
             "warmup_ns_per_sample": runner.warmup_ns_per_sample,
             "wall_anchor": {"wall_ns": wall0, "monotonic_ns": mono0},
             "telemetry_before": before, "telemetry_after": telemetry.snapshot(),

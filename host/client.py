@@ -93,7 +93,9 @@ class AgentClient:
                 if f.seq != seq:
                     continue  # a stale reply to an abandoned request
                 if f.type == wire.EVENT:
-                    deadline = time.monotonic() + self._idle
+                    # an event may announce a quiet stretch (Offline's one timed query)
+                    quiet = float(f.header.get("quiet_ns") or 0) / 1e9
+                    deadline = time.monotonic() + self._idle + quiet
                     if on_event:
                         on_event(f.header, f.body)
                     continue
