@@ -26,6 +26,12 @@ class QueryLogData:
     sample_idx: np.ndarray  # rows * samples_per_row
     samples_per_row: int
     start_ns: int = 0
+    qsl_index: np.ndarray | None = None  # position in the pushed set -> QSL index
+
+    def qsl_samples(self) -> np.ndarray:
+        """The QSL index of every sample queried, in issue order (LoadGen's numbering)."""
+        pos = self.sample_idx.astype(np.int64)
+        return pos if self.qsl_index is None else self.qsl_index[pos % len(self.qsl_index)]
 
     @property
     def rows(self) -> int:

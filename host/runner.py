@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from device_agent.backends import BackendError, check_tflite_bytes
+from device_agent.lgseq import loaded_sample_set
 
 from . import device_state, results
 from .boards import BoardProfile, load_board, open_link
@@ -154,6 +155,9 @@ class RunSpec:
     trace_all: bool = False  # every query in mlperf_log_trace.json (default: the first 10,000)
     # A task's run (host/tasks.py) brings its own samples, load options and output audit:
     samples: list[np.ndarray] | None = None  # the sample set (default: generated)
+    # the QSL index of each of ``samples``, in LoadGen's loaded-set order (the agent's
+    # QueryLog holds positions in the set; querylog.npz maps them back with qsl_index)
+    qsl_indices: list[int] | None = None
     load_options: dict[str, Any] = field(default_factory=dict)  # e.g. input_shapes
     after_run: AfterRun | None = None  # called after the timed run, same agent and model
     record_extra: dict[str, Any] = field(default_factory=dict)  # merged into result.json
@@ -231,6 +235,12 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
         n_samples = s.performance_sample_count or spec.sample_count
         if spec.samples is not None:
             n_samples = len(spec.samples[0])
+        # the sample set goes to the device in LoadGen's loaded-set order, so that LoadGen's
+        # sample positions (device_agent/lgseq.py) name the samples LoadGen would issue
+        qsl = (np.asarray(spec.qsl_indices, np.int64) if spec.qsl_indices is not None else
+               np.asarray(loaded_sample_set(n_samples, n_samples, s.qsl_rng_seed,
+                                            "SingleStream")[:n_samples], np.int64))
+        rec["samples"] = {"count": n_samples, "qsl_first": qsl[:16].tolist()}
         if model.backend == "tflite":
             assert model.data is not None
             sha, sent = client.push_model(model.data, lambda d, t: say("push", {
@@ -241,13 +251,16 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
             details = client.load_model("tflite", sha256=sha, options=opts)
             if spec.samples is None:
                 check_dynamic_inputs(details["inputs"], opts.get("input_shapes"))
-            arrays = spec.samples if spec.samples is not None else generate_samples(
-                details["inputs"], n_samples, s.qsl_rng_seed)
+            if spec.samples is not None:
+                arrays = spec.samples
+            else:  # QSL samples 0..n-1, generated, then laid out in loaded-set order
+                arrays = [a[qsl] for a in generate_samples(details["inputs"], n_samples,
+                                                           s.qsl_rng_seed)]
             samples_sha, sent = client.push_samples(arrays, lambda d, t: say("push", {
                 "what": "samples", "done": d, "total": t}))
             rec["transfers"]["samples_bytes_sent"] = sent
-            rec["samples"] = {"sha256": samples_sha, "count": n_samples,
-                              "generated": spec.samples is None, "seed": s.qsl_rng_seed}
+            rec["samples"].update(sha256=samples_sha, generated=spec.samples is None,
+                                  seed=s.qsl_rng_seed)
         else:
             details = client.load_model("synthetic", kind=model.kind)
         rec["model"]["details"] = details
@@ -312,7 +325,7 @@ def execute(spec: RunSpec, report: Reporter | None = None) -> RunOutcome:
             rec["transfers"]["line"] = dataclasses.asdict(link.stats)
     if stage != "run":
         raise RunError(f"{profile.name}: " + "; ".join(errors))
-    return _finish(spec, rec, collector, reply, errors, out, say, power)
+    return _finish(spec, rec, collector, reply, errors, out, say, power, qsl)
 
 
 def _open_power(spec: RunSpec, profile: BoardProfile, client: AgentClient, out: Path,
@@ -334,15 +347,17 @@ def _open_power(spec: RunSpec, profile: BoardProfile, client: AgentClient, out: 
 
 def _finish(spec: RunSpec, rec: dict[str, Any], collector: QueryLogCollector,
             reply: dict[str, Any], errors: list[str], out: Path, say: Reporter,
-            power: Any = None) -> RunOutcome:
+            power: Any = None, qsl: np.ndarray | None = None) -> RunOutcome:
     s = spec.settings
     q = collector.data(start_ns=int(reply.get("start_ns", 0)))
+    q.qsl_index = qsl
     if q.rows and not reply.get("start_ns"):
         q.start_ns = int(q.issue_ns[0])  # the run's own start never arrived: use its first issue
     rec["run"] = {k: reply.get(k) for k in ("rows", "start_ns", "end_ns", "stop_reason",
                                              "batched", "warmup_ns_per_sample", "wall_anchor",
                                              "querylog_bytes", "n_samples", "cpu_affinity",
-                                             "offline_sample_count")}
+                                             "offline_sample_count", "batch", "busy_flushes",
+                                             "generated_query_count")}
     rec["run"]["rows_received"] = q.rows
     rec.update(device_state.throttling(rec["telemetry"], rec["run"].get("cpu_affinity")))
     rec["warnings"] = device_state.warnings_for(rec)
