@@ -154,4 +154,9 @@ def warnings_for(rec: dict[str, Any]) -> list[str]:
     gov = rec.get("governor") or {}
     if gov.get("restore_failed"):
         out.append(f"edgeperf: governors not restored: {gov['restore_failed']}")
+    busy = (rec.get("run") or {}).get("busy_flushes")
+    if busy:
+        out.append(f"edgeperf: the device was saturated: {busy} QueryLog send(s) found no idle "
+                   "gap in 10 s and went out between queries that were due, so the queries "
+                   "behind them include the send; lower --target-qps")
     return out

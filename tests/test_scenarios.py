@@ -309,3 +309,26 @@ def test_a_query_sets_inputs_invokes_and_reads_into_preallocated_memory(tmp_path
     assert rec.calls.count("invoke") == 3 and rec.calls.count("set_tensor") == 3
     if name == "mlp-batch8":
         assert len(set(rec.inputs[-3:])) == 1
+
+
+def test_a_saturated_server_still_sends_within_the_force_interval_and_counts_it(monkeypatch):
+    """No idle gap ever comes on a device 5x slower than its arrival rate: a stretch goes out
+    anyway after FORCE_FLUSH_NS (so a dying agent still loses a bounded stretch), and each
+    such send is counted for the run's warning."""
+    monkeypatch.setattr(scenarios, "FORCE_FLUSH_NS", 30_000_000)
+    emit = SlowEmit(0.0)
+    s = settings("Server", target_qps=5000.0, min_query_count=400,
+                 flush_interval_ns=10_000_000)
+    r = ScenarioRunner(s, SyntheticBackend("busy:1000").invoker(), N_SAMPLES, emit)
+    log = r.run()
+    assert log.rows == len(server_schedule(5000.0, 6, 0, 400))
+    sends = [h["first"] for e, _, _, h in emit.calls if e == "querylog"]
+    assert r.busy_flushes >= 2 and len(sends) >= r.busy_flushes
+
+
+def test_busy_flushes_make_a_warning() -> None:
+    from host.device_state import warnings_for
+
+    (w,) = warnings_for({"run": {"busy_flushes": 3}})
+    assert "saturated: 3 QueryLog send(s)" in w and "--target-qps" in w
+    assert warnings_for({"run": {"busy_flushes": 0}}) == []
