@@ -4,7 +4,8 @@ Three kinds of file:
 
 ``querylog.npz``
     A run's raw QueryLog (host/results.py: ``issue_ns``, ``done_ns``, ``sample_idx``,
-    ``start_ns``, ``samples_per_row``). Scored exactly as the run was (runner.score_input):
+    ``start_ns``, ``samples_per_row``, ``qsl_index``). Scored exactly as the run was
+    (runner.score_input):
     the same settings give the same summary numbers as the run's mlperf_log_summary.txt.
     When the file, or the result.json next to it, records the run's scenario, a different
     ``--scenario`` is refused.
@@ -143,10 +144,11 @@ def _read_npz(path: Path, scenario: str) -> QueryLogData:
         sample = (np.asarray(z["sample_idx"]).reshape(-1) if "sample_idx" in z
                   else np.zeros(len(done) * spr, np.uint32))
         start = int(z["start_ns"]) if "start_ns" in z else 0
+        qsl = np.asarray(z["qsl_index"], np.int64) if "qsl_index" in z else None
     if len(issue) != len(done):
         raise ScoreFileError(f"{path}: {len(issue)} issue times but {len(done)} completions")
     q = QueryLogData(_ints(path, issue, "issue_ns"), _ints(path, done, "done_ns"),
-                     sample.astype(np.uint32), spr, start)
+                     sample.astype(np.uint32), spr, start, qsl)
     _check_rows(path, q)
     if not q.start_ns:
         q.start_ns = int(q.issue_ns[0])  # as for a live run whose start never arrived

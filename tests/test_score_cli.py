@@ -160,3 +160,14 @@ def test_querylog_npz_scores_as_the_run_did(tmp_path, capsys, scenario):
     code, _, _, err = score(capsys, out / "querylog.npz", "--scenario", other)
     assert code == 2
     assert f"was recorded in a {scenario} run, but --scenario is {other}" in err
+
+
+def test_a_querylog_npz_that_names_its_scenario(tmp_path, capsys):
+    sched, done = server_rows()
+    f = tmp_path / "elsewhere.npz"  # no result.json beside it: the file's own word counts
+    np.savez(f, issue_ns=sched, done_ns=done, sample_idx=np.zeros(N, np.uint32),
+             start_ns=np.int64(START), samples_per_row=np.int64(1), scenario="Server")
+    code, s, _, _ = score(capsys, f, "--scenario", "Server", "--target-latency-ms", "1")
+    assert code == 0 and s["Scheduled samples per second"] == 999.50
+    code, _, _, err = score(capsys, f, "--scenario", "Offline")
+    assert code == 2 and "was recorded in a Server run, but --scenario is Offline" in err
