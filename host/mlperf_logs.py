@@ -6,9 +6,9 @@
 mlperf_log_summary.txt, mlperf_log_detail.txt and mlperf_log_accuracy.json follow LoadGen
 in layout, keys, order and number formatting (C++ stream defaults: ``%g`` for doubles in the
 detail log and on the summary's "Samples per second" line, two decimals where LoadGen calls
-DoubleToString; a NaN or an infinity as glibc spells it, bare: nan, -nan, inf), so that checkers and people who read LoadGen logs read ours. The detail
-log's header names edgeperf instead of LoadGen's build, and mlperf_log_trace.json is valid
-JSON (LoadGen's is not).
+DoubleToString; a NaN or an infinity as glibc spells it, bare: nan, -nan, inf), so that
+checkers and people who read LoadGen logs read ours. The detail log's header names edgeperf
+instead of LoadGen's build, and mlperf_log_trace.json is valid JSON (LoadGen's is not).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from device_agent import lgseq
 from host import __version__
 from host.mlperf_trace import TraceEvents, write_trace
 from host.scoring import LatencyStats, Summary
@@ -212,12 +213,40 @@ class RunInfo:
     power_end: datetime | None = None  # default: end
     generated_query_count: int = 0
     generated_samples_per_query: int = 1
+    generated_query_duration: int | None = None
     total_sample_count: int | None = None  # the QSL's size
     qsl_name: str = "edgeperf"
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # generic_message events
     extra: dict[str, Any] = field(default_factory=dict)  # edgeperf_* keys (device state...)
+
+
+def generated_queries(requested: TestSettings, effective: TestSettings
+                      ) -> tuple[int, int, int | None]:
+    """(generated_query_count, generated_samples_per_query, generated_query_duration) as
+    LoadGen's GenerateQueries logs them for these settings: the queries it builds before
+    the start (device_agent.lgseq reproduces it), not the ones a run scored.
+
+    Offline's one query holds ``effective.samples_per_query`` samples when the device
+    decided it; its duration (one period of the expected QPS) is None while no rate is
+    known."""
+    scen = requested.scenario
+    if scen == "Offline" and effective.samples_per_query and not effective.target_qps > 0:
+        return 1, effective.samples_per_query, None
+    stream = scen in ("SingleStream", "MultiStream")
+    accuracy = requested.mode == "AccuracyOnly"
+    count, spq, duration = lgseq.generated_queries(
+        scen, requested.min_duration_ms, requested.min_query_count,
+        target_qps=effective.target_qps,
+        expected_latency_ns=float(effective.target_latency_ns or 0) if stream else 0.0,
+        samples_per_query=effective.samples_per_query or 1,
+        schedule_rng_seed=requested.schedule_rng_seed,
+        mode="AccuracyOnly" if accuracy else "PerformanceOnly",
+        set_size=effective.performance_sample_count if accuracy else 0)
+    if scen == "Offline" and effective.samples_per_query:
+        spq = effective.samples_per_query
+    return count, spq, duration
 
 
 # line_no per event group: stable across edits of this file
@@ -333,6 +362,8 @@ def format_detail(settings: TestSettings, summary: Summary | None, info: RunInfo
             "run")
     w.event("generated_query_count", info.generated_query_count, "run")
     w.event("generated_samples_per_query", info.generated_samples_per_query, "run")
+    if info.generated_query_duration is not None:
+        w.event("generated_query_duration", info.generated_query_duration, "run")
     for msg in info.messages:
         w.event("generic_message", msg, "run", end)
     for msg in info.warnings:
@@ -394,6 +425,13 @@ class QueryLogLike(Protocol):
     start_ns: int
 
 
+def _qsl_samples(q: QueryLogLike) -> np.ndarray:
+    """The QSL index of every sample (LoadGen's numbering), where the QueryLog maps its
+    positions in the pushed set to them."""
+    qsl_samples = getattr(q, "qsl_samples", None)
+    return qsl_samples() if callable(qsl_samples) else q.sample_idx
+
+
 def write_run_logs(out: str | os.PathLike[str], *, summary: Summary | None,
                    requested: TestSettings, effective: TestSettings, sut_name: str,
                    querylog: QueryLogLike, wall_anchor: dict[str, int] | None = None,
@@ -436,9 +474,9 @@ def write_run_logs(out: str | os.PathLike[str], *, summary: Summary | None,
     if summary_appendix:
         with open(out / "mlperf_log_summary.txt", "a", encoding="utf-8") as f:
             f.write(summary_appendix)
-    info = RunInfo(sut_name, wall(begin_ns), wall(end_ns),
-                   generated_query_count=summary.query_count if summary else rows,
-                   generated_samples_per_query=effective.samples_per_query or 1,
+    count, spq, duration = generated_queries(requested, effective)
+    info = RunInfo(sut_name, wall(begin_ns), wall(end_ns), generated_query_count=count,
+                   generated_samples_per_query=spq, generated_query_duration=duration,
                    total_sample_count=total, warnings=list(warnings), errors=list(errors),
                    extra=dict(extra or {}))
     if power_window_wall_ns is not None:
@@ -448,7 +486,7 @@ def write_run_logs(out: str | os.PathLike[str], *, summary: Summary | None,
     k = rows if trace_limit is None else min(rows, trace_limit)
     spr = max(1, q.samples_per_row)
     events = TraceEvents(q.issue_ns[:k], q.done_ns[:k],
-                         sample_indices=q.sample_idx[:k * spr] if k else None,
+                         sample_indices=_qsl_samples(q)[:k * spr] if k else None,
                          query_ids=np.zeros(k, np.int64) if offline else None,
                          name="Sample" if offline else "Query")
     write_trace(out / "mlperf_log_trace.json", events, start_ns=begin_ns, total_rows=rows)

@@ -24,6 +24,7 @@ from host.mlperf_logs import (
     format_detail,
     fmt_g,
     format_summary,
+    generated_queries,
     parse_detail,
     parse_summary,
     power_time,
@@ -33,6 +34,7 @@ from host.mlperf_logs import (
     write_summary,
     write_trace,
 )
+from host.querylog import QueryLogData
 from host.scoring import ScoreInput, Summary, score
 from host.settings import TestSettings, effective_settings
 
@@ -198,15 +200,16 @@ def test_parse_summary_reads_reference() -> None:
 
 def run_info(settings: TestSettings, summary: Summary | None, **kw: object) -> RunInfo:
     eff = effective_settings(settings, total_sample_count=1024)
-    spq = eff.samples_per_query or (summary.sample_count if summary else 1)
-    return RunInfo("PySUT", T0, T0 + timedelta(milliseconds=13),
-                   generated_query_count=summary.query_count if summary else 1,
-                   generated_samples_per_query=spq, total_sample_count=1024, **kw)
+    count, spq, duration = generated_queries(settings, eff)
+    return RunInfo("PySUT", T0, T0 + timedelta(milliseconds=13), generated_query_count=count,
+                   generated_samples_per_query=spq, generated_query_duration=duration,
+                   total_sample_count=1024, **kw)
 
 
 CHECKER_KEYS = ["test_datetime", "sut_name", "requested_scenario", "effective_scenario",
                 "effective_min_duration_ms", "effective_min_query_count",
-                "generated_query_count", "generated_samples_per_query", "power_begin",
+                "generated_query_count", "generated_samples_per_query",
+                "generated_query_duration", "power_begin",
                 "power_end", "result_validity", "result_min_duration_met",
                 "result_min_queries_met", "early_stopping_met", "early_stopping_result",
                 "result_query_count", "result_min_latency_ns", "result_max_latency_ns",
@@ -263,13 +266,13 @@ def test_detail_lines_keys_and_values(scenario: str, tmp_path: Path) -> None:
         assert by_key["error_runtime"]["value"] == "device reset"
     # settings and structure as LoadGen writes them, value formatting included
     ref = (REF / scenario / "mlperf_log_detail.txt").read_text()
-    prefixes = ("requested_", "effective_", "generated_query_count",
-                "generated_samples_per_query", "result_validity", "result_min_duration_met",
+    prefixes = ("requested_", "effective_", "generated_", "result_validity",
+                "result_min_duration_met",
                 "result_min_queries_met", "early_stopping_met", "result_perf_constraints_met",
                 "result_query_count", "result_overlatency_query_count", "num_errors")
     assert raw_values(text, prefixes) == raw_values(ref, prefixes)
     skip = ("loadgen_", "logger_", "edgeperf_", "loaded_qsl_set", "get_sut_name",
-            "generated_query_duration", "generic_message", "warning_", "error_", "qsl_name")
+            "generic_message", "warning_", "error_", "qsl_name")
     keys = [ev["key"] for ev in events if not ev["key"].startswith(skip)]
     ref_keys = [ev["key"] for ev in parse_detail(REF / scenario / "mlperf_log_detail.txt")
                 if not ev["key"].startswith(skip)]
@@ -380,6 +383,16 @@ LOADGEN_CASES = {
     "server_ok": dict(scenario="Server", n=1000, qps=5000.0, bound_ns=50_000_000),
     "server_tight": dict(scenario="Server", n=400, qps=5000.0, bound_ns=1),
     "ss_cut_short": dict(scenario="SingleStream", n=100, max_n=80),  # min queries not met
+    # what GenerateQueries generates when the min duration, not the count, decides
+    "gen_ss": dict(scenario="SingleStream", n=1, settings={
+        "min_duration_ms": 50, "single_stream_expected_latency_ns": 5_000_000}),
+    "gen_ms": dict(scenario="MultiStream", n=3, settings={
+        "min_duration_ms": 40, "multi_stream_expected_latency_ns": 3_000_000,
+        "multi_stream_samples_per_query": 4}),
+    "gen_server": dict(scenario="Server", n=10, qps=2000.0, bound_ns=50_000_000, settings={
+        "min_duration_ms": 30, "schedule_rng_seed": 16159082839903944936}),
+    "gen_offline": dict(scenario="Offline", n=100, settings={
+        "min_duration_ms": 20, "offline_expected_qps": 30000.0}),
     # doubles LoadGen only logs, set to NaN/inf to see how it spells them
     "ss_nan": dict(scenario="SingleStream", n=10, settings={"accuracy_log_probability": "nan"}),
     "ss_minus_nan": dict(scenario="SingleStream", n=10,
@@ -487,8 +500,6 @@ def json_events(text: str) -> list[dict]:
 
 
 def test_write_run_logs_places_the_device_clock_on_the_wall_clock(tmp_path: Path) -> None:
-    from host.querylog import QueryLogData
-
     mono0 = 7_000_000_000  # device perf_counter at the anchor
     wall0 = int(T0.timestamp() * 1e9)  # 19:01:42.092 UTC at the same instant
     start = mono0 + 5_000_000
@@ -594,3 +605,82 @@ def test_zero_duration_runs_log_nan_and_inf_as_loadgen(tmp_path: Path) -> None:
 def test_fmt_g_spellings() -> None:
     assert [fmt_g(x) for x in (math.nan, -math.nan, math.inf, -math.inf, 1e6, 0.5)] == [
         "nan", "-nan", "inf", "-inf", "1e+06", "0.5"]
+
+
+# --------------------------------------------------------------------------- generated queries
+
+GENERATED = ("generated_query_count", "generated_samples_per_query", "generated_query_duration")
+
+
+def _short_querylog(scenario: str, rows: int, spr: int) -> QueryLogData:
+    start = 1_000_000
+    issue = start + np.arange(rows, dtype=np.int64) * (0 if scenario == "Offline" else 1000)
+    return QueryLogData(issue, issue + 500, np.zeros(rows * spr, np.uint32), spr, start)
+
+
+def _logged_generated(settings: TestSettings, out: Path, rows: int = 50) -> list[str]:
+    """The generated_* lines write_run_logs writes for a run that scored ``rows`` queries."""
+    eff = effective_settings(settings, total_sample_count=1024)
+    spr = eff.samples_per_query if settings.scenario == "MultiStream" else 1
+    q = _short_querylog(settings.scenario, rows, spr)
+    lat = q.done_ns - q.issue_ns
+    summary = (scored(settings, np.array([lat.max()]), sample_lat=lat)
+               if settings.scenario == "Offline" else scored(settings, lat))
+    out.mkdir(exist_ok=True)
+    write_run_logs(out, summary=summary, requested=settings, effective=eff, sut_name="PySUT",
+                   querylog=q)
+    return raw_values((out / "mlperf_log_detail.txt").read_text(), GENERATED)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_run_logs_say_what_loadgen_generated_not_what_was_scored(scenario: str,
+                                                                 tmp_path: Path) -> None:
+    # The reference runs' settings, but only 50 queries scored (a run cut short): the detail
+    # log still says what LoadGen's GenerateQueries built for those settings, all three keys
+    # in LoadGen's order, right after "Starting performance mode".
+    settings, _ = reference_case(scenario)
+    ours = _logged_generated(settings, tmp_path)
+    ref = (REF / scenario / "mlperf_log_detail.txt").read_text()
+    assert ours == raw_values(ref, GENERATED)
+    keys = [ev["key"] for ev in parse_detail(tmp_path / "mlperf_log_detail.txt")]
+    start = keys.index("generic_message")
+    assert keys[start + 1:start + 4] == list(GENERATED)
+
+
+@pytest.mark.parametrize("name", ["gen_ss", "gen_ms", "gen_server", "gen_offline"])
+def test_generated_queries_equal_real_loadgens(loadgen_runs: dict[str, Path], name: str,
+                                               tmp_path: Path) -> None:
+    # Settings where the min duration decides how many queries LoadGen generates (twice the
+    # duration at the expected latency; Server's seeded Poisson schedule past the duration;
+    # Offline's 1.1 * duration * QPS samples): ours equal LoadGen's own lines.
+    case = LOADGEN_CASES[name]
+    lg_settings = _loadgen_settings(case)
+    scen = case["scenario"]
+    kw: dict = dict(min_duration_ms=lg_settings["min_duration_ms"],
+                    min_query_count=case["n"],
+                    max_query_count=0 if scen == "Offline" else case["n"])
+    if scen == "SingleStream":
+        kw.update(target_latency_ns=lg_settings["single_stream_expected_latency_ns"])
+    elif scen == "MultiStream":
+        kw.update(target_latency_ns=lg_settings["multi_stream_expected_latency_ns"],
+                  samples_per_query=lg_settings["multi_stream_samples_per_query"])
+    elif scen == "Server":
+        kw.update(target_qps=case["qps"], target_latency_ns=case["bound_ns"],
+                  schedule_rng_seed=lg_settings["schedule_rng_seed"])
+    else:
+        kw.update(target_qps=lg_settings["offline_expected_qps"])
+    ours = _logged_generated(TestSettings(scen, **kw), tmp_path, rows=5)
+    theirs = raw_values((loadgen_runs[name] / "mlperf_log_detail.txt").read_text(), GENERATED)
+    assert len(theirs) == 3 and ours == theirs
+
+
+def test_trace_names_qsl_indices_where_the_querylog_maps_them(tmp_path: Path) -> None:
+    # the agent records positions in the pushed set; the trace names LoadGen's QSL indices
+    s = settings_for("SingleStream", 3)
+    q = _short_querylog("SingleStream", 3, 1)
+    q.sample_idx = np.array([0, 1, 2], np.uint32)
+    q.qsl_index = np.array([882, 396, 136])
+    write_run_logs(tmp_path, summary=scored(s, q.done_ns - q.issue_ns), requested=s,
+                   effective=effective_settings(s), sut_name="x", querylog=q)
+    trace = json.loads((tmp_path / "mlperf_log_trace.json").read_text())["traceEvents"]
+    assert [e["args"]["sample_indices"] for e in trace] == [[882], [396], [136]]
