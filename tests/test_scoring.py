@@ -83,3 +83,14 @@ def test_short_presets_follow_the_percentile_in_force(name: str, scenario: str) 
                   ).min_query_count == 100
     assert preset("mlperf", scenario, target_latency_percentile=P999_FROM_CONF
                   ).min_query_count == preset("mlperf", scenario).min_query_count
+
+
+def test_a_conf_percentile_raises_the_short_presets_minimum() -> None:
+    # what the CLI's --user-conf does to a preset: the conf's p99.9 is the percentile in force
+    conf = "*.MultiStream.target_latency_percentile = 99.9\n"
+    s = preset("quick", "MultiStream", confs=[conf])
+    assert (s.target_latency_percentile, s.min_query_count) == (P999_FROM_CONF, 6636)
+    # a conf's own min_query_count is kept, as an override's
+    s = preset("quick", "MultiStream", confs=[conf + "*.*.min_query_count = 700\n"])
+    assert s.min_query_count == 700
+    assert preset("quick", "MultiStream", confs=[conf], min_query_count=5).min_query_count == 5
