@@ -326,7 +326,6 @@ class ScenarioRunner:
     def _flush(self, upto: int) -> None:
         if upto <= self.sent:
             return
-        t0 = clock()
         log = self.log
         # Offline: one query, so every row shares its issue time
         issue = log.start_ns if self.s.scenario == "Offline" else None
@@ -336,6 +335,13 @@ class ScenarioRunner:
                                    "samples_per_row": log.samples_per_row},
                       b"".join(log.views(first, first + n, issue)))
         self.sent = upto
+
+    def _send(self, upto: int, now: int) -> None:
+        """A flush and a progress event; what they took sizes the idle gap Server waits
+        for."""
+        t0 = clock()
+        self._flush(upto)
+        self._progress(upto, now)
         self.flush_costs.append(clock() - t0)
 
     def _progress(self, rows: int, now: int) -> None:
@@ -440,8 +446,7 @@ class ScenarioRunner:
                 break
             now = clock()
             if now >= next_flush:
-                self._flush(j)
-                self._progress(j, now)
+                self._send(j, now)
                 next_flush = clock() + s.flush_interval_ns
         log.end_ns = clock()
         self._flush(log.rows)
@@ -470,9 +475,7 @@ class ScenarioRunner:
             self._fill_order(order, m)
         del offsets
         gather, batch = self.gather, self.batch
-        t0 = clock()
-        self._progress(0, t0)  # also times one emit: the first idle gap must fit a flush
-        self.flush_costs.append(clock() - t0)
+        self._send(0, 0)  # times a send (progress 0): the first idle gap must fit one
         j = 0
         log.start_ns = start = clock()
         next_flush = start + s.flush_interval_ns
@@ -496,8 +499,7 @@ class ScenarioRunner:
                 idle = start + log.issue[j // CHUNK][j % CHUNK] - now >= gap
                 if idle or now >= force:
                     self.busy_flushes += not idle
-                    self._flush(j)
-                    self._progress(j, now)
+                    self._send(j, now)
                     next_flush = clock() + s.flush_interval_ns
                     force = next_flush + FORCE_FLUSH_NS
         self.stop_reason = reason

@@ -90,19 +90,20 @@ def test_a_slow_emit_lands_between_queries_never_inside_one(scenario) -> None:
 
 
 def test_a_slow_emit_delays_no_server_arrival() -> None:
-    """Server at 40 QPS with a 20 ms emit: every flush waits for an idle gap that fits it,
+    """Server at 10 QPS with a 20 ms emit: every flush waits for an idle gap that fits it,
     so no query's scheduled-arrival-to-completion interval contains one, and none was
-    forced into a busy stretch."""
+    forced into a busy stretch. (How many gaps fit depends on how long the emit really
+    took on a loaded machine; that some did does not: a third of the gaps exceed 110 ms.)"""
     emit = SlowEmit(0.02)
-    s = settings("Server", target_qps=40.0, min_duration_ns=2_000_000_000,
+    s = settings("Server", target_qps=10.0, min_query_count=20, min_duration_ns=3_000_000_000,
                  flush_interval_ns=50_000_000)
     r = ScenarioRunner(s, SyntheticBackend("busy:200").invoker(), N_SAMPLES, emit)
     log = r.run()
     issue, done = scored_intervals(log)
-    assert len(emit.intervals("querylog")) >= 5
+    assert [a for a, _ in emit.intervals("querylog") if a < log.end_ns]  # sent mid-run
     assert overlapping(issue, done, emit.intervals()) == []
     assert r.busy_flushes == 0
-    assert log.rows == len(server_schedule(40.0, 6, 2000, 50))
+    assert log.rows == len(server_schedule(10.0, 6, 3000, 20))
 
 
 def test_offline_sends_nothing_inside_its_one_query() -> None:
