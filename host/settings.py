@@ -31,6 +31,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
+from device_agent import lgseq
+
 from .scoring import early_stopping_min_queries
 
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
@@ -46,7 +48,6 @@ MLPERF_SEEDS = {
 # LoadGen's own defaults where a scenario leaves a value unset (test_settings.h).
 DEFAULT_EXPECTED_LATENCY_NS = {"SingleStream": 1_000_000, "MultiStream": 8_000_000}
 MULTISTREAM_SAMPLES_PER_QUERY = 8
-OFFLINE_SLACK = 1.1  # LoadGen issues 10 % more Offline samples than min_duration * QPS
 # Server presets need an arrival rate and a bound; these apply unless the caller gives them.
 SERVER_DEFAULT_TARGET_QPS = 50.0
 SERVER_DEFAULT_TARGET_LATENCY_NS = 100_000_000
@@ -164,9 +165,9 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 
 def offline_sample_count(requested: TestSettings, qps: float) -> int:
-    """Samples in the one Offline query, as LoadGen: max(min_query_count, 1.1 * duration * qps)."""
-    target = int(OFFLINE_SLACK * (requested.min_duration_ms / 1000.0) * qps)
-    return max(requested.min_query_count, target)
+    """Samples in the one Offline query, as LoadGen: max(min_query_count, 1.1 * duration * qps),
+    by the one function the agent uses too (device_agent.lgseq)."""
+    return lgseq.offline_sample_count(requested.min_duration_ms, qps, requested.min_query_count)
 
 
 def effective_settings(requested: TestSettings, *, expected_qps: float | None = None,
