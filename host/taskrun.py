@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from device_agent.lgseq import loaded_sample_set
+
 from . import results
 from .accuracy import AccuracyResult, AccuracySpec, model_inputs, run_accuracy
 from .audit import (
@@ -72,11 +74,10 @@ def parse_input_shapes(items: list[str] | None) -> dict[str, list[int]] | None:
 
 
 def perf_subset(n: int, k: int, seed: int) -> np.ndarray:
-    """The dataset indices of a performance sample set of k (seeded, as LoadGen's QSL)."""
-    if k >= n:
-        return np.arange(n)
-    rs = np.random.RandomState(seed % (1 << 32))
-    return np.sort(rs.choice(n, k, replace=False))
+    """The dataset indices of a performance sample set of k, in LoadGen's loaded-set order:
+    LoadGen 6.0.17 loads a shuffle (qsl_rng_seed) of the first k of the n samples."""
+    k = min(k, n)
+    return np.asarray(loaded_sample_set(n, k, seed, "SingleStream")[:k], np.int64)
 
 
 def task_perf_spec(task: Task, settings: TestSettings, out: Path, *, board: str | BoardProfile,
@@ -102,6 +103,7 @@ def task_perf_spec(task: Task, settings: TestSettings, out: Path, *, board: str 
         after = OutputAudit(ref, subset, count, settings.sample_index_rng_seed, task.tolerance)
     return RunSpec(model=task.model, settings=settings, board=board, out_dir=out,
                    threads=threads, samples=[a[subset] for a in arrays],
+                   qsl_indices=subset.tolist(),
                    load_options={"input_shapes": input_shapes} if input_shapes else {},
                    after_run=after, trace_all=trace_all, conf_files=list(conf_files or []),
                    record_extra={"task": dict(task.describe(), performance_samples=len(subset),
