@@ -143,33 +143,43 @@ def _draws(rng: MT19937, ranges: np.ndarray) -> np.ndarray:
     return out
 
 
+def _paired(n: int) -> bool:
+    """libstdc++ draws two swap positions at once while n * n fits the generator's range."""
+    return (_TWO32 - 1) // n >= n
+
+
+def _shuffle_ranges(n: int) -> np.ndarray:
+    """The range of each draw ``std::shuffle`` makes for ``n`` items, in order (uint64):
+    paired, a lone [0, 1] when n is even, then s*(s+1) for s = 2 or 3, +2, ..., n-1;
+    unpaired, i+1 for i = 1..n-1."""
+    if n <= 1:
+        return np.empty(0, dtype=np.uint64)
+    if _paired(n):
+        s = np.arange(2 + (n + 1) % 2, n, 2, dtype=np.uint64)  # each pair's swap_range
+        r = s * (s + np.uint64(1))
+        return np.concatenate((np.array([2], np.uint64), r)) if n % 2 == 0 else r
+    return np.arange(2, n + 1, dtype=np.uint64)
+
+
 def _swaps(rng: MT19937, n: int) -> Tuple[np.ndarray, np.ndarray]:
     """``std::shuffle``'s swaps for ``n`` items: element ``a[i]`` swaps with ``a[j]``, in
     order. Draws exactly what libstdc++'s shuffle draws."""
-    if n <= 1:
-        e = np.empty(0, dtype=np.int64)
-        return e, e
-    if (_TWO32 - 1) // n >= n:  # two swap positions from one draw
-        first = 1 if n % 2 == 0 else 0  # a lone [0, 1] draw puts element 1 first
-        s = np.arange(2 + first, n, 2, dtype=np.uint64)  # swap_range of each pair
-        if first:
-            x = _draws(rng, np.concatenate((np.array([2], np.uint64), s * (s + np.uint64(1)))))
-            lone, x = x[:1], x[1:]
-        else:
-            x = _draws(rng, s * (s + np.uint64(1)))
-        b1 = s + np.uint64(1)
-        i = np.empty(2 * len(s), dtype=np.int64)
-        j = np.empty(2 * len(s), dtype=np.int64)
-        i[0::2] = s - np.uint64(1)
-        i[1::2] = s
-        j[0::2] = x // b1
-        j[1::2] = x % b1
-        if first:
-            i = np.concatenate((np.array([1], np.int64), i))
-            j = np.concatenate((lone.astype(np.int64), j))
-        return i, j
-    i = np.arange(1, n, dtype=np.int64)
-    return i, _draws(rng, i.astype(np.uint64) + np.uint64(1)).astype(np.int64)
+    x = _draws(rng, _shuffle_ranges(n))
+    if n <= 1 or not _paired(n):
+        return np.arange(1, max(n, 1), dtype=np.int64), x.astype(np.int64)
+    lone = n % 2 == 0
+    if lone:  # swap(a[1], a[d]) with d in [0, 1]
+        d, x = x[:1], x[1:]
+    s = np.arange(2 + lone, n, 2, dtype=np.int64)  # pair (s-1, s): x // (s+1), x % (s+1)
+    b1 = (s + 1).astype(np.uint64)
+    i = np.empty(2 * len(s), dtype=np.int64)
+    j = np.empty(2 * len(s), dtype=np.int64)
+    i[0::2], i[1::2] = s - 1, s
+    j[0::2], j[1::2] = x // b1, x % b1
+    if lone:
+        i = np.concatenate((np.array([1], np.int64), i))
+        j = np.concatenate((d.astype(np.int64), j))
+    return i, j
 
 
 def shuffle(rng: MT19937, items: list) -> None:
@@ -179,9 +189,11 @@ def shuffle(rng: MT19937, items: list) -> None:
         items[a], items[b] = items[b], items[a]
 
 
-def _skip_shuffle(rng: MT19937, n: int) -> None:
-    """Consume the draws of a shuffle of ``n`` items whose result LoadGen never uses."""
-    _swaps(rng, n)
+def _skip_shuffles(rng: MT19937, n: int, times: int = 1) -> None:
+    """Consume the draws of ``times`` shuffles of ``n`` items whose results LoadGen never
+    uses: their draws depend on n only, so all go through one vectorised pass."""
+    if times > 0:
+        _draws(rng, np.tile(_shuffle_ranges(n), times))
 
 
 def loadable_sets(sample_count: int, set_size: int, qsl_rng_seed: int, scenario: str,
@@ -258,9 +270,9 @@ class SampleOrder:
             acc = list(range(0, self.set_size, stride))
             shuffle(self._rng, acc)
             self._acc = np.array(acc, dtype=np.uint32)
-        _skip_shuffle(self._rng, n_strided)  # sample_distribution_unique
-        for _ in range(0, int(min_queries), padded):  # sample_distribution_equal_issue
-            _skip_shuffle(self._rng, padded)
+        _skip_shuffles(self._rng, n_strided)  # sample_distribution_unique
+        # sample_distribution_equal_issue: for (j = 0; j < min_queries; j += size) shuffle
+        _skip_shuffles(self._rng, padded, -(-max(int(min_queries), 0) // padded))
 
     def next(self, n_queries: int) -> np.ndarray:
         """Positions of the next ``n_queries`` queries' samples (uint32), in issue order:

@@ -199,6 +199,31 @@ def test_canonical_keeps_below_one_and_gaps_truncate():
         assert gaps[k] == int(-math.log(1.0 - c) / 250.0 * 1e9)
 
 
+def ref_generate(gaps, gen_ns: int, min_queries: int):
+    """GenerateQueries' loop, literally: (query count, final timestamp)."""
+    timestamp = prev = count = 0
+    while prev < gen_ns or count < min_queries:
+        count += 1
+        prev = timestamp
+        timestamp += gaps[count - 1]
+    return count, timestamp
+
+
+def test_query_count_is_the_generate_loop_ties_included():
+    rnd = random.Random(3)
+    for _ in range(3000):
+        gaps = [rnd.choice([0, 1, 2, 5]) for _ in range(60)]
+        gen, mq = rnd.choice([0, 1, 5, 10, 20]), rnd.randint(0, 12)
+        t = np.concatenate([[0], np.cumsum(gaps)])
+        n = L._query_count(t, gen, mq)
+        assert (n, int(t[n])) == ref_generate(gaps, gen, mq)
+    for ms, mq, lat in [(5, 1, 1e6), (4, 3, 2e6), (3, 40, 333333.3), (1, 0, 7e5), (0, 9, 1e6)]:
+        period = int((1.0 / (1e9 / lat)) * 1e9)
+        want = ref_generate([period] * 100, 2 * ms * 10**6, mq)
+        assert L.generated_queries("SingleStream", ms, mq, expected_latency_ns=lat) == \
+            (want[0], 1, want[1])
+
+
 def test_offline_positions_and_sample_order_shapes():
     assert L.offline_positions(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
     so = L.SampleOrder("MultiStream", 10, 4, 5, 1)
