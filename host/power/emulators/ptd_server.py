@@ -50,6 +50,7 @@ class _State:
     measurement: _Measurement | None = None
     last: tuple[float, float, float, float] | None = None
     commands: list[str] = field(default_factory=list)
+    dropped_ns: int | None = None  # when drop_after_s closed the connection
 
 
 class PtdEmulator:
@@ -229,9 +230,13 @@ class PtdEmulator:
         self.state.measurement = _Measurement(t0, interval * 1_000_000,
                                               parts[3] if len(parts) > 3 else "")
         if self.drop_after_s is not None and conn is not None:
-            threading.Timer(self.drop_after_s, _shut, args=(conn,)).start()
+            threading.Timer(self.drop_after_s, self._drop, args=(conn,)).start()
         return (f"Starting untimed measurement, maximum {MAX_SAMPLES} samples at {interval}ms "
                 "with 0 rampup samples")
+
+    def _drop(self, conn: socket.socket) -> None:
+        self.state.dropped_ns = host_ns()
+        _shut(conn)
 
     @staticmethod
     def _ready(m: _Measurement) -> int:
