@@ -46,7 +46,9 @@ def test_paces_bytes_at_the_baud_rate():
     with LineSim(48000) as sim:
         got, took = transfer(sim, data)
     assert got == data
-    assert 0.95 <= took <= 1.3
+    # never faster than the line (the promise); how much slower depends on the machine's
+    # load, so the upper bound only catches a stalled relay
+    assert 0.95 <= took < 10
 
 
 def test_flips_and_drops_at_the_configured_rates():
