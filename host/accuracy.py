@@ -298,16 +298,18 @@ def _write_logs(out: Path, spec: AccuracySpec, settings: TestSettings, rec: dict
     sut = f"edgeperf:{rec['model']['name']}@{rec['board']['name']}"
     (out / "accuracy.txt").write_text(format_accuracy_txt(task, r))
     mlperf_logs.write_summary(out / "mlperf_log_summary.txt", None, settings, sut)
+    eff = effective_settings(settings, total_sample_count=n)
+    gen_count, gen_spq, gen_duration = mlperf_logs.generated_queries(settings, eff)
     info = mlperf_logs.RunInfo(
-        sut, start, end, generated_query_count=n, generated_samples_per_query=1,
+        sut, start, end, generated_query_count=gen_count, generated_samples_per_query=gen_spq,
+        generated_query_duration=gen_duration,
         total_sample_count=n, qsl_name=f"edgeperf:{task.full_name}",
         messages=[f"accuracy {r.line()}"],
         extra={"edgeperf_task": task.full_name, "edgeperf_accuracy_metric": r.metric,
                "edgeperf_accuracy_value": None if np.isnan(r.value) else r.value,
                "edgeperf_accuracy_target": r.target, "edgeperf_accuracy_result": r.result})
     mlperf_logs.write_detail(out / "mlperf_log_detail.txt", settings, None, info)
-    rec["settings"] = {"requested": settings.to_dict(), "effective": effective_settings(
-        settings, total_sample_count=n).to_dict()}
+    rec["settings"] = {"requested": settings.to_dict(), "effective": eff.to_dict()}
     rec["accuracy"] = r.to_dict()
     rec["result"], rec["valid"] = r.result, r.passed
     rec["files"] = {"summary": "mlperf_log_summary.txt", "detail": "mlperf_log_detail.txt",

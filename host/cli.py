@@ -19,7 +19,7 @@ from .client import AgentClient, AgentError
 from .link import LinkError
 from .runner import EXIT_ERROR, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, RunError, RunSpec, execute
 from .scoring import SCENARIOS
-from .settings import PRESETS, SettingsError, TestSettings, apply_conf, preset
+from .settings import PRESETS, SettingsError, TestSettings, preset
 
 
 def _scenarios(text: str) -> list[str]:
@@ -64,9 +64,8 @@ def _add_settings_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_settings(args: argparse.Namespace, scenario: str) -> TestSettings:
-    s = preset(args.preset, scenario)
-    if args.user_conf:
-        s = apply_conf(s, args.user_conf, args.conf_model)
+    # a conf's percentile also sets the short presets' early-stopping minimum
+    s = preset(args.preset, scenario, confs=args.user_conf or None, conf_model=args.conf_model)
     changes: dict = {}
     if args.min_queries is not None:
         changes["min_query_count"] = args.min_queries
