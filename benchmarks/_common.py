@@ -60,10 +60,11 @@ def _git() -> str:
                               capture_output=True, text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
                                 "device_agent", "host"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return head + (" (device_agent/ or host/ modified in the working tree)" if dirty else "")
+    changed = [line[3:] for line in dirty.splitlines() if line.strip()]  # "XY path"
+    return head + (f" (modified in the working tree: {', '.join(changed)})" if changed else "")
 
 
 def machine() -> dict[str, str]:
@@ -79,6 +80,7 @@ def machine() -> dict[str, str]:
         "python": f"{platform.python_version()} ({sys.executable})",
         "numpy": numpy.__version__,
         "mlcommons-loadgen": _version("mlcommons-loadgen"),
+        "ai-edge-litert": _version("ai-edge-litert"),
         "git": _git(),
         "load average": f"{load} (1, 5, 15 min; other processes share the cores)",
     }
@@ -192,7 +194,8 @@ def table(rows: list[Row]) -> str:
     lines = [HEAD, tuple("-" * w for w in widths)] + cells
     out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
            for line in lines]
-    out.append("ratio = agent / baseline (below 1: the agent is cheaper).")
+    out.append("ratio = agent / baseline (a time or size below 1: the agent is cheaper; "
+               "a rate, unit .../s, above 1: the agent is faster).")
     return "\n".join(out)
 
 

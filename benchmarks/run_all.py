@@ -1,6 +1,6 @@
 """Run every benchmark, one subprocess each (so none disturbs another), and print one table.
 
-    python benchmarks/run_all.py [--queries N] [--markdown FILE]
+    python benchmarks/run_all.py [--queries N] [--markdown FILE]     (about 2 minutes)
 
 Each script's own output (per-repeat raw figures) is shown as it runs; the combined table
 of figures, baselines, ratios and PASS/MISS against the issue's goals comes last.
@@ -33,13 +33,16 @@ def main() -> int:
     plan = [("bench_loop.py", ["--queries", q, "--repeats", "5"]),
             ("bench_bias.py", ["--queries", "20000", "--busy-us", "100", "--repeats", "3"]),
             ("bench_memory.py", ["--queries", q, "--repeats", "3"]),
-            ("bench_scoring.py", ["--latencies", "1000000", "--repeats", "3"])]
+            ("bench_scoring.py", ["--latencies", "1000000", "--repeats", "3"]),
+            ("bench_offline.py", ["--samples", "200000", "--repeats", "5"])]
     started = datetime.datetime.now().astimezone()
     t0 = time.monotonic()
     rows: list[_common.Row] = []
     failed = []
+    loads = []  # (when, 1-minute load average): the cores are shared with other processes
     with tempfile.TemporaryDirectory(prefix="edgeperf-bench-") as tmp:
         for script, extra in plan:
+            loads.append((script, os.getloadavg()[0]))
             out = os.path.join(tmp, script + ".json")
             cmd = [sys.executable, str(HERE / script)] + extra + ["--json", out]
             print(f"\n$ {' '.join(cmd)}", flush=True)
@@ -48,8 +51,11 @@ def main() -> int:
                 continue
             rows += _common.rows_from_json(out)
     elapsed = time.monotonic() - t0
+    loads.append(("end", os.getloadavg()[0]))
     print()
     _common.print_header(f"run_all: started {started:%Y-%m-%d %H:%M %Z}, took {elapsed:.0f} s")
+    print("1-minute load average as each script started, and at the end: "
+          + ", ".join(f"{name} {load:.2f}" for name, load in loads))
     print(_common.table(rows))
     _common.print_notes(rows)
     goals = [r for r in rows if r.goal is not None]
