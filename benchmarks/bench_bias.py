@@ -22,8 +22,8 @@ import _common
 import _loadgen
 import numpy as np
 
-from device_agent.backends import SyntheticBackend
-from device_agent.scenarios import RunSettings, ScenarioRunner
+from edgeperf_agent.backends import SyntheticBackend
+from edgeperf_agent.scenarios import RunSettings, ScenarioRunner
 
 GOAL_NS = 500.0
 

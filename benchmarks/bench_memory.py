@@ -30,8 +30,8 @@ GOAL_B = 24.0
 
 
 def _runner(n: int):
-    from device_agent.backends import SyntheticBackend
-    from device_agent.scenarios import RunSettings, ScenarioRunner
+    from edgeperf_agent.backends import SyntheticBackend
+    from edgeperf_agent.scenarios import RunSettings, ScenarioRunner
     settings = RunSettings(scenario="SingleStream", min_query_count=n, max_query_count=n,
                            warmup_queries=10)
     return ScenarioRunner(settings, SyntheticBackend("null").invoker(), 1024, lambda *a: None)

@@ -27,10 +27,10 @@ import time
 import _common
 import numpy as np
 
-from device_agent.backends import TfliteBackend
-from device_agent.lgseq import offline_positions
-from device_agent.scenarios import RunSettings, ScenarioRunner
-from host.models.builtin import builtin_model
+from edgeperf.models.builtin import builtin_model
+from edgeperf_agent.backends import TfliteBackend
+from edgeperf_agent.lgseq import offline_positions
+from edgeperf_agent.scenarios import RunSettings, ScenarioRunner
 
 MODELS = ("mlp", "mlp-batch8")
 N_SAMPLES = 256

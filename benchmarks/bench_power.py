@@ -23,18 +23,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from host.boards import BoardProfile  # noqa: E402
-from host.client import AgentClient  # noqa: E402
-from host.link import LocalLink  # noqa: E402
-from host.power.clocksync import ClockSync  # noqa: E402
-from host.power.emulators.lpm01a_emulator import Lpm01aEmulator  # noqa: E402
-from host.power.emulators.ptd_server import PtdEmulator  # noqa: E402
-from host.power.emulators.uart_link import UartRateLink  # noqa: E402
-from host.power.energy import integrate  # noqa: E402
-from host.power.load_profile import StepProfile, WindowProfile  # noqa: E402
-from host.power.lpm01a import Lpm01aMeter  # noqa: E402
-from host.runner import RunSpec, execute  # noqa: E402
-from host.settings import preset  # noqa: E402
+from edgeperf.boards.profile import BoardProfile  # noqa: E402
+from edgeperf.links.base import LocalLink  # noqa: E402
+from edgeperf.power.clocksync import ClockSync  # noqa: E402
+from edgeperf.power.drivers.lpm01a import Lpm01aMeter  # noqa: E402
+from edgeperf.power.energy import integrate  # noqa: E402
+from edgeperf.run.client import AgentClient  # noqa: E402
+from edgeperf.run.execute import RunSpec, execute  # noqa: E402
+from edgeperf.settings.core import preset  # noqa: E402
+from edgeperf.testing.emulators.load_profile import StepProfile, WindowProfile  # noqa: E402
+from edgeperf.testing.emulators.lpm01a import Lpm01aEmulator  # noqa: E402
+from edgeperf.testing.emulators.ptd import PtdEmulator  # noqa: E402
+from edgeperf.testing.emulators.uart_link import UartRateLink  # noqa: E402
 
 LOCAL = BoardProfile(name="local", link_type="local")
 

@@ -16,7 +16,7 @@ import time
 import _common
 import numpy as np
 
-from host.scoring import ScoreInput, early_stopping_stream, score
+from edgeperf.scoring.loadgen import ScoreInput, early_stopping_stream, score
 
 GOAL_S = 0.5
 

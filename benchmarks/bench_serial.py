@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from device_agent import wire  # noqa: E402
-from host.bundle import local_agent_path  # noqa: E402
-from host.client import AgentClient  # noqa: E402
-from host.power.clocksync import ClockSync  # noqa: E402
-from host.serial_link import SerialLink  # noqa: E402
+from edgeperf.links.bundle import local_agent_path  # noqa: E402
+from edgeperf.links.serial import SerialLink  # noqa: E402
+from edgeperf.power.clocksync import ClockSync  # noqa: E402
+from edgeperf.run.client import AgentClient  # noqa: E402
+from edgeperf_agent import wire  # noqa: E402
 
 
 class Line:
@@ -39,7 +39,7 @@ class Line:
 
     def __init__(self, baud: int, cache: str) -> None:
         self.baud = baud
-        self.sim = subprocess.Popen([sys.executable, "-m", "host.cli", "line-sim", "--baud",
+        self.sim = subprocess.Popen([sys.executable, "-m", "edgeperf.cli", "line-sim", "--baud",
                                      str(baud)], cwd=ROOT, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, text=True)
         self.host = self.sim.stdout.readline().split()[-1]

@@ -28,10 +28,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from host.boards import BoardProfile, load_board  # noqa: E402
-from host.runner import RunSpec, execute  # noqa: E402
-from host.settings import preset  # noqa: E402
 from sshd import SshDevice  # noqa: E402
+
+from edgeperf.boards.profile import BoardProfile, load_board  # noqa: E402
+from edgeperf.run.execute import RunSpec, execute  # noqa: E402
+from edgeperf.settings.core import preset  # noqa: E402
 
 
 def median_latency_ns(board: BoardProfile | str, queries: int, out: Path) -> tuple[float, int]:
@@ -48,7 +49,7 @@ def median_latency_ns(board: BoardProfile | str, queries: int, out: Path) -> tup
 
 def timed_cli(args: list[str]) -> float:
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "host.cli", *args], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "edgeperf.cli", *args], cwd=ROOT,
                        capture_output=True, text=True)
     took = time.perf_counter() - t0
     if r.returncode != 0:

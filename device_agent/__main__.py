@@ -1,4 +1,4 @@
-"""``python -m device_agent serve --stdio | --serial DEV``: the agent's command line.
+"""``python -m edgeperf_agent serve --stdio | --serial DEV``: the agent's command line.
 
 ``check`` prints what the device has as JSON and needs nothing beyond the standard library
 (it runs before numpy is known to be there); ``serve`` needs numpy.
@@ -14,7 +14,7 @@ from . import __version__
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="device_agent",
+    ap = argparse.ArgumentParser(prog="edgeperf_agent",
                                  description="edgeperf device agent %s" % __version__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sv = sub.add_parser("serve", help="serve the edgeperf wire protocol")

@@ -1,5 +1,5 @@
 """edgeperf host controller."""
 
-from device_agent import __version__
+from edgeperf_agent import __version__
 
 __all__ = ["__version__"]

@@ -52,6 +52,6 @@ def run_loadgen(cases: dict[str, dict], root: Path, timeout: float = 120) -> dic
 def detail_values(run: Path) -> dict[str, object]:
     """key -> value of a LoadGen detail log (the last of a repeated key); bare nan/inf, which
     LoadGen writes for such doubles, read as floats."""
-    from host.mlperf_logs import parse_detail
+    from edgeperf.outputs.mlperf_logs import parse_detail
 
     return {ev["key"]: ev["value"] for ev in parse_detail(run / "mlperf_log_detail.txt")}

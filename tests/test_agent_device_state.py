@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from device_agent import telemetry
-from device_agent.tuning import Governors, TuningError
-from host.bundle import agent_zipapp
+from edgeperf.links.bundle import agent_zipapp
+from edgeperf_agent import telemetry
+from edgeperf_agent.tuning import Governors, TuningError
 
 
 def test_check_runs_without_numpy(tmp_path):

@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-import device_agent
-import host.client as client_mod
-from device_agent import sampleset, wire
-from device_agent.scenarios import SCENARIOS
-from device_agent.server import PROTOCOL, Agent, serve_fds
-from host.client import AgentClient, AgentDied, AgentError
-from host.link import Link, LinkClosed, LocalLink
-from host.models.builtin import builtin_model
+import edgeperf.run.client as client_mod
+import edgeperf_agent
+from edgeperf.links.base import Link, LinkClosed, LocalLink
+from edgeperf.models.builtin import builtin_model
+from edgeperf.run.client import AgentClient, AgentDied, AgentError
+from edgeperf_agent import sampleset, wire
+from edgeperf_agent.scenarios import SCENARIOS
+from edgeperf_agent.server import PROTOCOL, Agent, serve_fds
 
 OPS = ["bye", "clock", "hello", "load_model", "push_model", "push_samples", "results",
        "run", "telemetry"]
@@ -192,7 +192,7 @@ def join_stretches(events: list[Event]) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def test_hello_reports_versions_runtimes_and_clock(live) -> None:
     info = live.client.hello()
-    assert info["agent_version"] == device_agent.__version__
+    assert info["agent_version"] == edgeperf_agent.__version__
     assert info["protocol"] == PROTOCOL == 1
     assert info["wire"] == wire.WIRE_VERSION
     assert info["python"] == platform.python_version()  # the same interpreter runs it

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.audit import AuditError, check_reference, load_reference
-from host.cli import main
-from host.mlperf_logs import parse_summary
-from host.models.network import Network, to_tflite
-from host.taskrun import perf_subset
-from host.tasks import load_task
-from host.training import IC_DIGITS, build
+from edgeperf.cli.main import main
+from edgeperf.models.network import Network, to_tflite
+from edgeperf.outputs.mlperf_logs import parse_summary
+from edgeperf.tasks.audit import AuditError, check_reference, load_reference
+from edgeperf.tasks.registry import load_task
+from edgeperf.tasks.run import perf_subset
+from edgeperf.tasks.training import IC_DIGITS, build
 
 PERF = ["--scenario", "SingleStream", "--preset", "smoke", "--quiet"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from host.boards import (
+from edgeperf.boards.profile import (
     BoardError,
     BoardProfile,
     board_from_url,

@@ -16,7 +16,7 @@ from pathlib import Path
 import mlperf_loadgen as lg
 import pytest
 
-from host.settings import ConfError, ConfWarning, TestSettings, apply_conf, parse_conf
+from edgeperf.settings.core import ConfError, ConfWarning, TestSettings, apply_conf, parse_conf
 
 # ours -> LoadGen's field, per scenario
 _LG_FIELD = {
@@ -281,7 +281,7 @@ def _number_words(n: int) -> list[str]:
 def test_number_words_read_as_loadgen_reads_them(tmp_path: Path) -> None:
     # Which words LoadGen's parser takes as values, and what its strtoull and strtod then
     # read, for hundreds of seeded words: edgeperf's model of it must agree on every one.
-    from host.settings import _loadgen_number, _loadgen_u64, _strtod
+    from edgeperf.settings.core import _loadgen_number, _loadgen_u64, _strtod
 
     conf = tmp_path / "c.conf"
     words = _number_words(400) + ["1e3", "0x1p3", "-3", "08", ".5", "5.", "nan(x_1)"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from host.bundle import agent_zipapp, local_agent_path
+from edgeperf.links.bundle import agent_zipapp, local_agent_path
 
 AGENT = Path(__file__).resolve().parent.parent / "device_agent"
 FILES = sorted(AGENT.glob("*.py"))
@@ -50,7 +50,7 @@ def test_zipapp_holds_only_the_agent_and_runs_isolated(tmp_path):
     zpath.write_bytes(data)
     names = zipfile.ZipFile(zpath).namelist()
     assert names[0] == "__main__.py"
-    assert all(n == "__main__.py" or n.startswith("device_agent/") for n in names)
+    assert all(n == "__main__.py" or n.startswith("edgeperf_agent/") for n in names)
     # -I: isolated mode, no user site, no PYTHONPATH: the zipapp must stand alone
     r = subprocess.run([sys.executable, "-I", str(zpath), "version"], capture_output=True,
                        text=True, cwd=tmp_path)

@@ -5,10 +5,16 @@ The rules are checked here on telemetry records; tests/test_ssh.py runs them end
 
 from __future__ import annotations
 
-from host.boards import BoardProfile
-from host.client import AgentDied
-from host.deploy import install_advice
-from host.device_state import GovernorControl, cool_down, hottest_c, throttling, warnings_for
+from edgeperf.boards.profile import BoardProfile
+from edgeperf.links.ssh.deploy import install_advice
+from edgeperf.run.client import AgentDied
+from edgeperf.run.device_state import (
+    GovernorControl,
+    cool_down,
+    hottest_c,
+    throttling,
+    warnings_for,
+)
 
 
 class FakeClient:

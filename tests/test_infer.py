@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from device_agent import infer, sampleset
-from device_agent.backends import BackendError
-from device_agent.server import Agent, AgentError
-from host.models.builtin import builtin_model, reference_forward
-from host.models.network import Dense, Network, to_tflite
+from edgeperf.models.builtin import builtin_model, reference_forward
+from edgeperf.models.network import Dense, Network, to_tflite
+from edgeperf_agent import infer, sampleset
+from edgeperf_agent.backends import BackendError
+from edgeperf_agent.server import Agent, AgentError
 
 
 class Device:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device_agent import lgseq as L
+from edgeperf_agent import lgseq as L
 
 lg = pytest.importorskip("mlperf_loadgen")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from host.line_sim import Faults, LineSim
+from edgeperf.testing.line_sim import Faults, LineSim
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +87,7 @@ def test_bad_settings_are_refused():
 
 
 def test_cli_prints_both_paths_and_relays_until_stopped():
-    p = subprocess.Popen([sys.executable, "-m", "host.cli", "line-sim", "--baud", "115200",
+    p = subprocess.Popen([sys.executable, "-m", "edgeperf.cli", "line-sim", "--baud", "115200",
                           "--flip-rate", "0.001"], cwd=ROOT, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:

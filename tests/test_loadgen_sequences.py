@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from test_lgseq import OFFICIAL, loadgen, logged, samples
 
-from host.boards import BoardProfile
-from host.runner import RunSpec, execute
-from host.settings import preset
+from edgeperf.boards.profile import BoardProfile
+from edgeperf.run.execute import RunSpec, execute
+from edgeperf.settings.core import preset
 
 LOCAL = BoardProfile(name="local", link_type="local")
 QSL, SAMPLE, SCHEDULE = OFFICIAL

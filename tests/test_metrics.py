@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.metrics import (
+from edgeperf.tasks.metrics import (
     MetricError,
     auc,
     get_metric,

@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from host.boards import BoardProfile
-from host.runner import EXIT_VALID, RunSpec, execute
-from host.settings import preset
+from edgeperf.boards.profile import BoardProfile
+from edgeperf.run.execute import EXIT_VALID, RunSpec, execute
+from edgeperf.settings.core import preset
 
 LOCAL = BoardProfile(name="local", link_type="local")
 

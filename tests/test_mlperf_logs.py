@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from lgrun import run_loadgen
 
-from host.mlperf_logs import (
+from edgeperf.outputs.mlperf_logs import (
     AccuracyEntry,
     RunInfo,
     TraceEvents,
-    format_detail,
     fmt_g,
+    format_detail,
     format_summary,
     generated_queries,
     parse_detail,
@@ -34,9 +34,9 @@ from host.mlperf_logs import (
     write_summary,
     write_trace,
 )
-from host.querylog import QueryLogData
-from host.scoring import ScoreInput, Summary, score
-from host.settings import TestSettings, effective_settings
+from edgeperf.run.querylog import QueryLogData
+from edgeperf.scoring.loadgen import ScoreInput, Summary, score
+from edgeperf.settings.core import TestSettings, effective_settings
 
 REF = Path(__file__).resolve().parent / "reference" / "loadgen-6.0.17"  # LoadGen's output
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")

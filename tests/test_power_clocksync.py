@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from host.client import AgentClient
-from host.link import LocalLink
-from host.power.clocksync import ClockMap, ClockSync, Exchange, SyncPoint, estimate
-from host.power.emulators.uart_link import UartRateLink
+from edgeperf.links.base import LocalLink
+from edgeperf.power.clocksync import ClockMap, ClockSync, Exchange, SyncPoint, estimate
+from edgeperf.run.client import AgentClient
+from edgeperf.testing.emulators.uart_link import UartRateLink
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="CLOCK_MONOTONIC identity")
 

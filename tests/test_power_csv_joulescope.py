@@ -9,9 +9,9 @@ import types
 import numpy as np
 import pytest
 
-from host.power.csv_meter import CsvMeter, parse_time
-from host.power.energy import integrate
-from host.power.meter import MeterError, open_meter
+from edgeperf.power.drivers.csv_file import CsvMeter, parse_time
+from edgeperf.power.energy import integrate
+from edgeperf.power.meter import MeterError, open_meter
 
 T0 = 1_700_000_000  # epoch seconds
 

@@ -7,9 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from host.power import energy, spl
-from host.power.load_profile import ConstantProfile, StepProfile, WindowProfile, load_profile
-from host.power.meter import PowerTrace, parse_meter_url
+from edgeperf.power import energy, spl
+from edgeperf.power.meter import PowerTrace, parse_meter_url
+from edgeperf.testing.emulators.load_profile import (
+    ConstantProfile,
+    StepProfile,
+    WindowProfile,
+    load_profile,
+)
 
 S = 1_000_000_000
 

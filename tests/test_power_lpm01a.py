@@ -7,10 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from host.power.emulators.lpm01a_emulator import Lpm01aEmulator
-from host.power.energy import integrate
-from host.power.load_profile import ConstantProfile, StepProfile
-from host.power.lpm01a import (
+from edgeperf.power.drivers.lpm01a import (
     MD_END,
     MD_EVENT,
     MD_OVERCURRENT,
@@ -22,7 +19,10 @@ from host.power.lpm01a import (
     format_ascii_value,
     parse_ascii_value,
 )
-from host.power.meter import MeterError, open_meter
+from edgeperf.power.energy import integrate
+from edgeperf.power.meter import MeterError, open_meter
+from edgeperf.testing.emulators.load_profile import ConstantProfile, StepProfile
+from edgeperf.testing.emulators.lpm01a import Lpm01aEmulator
 
 
 def test_ascii_dec_values_exactly():

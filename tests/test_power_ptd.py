@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from host.power.emulators.ptd_server import PtdEmulator
-from host.power.energy import integrate
-from host.power.load_profile import WindowProfile
-from host.power.meter import MeterError, host_ns, open_meter
-from host.power.ptd import PtdError, PtdMeter
+from edgeperf.power.drivers.ptd import PtdError, PtdMeter
+from edgeperf.power.energy import integrate
+from edgeperf.power.meter import MeterError, host_ns, open_meter
+from edgeperf.testing.emulators.load_profile import WindowProfile
+from edgeperf.testing.emulators.ptd import PtdEmulator
 
 
 def _talk(port: int, lines: list[str]) -> list[str]:

@@ -17,18 +17,17 @@ import time
 from pathlib import Path
 
 import pytest
-
-from host.boards import BoardError, BoardProfile, parse_board
-from host.cli import main
-from host.mlperf_logs import parse_detail, parse_summary
-from host.power.emulators.ptd_server import PtdEmulator
-from host.power.load_profile import WindowProfile
-from host.power.lpm01a import Lpm01aMeter
-from host.power.ptd import PtdMeter
-from host.runner import EXIT_INVALID, EXIT_VALID, RunError, RunSpec, execute
-from host.settings import preset
-
 from test_power_sysfs import fake_sysfs  # tests/ is on sys.path (rootdir import mode)
+
+from edgeperf.boards.profile import BoardError, BoardProfile, parse_board
+from edgeperf.cli.main import main
+from edgeperf.outputs.mlperf_logs import parse_detail, parse_summary
+from edgeperf.power.drivers.lpm01a import Lpm01aMeter
+from edgeperf.power.drivers.ptd import PtdMeter
+from edgeperf.run.execute import EXIT_INVALID, EXIT_VALID, RunError, RunSpec, execute
+from edgeperf.settings.core import preset
+from edgeperf.testing.emulators.load_profile import WindowProfile
+from edgeperf.testing.emulators.ptd import PtdEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = BoardProfile(name="local", link_type="local")
@@ -203,7 +202,7 @@ def test_cli_run_with_meter_then_report(tmp_path, capsys):
 
 def _spawn(args):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-m", "host.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "edgeperf.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
 
 

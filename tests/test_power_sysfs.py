@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.client import AgentClient, AgentError
-from host.link import LocalLink
-from host.power.clocksync import ClockMap, ClockSync
-from host.power.meter import MeterError, host_ns, open_meter
-from host.power.sysfs_meter import SysfsMeter
+from edgeperf.links.base import LocalLink
+from edgeperf.power.clocksync import ClockMap, ClockSync
+from edgeperf.power.drivers.sysfs import SysfsMeter
+from edgeperf.power.meter import MeterError, host_ns, open_meter
+from edgeperf.run.client import AgentClient, AgentError
 
 
 def fake_sysfs(root: Path) -> Path:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device_agent import qlcodec
+from edgeperf_agent import qlcodec
 
 
 def stretch(issue, done, sample, spr=1, first=0):

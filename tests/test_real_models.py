@@ -9,11 +9,11 @@ import json
 import numpy as np
 import pytest
 
-from host.boards import BoardProfile
-from host.models.packaged import packaged_models
-from host.models.tflite_reader import read_model
-from host.runner import EXIT_VALID, RunSpec, execute
-from host.settings import preset
+from edgeperf.boards.profile import BoardProfile
+from edgeperf.models.packaged import packaged_models
+from edgeperf.models.tflite_reader import read_model
+from edgeperf.run.execute import EXIT_VALID, RunSpec, execute
+from edgeperf.settings.core import preset
 
 LOCAL = BoardProfile(name="local", link_type="local")
 WAKEWORD = packaged_models("pymicro_wakeword")

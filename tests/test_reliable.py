@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from device_agent import reliable, wire
-from device_agent.reliable import Endpoint
+from edgeperf_agent import reliable, wire
+from edgeperf_agent.reliable import Endpoint
 
 DT = 0.005  # virtual seconds a step
 

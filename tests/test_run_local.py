@@ -9,13 +9,13 @@ import signal
 
 import numpy as np
 import pytest
-
-from host.boards import BoardProfile
-from host.cli import main
-from host.mlperf_logs import parse_detail, parse_summary
-from host.querylog import read_spill
-from host.runner import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, RunError, RunSpec, execute
 from runs import small
+
+from edgeperf.boards.profile import BoardProfile
+from edgeperf.cli.main import main
+from edgeperf.outputs.mlperf_logs import parse_detail, parse_summary
+from edgeperf.run.execute import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, RunError, RunSpec, execute
+from edgeperf.run.querylog import read_spill
 
 LOCAL = BoardProfile(name="local", link_type="local")
 
@@ -144,7 +144,7 @@ def test_agent_killed_mid_run_keeps_measurements(tmp_path):
 
 
 def test_spill_file_rebuilds_querylog(tmp_path):
-    from host.querylog import QueryLogCollector
+    from edgeperf.run.querylog import QueryLogCollector
 
     col = QueryLogCollector(tmp_path / "q.spill")
     issue = np.arange(10, dtype="<i8")
@@ -165,7 +165,7 @@ def test_spill_file_rebuilds_querylog(tmp_path):
     ("synthetic:busy:x", "positive duration"),
 ])
 def test_bad_models(tmp_path, model, needle):
-    from host.models.builtin import builtin_model
+    from edgeperf.models.builtin import builtin_model
 
     (tmp_path / "notmodel.tflite").write_bytes(b"\x00" * 64)
     (tmp_path / "truncated.tflite").write_bytes(builtin_model("mlp")[:900])

@@ -13,11 +13,11 @@ import time
 import numpy as np
 import pytest
 
-from device_agent import scenarios
-from device_agent.backends import SyntheticBackend, TfliteBackend
-from device_agent.lgseq import offline_sample_count, server_schedule
-from device_agent.scenarios import QueryLog, RunSettings, ScenarioRunner
-from host.models.builtin import builtin_model
+from edgeperf.models.builtin import builtin_model
+from edgeperf_agent import scenarios
+from edgeperf_agent.backends import SyntheticBackend, TfliteBackend
+from edgeperf_agent.lgseq import offline_sample_count, server_schedule
+from edgeperf_agent.scenarios import QueryLog, RunSettings, ScenarioRunner
 
 N_SAMPLES = 64
 
@@ -328,7 +328,7 @@ def test_a_saturated_server_still_sends_within_the_force_interval_and_counts_it(
 
 
 def test_busy_flushes_make_a_warning() -> None:
-    from host.device_state import warnings_for
+    from edgeperf.run.device_state import warnings_for
 
     (w,) = warnings_for({"run": {"busy_flushes": 3}})
     assert "saturated: 3 QueryLog send(s)" in w and "--target-qps" in w

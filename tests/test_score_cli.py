@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.cli import main
-from host.mlperf_logs import parse_summary
+from edgeperf.cli.main import main
+from edgeperf.outputs.mlperf_logs import parse_summary
 
 START = 7_000_000_000  # the run's start on some device clock (ns)
 N = 1000

@@ -14,8 +14,8 @@ import mlperf_loadgen as lg
 import pytest
 from lgrun import run_loadgen
 
-from host.scoring import early_stopping_min_queries
-from host.settings import (
+from edgeperf.scoring.loadgen import early_stopping_min_queries
+from edgeperf.settings.core import (
     MLPERF_SEEDS,
     ConfError,
     ConfWarning,

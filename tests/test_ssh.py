@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from host.boards import BoardProfile, load_board
-from host.bundle import agent_zipapp
-from host.cli import main
-from host.link import LinkError
-from host.mlperf_logs import parse_detail, parse_summary
-from host.runner import EXIT_ERROR, EXIT_VALID, RunError, RunSpec, execute
-from sshd import INNER_PORT, SshDevice
 from runs import small
+from sshd import INNER_PORT, SshDevice
+
+from edgeperf.boards.profile import BoardProfile, load_board
+from edgeperf.cli.main import main
+from edgeperf.links.base import LinkError
+from edgeperf.links.bundle import agent_zipapp
+from edgeperf.outputs.mlperf_logs import parse_detail, parse_summary
+from edgeperf.run.execute import EXIT_ERROR, EXIT_VALID, RunError, RunSpec, execute
 
 
 @pytest.fixture(autouse=True)
@@ -401,7 +401,7 @@ def test_ssh_config_alias(ssh_device, tmp_path, _own_home):
     path = tmp_path / "alias.toml"
     path.write_text(f'[link]\ntype = "ssh"\nhost = "testdev"\npython = "{sys.executable}"\n'
                     f'cache_dir = "{tmp_path / "cache"}"\n')
-    from host.ssh_config import target_for
+    from edgeperf.links.ssh.config import target_for
 
     t = target_for(load_board(str(path)))
     assert (t.hostname, t.port, t.user, t.keepalive) == (ssh_device.addr, ssh_device.port,
@@ -491,7 +491,7 @@ def test_affinity_telemetry_cool_down_governor_throttling(ssh_device, tmp_path):
 
 def test_keepalive_thread_answers_while_idle(ssh_device, tmp_path):
     """An idle link stays up: the device answers keepalives, the link is not declared dead."""
-    from host.deploy import open_agent_link
+    from edgeperf.links.ssh.deploy import open_agent_link
 
     link = open_agent_link(board(ssh_device, tmp_path, keepalive=0.3))
     try:
@@ -507,7 +507,7 @@ def test_link_error_names_the_board(ssh_device, tmp_path):
     b = board(ssh_device, tmp_path, cache_dir="/proc/no-such-dir/cache")
     with pytest.raises(LinkError, match="cannot create /proc/no-such-dir/cache/agent on the "
                                         "device .*set link.cache_dir"):
-        from host.boards import open_link
+        from edgeperf.boards.profile import open_link
 
         open_link(b)
 
@@ -518,9 +518,9 @@ def test_clocksync_over_ssh_within_one_millisecond(ssh_device, tmp_path):
     The "device" runs on this machine in its own network namespace; namespaces share
     CLOCK_MONOTONIC, which is both the agent's perf_counter_ns and the host clock of every
     PowerTrace, so the true offset is 0 and the estimate must lie within its bound of it."""
-    from host.boards import open_link
-    from host.client import AgentClient
-    from host.power.clocksync import ClockSync
+    from edgeperf.boards.profile import open_link
+    from edgeperf.power.clocksync import ClockSync
+    from edgeperf.run.client import AgentClient
 
     link = open_link(board(ssh_device, tmp_path))
     try:

@@ -8,8 +8,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from host import known_hosts
-from host.ssh_config import parse_jump, parse_ssh_url, resolve
+from edgeperf.links.ssh import known_hosts
+from edgeperf.links.ssh.config import parse_jump, parse_ssh_url, resolve
 
 
 @pytest.fixture()

@@ -9,18 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.accuracy import AccuracySpec, decode_outputs, run_accuracy
-from host.boards import BoardProfile
-from host.cli import main
-from host.metrics import auc, reconstruction_error, top1
-from host.mlperf_logs import parse_accuracy_json, parse_detail, parse_summary
-from host.models import reference_ops as ops
-from host.models.reference_ops import ROUNDINGS
-from host.models.network import Conv, Dense, Network, forward, to_tflite
-from host.models.tflite_writer import ModelBuilder
-from host.runner import EXIT_INVALID, EXIT_VALID, RunError
-from host.tasks import TaskError, load_task
-from host.training import AD_SYNTHETIC, IC_DIGITS, build
+from edgeperf.boards.profile import BoardProfile
+from edgeperf.cli.main import main
+from edgeperf.models import reference_ops as ops
+from edgeperf.models.network import Conv, Dense, Network, forward, to_tflite
+from edgeperf.models.reference_ops import ROUNDINGS
+from edgeperf.models.tflite_writer import ModelBuilder
+from edgeperf.outputs.mlperf_logs import parse_accuracy_json, parse_detail, parse_summary
+from edgeperf.run.execute import EXIT_INVALID, EXIT_VALID, RunError
+from edgeperf.tasks.accuracy import AccuracySpec, decode_outputs, run_accuracy
+from edgeperf.tasks.metrics import auc, reconstruction_error, top1
+from edgeperf.tasks.registry import TaskError, load_task
+from edgeperf.tasks.training import AD_SYNTHETIC, IC_DIGITS, build
 
 LOCAL = BoardProfile(name="local", link_type="local")
 REF = Path(__file__).resolve().parent / "reference" / "loadgen-6.0.17"  # LoadGen's output
@@ -197,7 +197,7 @@ def nan_model() -> bytes:
 
 
 def _flatten_dense(w: np.ndarray):
-    from host.models.network import Reshape
+    from edgeperf.models.network import Reshape
 
     return (Reshape((1, 64)), Dense(w, np.zeros(10, np.float32)))
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.models.builtin import builtin_model, list_builtin
-from host.models.tflite_reader import (
+from edgeperf.models.builtin import builtin_model, list_builtin
+from edgeperf.models.tflite_reader import (
     BUILTIN_OPERATOR_NAMES,
     TfliteReadError,
     read_model,
     unsupported_ops_message,
 )
-from host.models.tflite_writer import ModelBuilder
+from edgeperf.models.tflite_writer import ModelBuilder
 
 try:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

@@ -13,17 +13,17 @@ import time
 import numpy as np
 import pytest
 
-from host.models import reference_ops as ops
-from host.models.builtin import (
+from edgeperf.models import reference_ops as ops
+from edgeperf.models.builtin import (
     builtin_info,
     builtin_model,
     builtin_network,
     list_builtin,
     reference_forward,
 )
-from host.models.network import Conv, Depthwise, Network, Pool, forward, quantize, to_tflite
-from host.models.reference_ops import QParams
-from host.models.tflite_writer import ModelBuilder, Quantization
+from edgeperf.models.network import Conv, Depthwise, Network, Pool, forward, quantize, to_tflite
+from edgeperf.models.reference_ops import QParams
+from edgeperf.models.tflite_writer import ModelBuilder, Quantization
 
 try:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from device_agent import wire
-from device_agent.server import MAX_CHUNK, Agent
-from device_agent.wire import (
+from edgeperf_agent import wire
+from edgeperf_agent.server import MAX_CHUNK, Agent
+from edgeperf_agent.wire import (
     HEAD_SIZE,
     MAGIC,
     MAX_HEADER,

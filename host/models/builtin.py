@@ -16,7 +16,7 @@ from functools import cache
 
 import numpy as np
 
-from host.models.network import (
+from edgeperf.models.network import (
     Conv,
     Dense,
     Depthwise,
@@ -28,7 +28,7 @@ from host.models.network import (
     quantize,
     to_tflite,
 )
-from host.models.reference_ops import DEFAULT_ROUNDING, QParams, Rounding
+from edgeperf.models.reference_ops import DEFAULT_ROUNDING, QParams, Rounding
 
 __all__ = [
     "BuiltinInfo",

@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from host.models import reference_ops as ops
-from host.models.reference_ops import DEFAULT_ROUNDING, QParams, Rounding
-from host.models.tflite_writer import ModelBuilder, Quantization
+from edgeperf.models import reference_ops as ops
+from edgeperf.models.reference_ops import DEFAULT_ROUNDING, QParams, Rounding
+from edgeperf.models.tflite_writer import ModelBuilder, Quantization
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import struct
 from collections import Counter
 from dataclasses import dataclass
 
-from host.models.tflite_schema import (
+from edgeperf.models.tflite_schema import (
     FILE_IDENTIFIER,
     ModelField,
     OperatorCodeField,

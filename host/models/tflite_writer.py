@@ -22,7 +22,7 @@ from typing import Any
 import flatbuffers
 import numpy as np
 
-from host.models.tflite_schema import (
+from edgeperf.models.tflite_schema import (
     BOOL,
     BUFFER_ALIGNMENT,
     BYTE,

@@ -28,10 +28,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from .meter import host_ns
+from edgeperf.power.meter import host_ns
 
 if TYPE_CHECKING:
-    from ..client import AgentClient
+    from edgeperf.run.client import AgentClient
 
 MAX_DRIFT_PPM = 200.0  # crystals are specified to +-50..100 ppm; allowance beyond measured
 

@@ -21,8 +21,8 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..client import AgentClient
-    from .clocksync import ClockMap
+    from edgeperf.power.clocksync import ClockMap
+    from edgeperf.run.client import AgentClient
 
 
 def host_ns() -> int:
@@ -213,8 +213,8 @@ def parse_meter_url(text: str) -> MeterURL:
 
 
 _DRIVERS = {"ptd": ("ptd", "PtdMeter"), "lpm01a": ("lpm01a", "Lpm01aMeter"),
-            "joulescope": ("joulescope_meter", "JoulescopeMeter"),
-            "sysfs": ("sysfs_meter", "SysfsMeter"), "csv": ("csv_meter", "CsvMeter")}
+            "joulescope": ("joulescope", "JoulescopeMeter"),
+            "sysfs": ("sysfs", "SysfsMeter"), "csv": ("csv_file", "CsvMeter")}
 
 
 def open_meter(url: str) -> Meter:
@@ -226,5 +226,5 @@ def open_meter(url: str) -> Meter:
         raise MeterError(f"unknown meter {url!r}; use ptd://HOST:PORT, lpm01a:///dev/ttyACM0, "
                          "joulescope, sysfs or csv:FILE")
     module, cls = _DRIVERS[u.scheme]
-    mod = importlib.import_module(f"{__package__}.{module}")
+    mod = importlib.import_module(f"{__package__}.drivers.{module}")
     return getattr(mod, cls).from_url(u)

@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import energy, spl
-from .clocksync import ClockMap, ClockSync, SyncPoint
-from .meter import Meter, MeterError, PowerTrace, WallAnchor, host_ns, open_meter
+from edgeperf.power import energy, spl
+from edgeperf.power.clocksync import ClockMap, ClockSync, SyncPoint
+from edgeperf.power.meter import Meter, MeterError, PowerTrace, WallAnchor, host_ns, open_meter
 
 if TYPE_CHECKING:
-    from ..client import AgentClient
-    from ..querylog import QueryLogData
-    from ..scoring import Summary
+    from edgeperf.run.client import AgentClient
+    from edgeperf.run.querylog import QueryLogData
+    from edgeperf.scoring.loadgen import Summary
 
 Reporter = Callable[[str, dict[str, Any]], None]
 RunPhase = Callable[[str], dict[str, Any]]
@@ -155,7 +155,7 @@ class PowerSession:
         return reply
 
     def _finish_sync(self) -> None:
-        from ..client import AgentError
+        from edgeperf.run.client import AgentError
 
         try:
             self.sync_after = self.sync.sync()

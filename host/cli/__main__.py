@@ -1,0 +1,5 @@
+import sys
+
+from edgeperf.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""A run's outputs, in one directory.
+
+    mlperf_log_summary.txt   LoadGen's summary layout
+    mlperf_log_detail.txt    LoadGen's :::MLLOG lines
+    mlperf_log_trace.json    one trace event per query (valid JSON)
+    mlperf_log_accuracy.json LoadGen's accuracy log ("[\\n]" in performance mode)
+    result.json              versioned record: settings, board, device, telemetry, summary
+    querylog.npz             raw per-query issue/done times (device ns) and sample indices
+                             (positions in the pushed set; qsl_index maps them to LoadGen's
+                             QSL indices), uncompressed (20 bytes a query); 'edgeperf score'
+                             reads it
+    spl.txt, ranging/spl.txt, power_trace.npz
+                             with a meter: the power samples (power-dev's format, and raw)
+
+``result.json`` is written last and atomically; the spill file the QueryLog was gathered
+in is removed only once querylog.npz holds the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgeperf.outputs import mlperf_logs
+from edgeperf.outputs.mlperf_logs import DEFAULT_TRACE_LIMIT
+from edgeperf.run.querylog import QueryLogData
+from edgeperf.scoring.loadgen import Summary
+from edgeperf.settings.core import TestSettings
+from edgeperf_agent import __version__
+
+if TYPE_CHECKING:
+    from edgeperf.boards.profile import BoardProfile
+    from edgeperf.run.execute import ModelRef, RunSpec
+
+SCHEMA = "edgeperf.result/1"
+
+
+def new_record(profile: BoardProfile, model: ModelRef, spec: RunSpec) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "edgeperf_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "board": profile.to_dict(),
+        "model": {"spec": model.spec, "name": model.name, "backend": model.backend,
+                  "sha256": model.sha256, "size": len(model.data) if model.data else 0},
+        "settings": {"requested": spec.settings.to_dict(), "conf_files": list(spec.conf_files)},
+        "telemetry": {},
+        "transfers": {},
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
+              q: QueryLogData, summary: Summary | None, errors: list[str]) -> dict[str, Any]:
+    """Write every output file; returns the result record."""
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    if q.rows:
+        extra = {} if q.qsl_index is None else {"qsl_index": np.asarray(q.qsl_index, np.int64)}
+        np.savez(out / "querylog.npz", issue_ns=q.issue_ns, done_ns=q.done_ns,
+                 sample_idx=q.sample_idx, start_ns=np.int64(q.start_ns),
+                 samples_per_row=np.int64(q.samples_per_row), **extra)
+        files["querylog"] = "querylog.npz"
+        spill = out / "querylog.spill"
+        if spill.exists():
+            spill.unlink()
+    sut = f"edgeperf:{rec['model']['name']}@{rec['board']['name']}"
+    wall = (rec.get("run") or {}).get("wall_anchor") or {}
+    power = rec.get("power") or {}
+    if summary is not None:
+        mlperf_logs.write_run_logs(out, summary=summary, requested=spec.settings, effective=eff,
+                                   sut_name=sut, querylog=q, wall_anchor=wall, errors=errors,
+                                   warnings=rec.get("warnings", ()),
+                                   trace_limit=None if spec.trace_all else DEFAULT_TRACE_LIMIT,
+                                   **_power_log_args(power))
+        files.update(summary="mlperf_log_summary.txt", detail="mlperf_log_detail.txt",
+                     trace="mlperf_log_trace.json", accuracy="mlperf_log_accuracy.json")
+    files.update(power.get("files") or {})
+    rec["summary"] = summary.to_dict() if summary else None
+    rec["result"] = summary.result if summary else "INVALID"
+    rec["valid"] = bool(summary and summary.valid)
+    rec["invalid_reasons"] = summary.invalid_reasons if summary else list(errors)
+    rec["errors"] = list(errors)
+    rec["files"] = files
+    _atomic_write(out / "result.json", json.dumps(rec, indent=1, default=_json_default) + "\n")
+    return rec
+
+
+def write_record(out: Path, rec: dict[str, Any]) -> None:
+    """Write a record as result.json, atomically (accuracy runs; write_run does it for
+    performance runs)."""
+    _atomic_write(Path(out) / "result.json",
+                  json.dumps(rec, indent=1, default=_json_default) + "\n")
+
+
+def _power_log_args(power: dict[str, Any]) -> dict[str, Any]:
+    """power_begin/power_end from the ClockSync-mapped window, and the summary's Power block."""
+    if not power:
+        return {}
+    from edgeperf.power.energy import format_power_block
+
+    w = power.get("window") or {}
+    keys = ("valid", "energy_j", "avg_watts", "duration_s", "clock_uncertainty_us")
+    return {"power_window_wall_ns": (w["wall_start_ns"], w["wall_end_ns"]) if w else None,
+            "summary_appendix": format_power_block(power),
+            "extra": {f"edgeperf_power_{k}": power[k] for k in keys if k in power}}
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def load_result(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "result.json").read_text())

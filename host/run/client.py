@@ -1,0 +1,248 @@
+"""AgentClient: the host's side of the agent protocol, over any Link."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edgeperf.links.base import Link, LinkClosed
+from edgeperf_agent import qlcodec, sampleset, wire
+from edgeperf_agent.server import MAX_CHUNK, PROTOCOL, STALE_AFTER_S
+
+EventHandler = Callable[[dict[str, Any], bytes], None]
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+CHUNK = 1024 * 1024
+
+
+class AgentError(Exception):
+    """The agent refused a request; ``kind`` is its error class, the message its words."""
+
+    def __init__(self, message: str, kind: str = "", op: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.op = kind, op
+
+
+class AgentTimeout(AgentError):
+    pass
+
+
+class AgentDied(AgentError):
+    """The link closed while a request was outstanding."""
+
+
+class AgentClient:
+    def __init__(self, link: Link, timeout: float = 30.0) -> None:
+        self.link = link
+        self.timeout = timeout
+        self.decoder = wire.FrameDecoder(max_frame=64 * 1024 * 1024)
+        self._seq = 0
+        self._pending: list[wire.Frame] = []
+        self.info: dict[str, Any] = {}
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    # ------------------------------------------------------------------ framing
+    def _next_frame(self, deadline: float) -> wire.Frame:
+        while not self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AgentTimeout(f"{self.link.describe()}: no answer from the agent in "
+                                   f"{self._idle:.0f} s", "Timeout")
+            data = self.link.recv(1 << 20, min(left, STALE_AFTER_S))
+            if data:
+                self.bytes_received += len(data)
+                self._pending.extend(self.decoder.feed(data))
+            elif self.decoder.buffered and not getattr(self.link, "lossless", False):
+                # a partial frame lost its tail: resynchronise (a lossless link, such as
+                # serial, loses nothing: its partial frame is only late)
+                self._pending.extend(self.decoder.expire())
+        return self._pending.pop(0)
+
+    def request(self, op: str, body: bytes = b"", *, timeout: float | None = None,
+                on_event: EventHandler | None = None, **fields: Any) -> tuple[dict, bytes]:
+        """Send one request; return the reply's (header, body).
+
+        ``timeout`` is an idle timeout: any frame from the agent (a run's progress events)
+        restarts it, so a long run is fine as long as the agent keeps talking.
+        """
+        seq = self._send(op, body, fields)
+        return self._reply(seq, op, timeout, on_event)
+
+    def _send(self, op: str, body: bytes, fields: dict[str, Any]) -> int:
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        frame = wire.encode(wire.REQUEST, self._seq, dict(fields, op=op), body)
+        try:
+            self.link.send(frame)
+        except LinkClosed as exc:
+            raise AgentDied(f"{op}: {exc}", "Died", op) from None
+        self.bytes_sent += len(frame)
+        return self._seq
+
+    def _reply(self, seq: int, op: str, timeout: float | None,
+               on_event: EventHandler | None) -> tuple[dict, bytes]:
+        self._idle = timeout or self.timeout
+        try:
+            deadline = time.monotonic() + self._idle
+            while True:
+                f = self._next_frame(deadline)
+                if f.seq != seq:
+                    continue  # a stale reply to an abandoned request
+                if f.type == wire.EVENT:
+                    # an event may announce a quiet stretch (Offline's one timed query)
+                    quiet = float(f.header.get("quiet_ns") or 0) / 1e9
+                    deadline = time.monotonic() + self._idle + quiet
+                    if on_event:
+                        on_event(f.header, f.body)
+                    continue
+                if f.type == wire.ERROR:
+                    raise AgentError(str(f.header.get("error")), str(f.header.get("kind", "")), op)
+                return f.header, f.body
+        except LinkClosed as exc:
+            raise AgentDied(f"{op}: {exc}", "Died", op) from None
+
+    # ------------------------------------------------------------------ operations
+    def hello(self) -> dict[str, Any]:
+        info, _ = self.request("hello", client="edgeperf-host", wire_version=wire.WIRE_VERSION)
+        if info.get("protocol") != PROTOCOL:
+            raise AgentError(f"the agent speaks protocol {info.get('protocol')}, this host "
+                             f"{PROTOCOL}: update edgeperf so both sides match", "Protocol")
+        self.info = info
+        return info
+
+    def _push(self, op: str, data: bytes, extra: dict[str, Any],
+              progress: Progress | None) -> tuple[str, int]:
+        """Push by SHA-256, resuming a partial copy; returns (sha, bytes actually sent)."""
+        sha = hashlib.sha256(data).hexdigest()
+        size = len(data)
+        probe, _ = self.request(op, sha256=sha, size=size)
+        if probe.get("present"):
+            if progress:
+                progress(size, size)
+            return sha, 0
+        offset = int(probe.get("received", 0)) if probe.get("received", 0) < size else 0
+        sent = 0
+        # a slow link (serial) asks for chunks it carries in about a second
+        step = min(CHUNK, MAX_CHUNK, getattr(self.link, "preferred_chunk", CHUNK))
+        # two chunks in flight: the next one goes out while the agent stores this one, so a
+        # slow line never idles for a round trip
+        inflight: list[tuple[int, int]] = []  # (seq, offset after it)
+        last = False
+        while True:
+            while not last and len(inflight) < 2:
+                chunk = data[offset:offset + step]
+                last = offset + len(chunk) >= size
+                seq = self._send(op, chunk, dict(sha256=sha, size=size, offset=offset,
+                                                 last=last, **(extra if last else {})))
+                offset += len(chunk)
+                sent += len(chunk)
+                inflight.append((seq, offset))
+            seq, done = inflight.pop(0)
+            reply, _ = self._reply(seq, op, None, None)
+            if progress:
+                progress(done, size)
+            if not inflight:
+                break
+        if not reply.get("present"):
+            raise AgentError(f"{op}: the agent did not keep {sha[:12]}", "Push", op)
+        return sha, sent
+
+    def push_model(self, data: bytes, progress: Progress | None = None) -> tuple[str, int]:
+        return self._push("push_model", data, {}, progress)
+
+    def push_samples(self, arrays: list[np.ndarray],
+                     progress: Progress | None = None) -> tuple[str, int]:
+        """Push a sample set (one array per model input, samples along axis 0)."""
+        return self._push("push_samples", sampleset.pack(arrays), {}, progress)
+
+    def load_model(self, backend: str, **fields: Any) -> dict[str, Any]:
+        info, _ = self.request("load_model", backend=backend, timeout=120.0, **fields)
+        return info
+
+    @property
+    def compact_querylog(self) -> bool:
+        """A slow link and an agent that can: QueryLog stretches travel compressed."""
+        return bool(getattr(self.link, "slow", False)) and \
+            qlcodec.ENCODINGS[0] in self.info.get("querylog_encodings", [])
+
+    def run(self, settings: dict[str, Any], *, samples: str | None, sample_count: int,
+            on_event: EventHandler | None, idle_timeout: float = 120.0,
+            batched: bool = True, cpu_affinity: list[int] | None = None,
+            querylog: str = "full") -> dict[str, Any]:
+        """Run a scenario. ``querylog="summary"``: only the first 10,000 rows travel, and
+        the reply carries every latency, sorted ("latency_summary", decoded here into
+        ``latencies_sorted_ns``), which is what scoring reads."""
+        extra: dict[str, Any] = {}
+        if self.compact_querylog:
+            extra["querylog_encoding"] = qlcodec.ENCODINGS[0]
+        if querylog != "full":
+            extra["querylog"] = querylog
+
+        def decode(header: dict[str, Any], body: bytes) -> None:
+            if header.get("encoding"):
+                body = qlcodec.decode_stretch(header, body)
+            if on_event:
+                on_event(header, body)
+
+        reply, body = self.request("run", settings=settings, samples=samples,
+                                   sample_count=sample_count, batched=batched,
+                                   cpu_affinity=cpu_affinity or None,
+                                   on_event=decode, timeout=idle_timeout, **extra)
+        if "latency_summary" in reply:
+            reply["latencies_sorted_ns"] = qlcodec.decode_sorted_latencies(
+                reply["latency_summary"], body)
+        return reply
+
+    def infer(self, samples: str | None, *, indices: list[int] | None = None, first: int = 0,
+              count: int | None = None, sample_count: int = 0,
+              timeout: float = 120.0) -> tuple[dict[str, Any], list[bytes]]:
+        """Run samples once each (accuracy mode); returns the reply and each one's output bytes.
+
+        ``indices`` names the samples, else ``first`` and ``count`` (default: to the end).
+        """
+        outputs: list[bytes] = []
+
+        def on_event(header: dict[str, Any], body: bytes) -> None:
+            if header.get("event") != "outputs":
+                return
+            n, size = int(header["count"]), int(header["sample_bytes"])
+            if int(header["first"]) != len(outputs) or len(body) != n * size:
+                raise AgentError(f"infer: an outputs frame for samples {header['first']}+{n} "
+                                 f"of {size} bytes each does not follow the {len(outputs)} "
+                                 f"received", "Protocol", "infer")
+            outputs.extend(body[i * size:(i + 1) * size] for i in range(n))
+
+        fields: dict[str, Any] = {"samples": samples, "sample_count": sample_count}
+        if indices is not None:
+            fields["indices"] = [int(i) for i in indices]
+        else:
+            fields["first"] = first
+            if count is not None:
+                fields["count"] = count
+        reply, _ = self.request("infer", on_event=on_event, timeout=timeout, **fields)
+        if len(outputs) != int(reply["count"]):
+            raise AgentError(f"infer: {len(outputs)} outputs arrived for {reply['count']} "
+                             "samples", "Protocol", "infer")
+        return reply, outputs
+
+    def results(self, first: int = 0) -> tuple[dict[str, Any], bytes]:
+        extra = {"encoding": qlcodec.ENCODINGS[0]} if self.compact_querylog else {}
+        header, body = self.request("results", first=first, timeout=120.0, **extra)
+        if header.get("encoding"):
+            body = qlcodec.decode_stretch(header, body)
+        return header, body
+
+    def telemetry(self) -> dict[str, Any]:
+        return self.request("telemetry")[0]
+
+    def clock(self) -> dict[str, Any]:
+        return self.request("clock")[0]
+
+    def bye(self) -> None:
+        try:
+            self.request("bye", timeout=5.0)
+        except AgentError:
+            pass

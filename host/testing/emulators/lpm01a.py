@@ -1,0 +1,292 @@
+"""An emulated LPM01A PowerShield on a pseudo-terminal.
+
+The driver opens the pty's path with pyserial exactly as it opens /dev/ttyACM0. The shield
+answers the command set ``host/power/lpm01a.py`` uses, validates arguments the way the
+firmware's help text describes (frequencies, the 10 kHz ascii_dec limit, host control
+first), and streams samples in real time on its own clock: current (A) or energy per
+period (J) from its load profile at the ``volt`` setting, in ascii_dec or bin_hexa, with a
+timestamp record every second. ``gpio_falling_edge()`` plays the DUT pulling D7 low
+(reported when ``eventsrc d7 fal`` is set); ``disconnect()`` plays a pulled cable.
+
+The binary metadata records 0xF1 error, 0xF2 info, 0xF3 timestamp (4-byte ms, buffer load),
+0xF4 end and 0xF5 overcurrent follow the codes that drivers written against real shields
+decode; the GPIO event record (0xF6 with its sample index) and the ascii event and
+overcurrent lines are this emulator's rendering and should be checked against a real shield.
+``overcurrent()`` plays the DUT drawing more than the shield measures.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import tty
+
+from edgeperf.power.drivers.lpm01a import (
+    FREQS,
+    MD_END,
+    MD_EVENT,
+    MD_OVERCURRENT,
+    MD_START,
+    MD_TIMESTAMP,
+    PROMPT,
+    encode_bin_sample,
+    format_ascii_value,
+)
+from edgeperf.power.meter import host_ns
+from edgeperf.testing.emulators.load_profile import ConstantProfile, LoadProfile
+
+VERSION = "1.0.2-edgeperf-emulated"
+
+
+class Lpm01aEmulator:
+    def __init__(self, profile: LoadProfile | float = 0.01) -> None:
+        self.profile = profile if isinstance(profile, LoadProfile) else ConstantProfile(profile)
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        tty.setraw(self.master)
+        self.path = os.ttyname(self.slave)
+        os.set_blocking(self.master, False)
+        self.htc = False
+        self.settings = {"freq": "100", "acqtime": "10", "output": "current",
+                         "format": "ascii_dec", "trigsrc": "sw", "eventsrc": "", "volt": 3300,
+                         "pwr": "auto", "trigdelay": "1m"}
+        self.commands: list[str] = []
+        self.acquiring = False
+        self._t0 = 0
+        self._k = 0  # samples sent
+        self._events: list[int] = []
+        self._out = bytearray()
+        self._inbuf = b""
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.disconnected = False
+        self._overcurrent = False
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> Lpm01aEmulator:
+        self._thread = threading.Thread(target=self._loop, name="lpm01a-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> Lpm01aEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def gpio_falling_edge(self) -> None:
+        with self._lock:
+            if self.acquiring and self.settings["eventsrc"] == "d7 fal":
+                self._events.append(host_ns())
+
+    def overcurrent(self) -> None:
+        """The DUT draws more than the shield measures: an overcurrent record in the stream."""
+        with self._lock:
+            if self.acquiring:
+                self._overcurrent = True
+
+    def disconnect(self) -> None:
+        """The cable is pulled: nothing more is sent or read."""
+        with self._lock:
+            self.disconnected = True
+            self.acquiring = False
+
+    # ---------------------------------------------------------------- the loop
+    def _loop(self) -> None:
+        while not self._closing.is_set():
+            wait = 0.002 if (self.acquiring or self._out) else 0.05
+            try:
+                r, _, _ = select.select([self.master], [], [], wait)
+            except (OSError, ValueError):
+                return
+            if r:
+                try:
+                    data = os.read(self.master, 4096)
+                except BlockingIOError:
+                    data = b""
+                except OSError:
+                    return
+                if not self.disconnected:
+                    self._inbuf += data
+                    while b"\n" in self._inbuf:
+                        raw, _, self._inbuf = self._inbuf.partition(b"\n")
+                        self._command(raw.decode("ascii", "replace").strip())
+            with self._lock:
+                if self.acquiring:
+                    self._stream()
+                if self.disconnected:
+                    self._out.clear()
+                if self._out:
+                    try:
+                        n = os.write(self.master, bytes(self._out[:65536]))
+                        del self._out[:n]
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        return
+
+    def _say(self, text: str) -> None:
+        self._out += f"\r\n{PROMPT}{text}\r\n\r\n".encode()
+
+    def _error(self, cmd: str, detail: str) -> None:
+        self._out += f"\r\n{PROMPT}error {cmd}\r\n{PROMPT}Error detail: {detail}\r\n\r\n".encode()
+
+    # ---------------------------------------------------------------- commands
+    def _command(self, line: str) -> None:
+        if not line:
+            return
+        with self._lock:
+            self.commands.append(line)
+            words = line.split()
+            cmd, args = words[0], words[1:]
+            s = self.settings
+            if cmd == "htc":
+                self.htc = True
+                return self._say("ack htc")
+            if cmd in ("echo", "powershield", "version", "status", "help"):
+                reply = {"echo": " ".join(args), "powershield": "PowerShield present emulated",
+                         "version": VERSION, "status": "ok", "help": "see UM2269"}[cmd]
+                return self._say(f"ack {cmd} {reply}")
+            if not self.htc:
+                return self._error(line, "host control required: send 'htc' first")
+            if cmd == "hrc":
+                self.htc = False
+                return self._say("ack hrc")
+            if self.acquiring and cmd not in ("stop", "pwr", "targrst"):
+                return self._error(line, "acquisition in progress: send 'stop' first")
+            if cmd == "freq":
+                if not args or args[0] not in FREQS:
+                    return self._error(line, "value not in list {" + ", ".join(FREQS) + "}")
+                s["freq"] = args[0]
+            elif cmd == "acqtime":
+                if not args:
+                    return self._error(line, "missing value")
+                s["acqtime"] = args[0]
+            elif cmd == "output":
+                if args[:1] not in (["current"], ["energy"]):
+                    return self._error(line, "value not in list {current, energy}")
+                s["output"] = args[0]
+            elif cmd == "format":
+                if args[:1] not in (["ascii_dec"], ["bin_hexa"]):
+                    return self._error(line, "value not in list {ascii_dec, bin_hexa}")
+                s["format"] = args[0]
+            elif cmd == "trigsrc":
+                if args[:1] not in (["sw"], ["d7"]):
+                    return self._error(line, "value not in list {sw, d7}")
+                s["trigsrc"] = args[0]
+            elif cmd == "trigdelay":
+                s["trigdelay"] = args[0] if args else "0"
+            elif cmd == "eventsrc":
+                if args not in (["d7", "fal"], ["d7", "ris"], ["none"]):
+                    return self._error(line, "expected 'eventsrc d7 fal|ris' or 'none'")
+                s["eventsrc"] = " ".join(args) if args != ["none"] else ""
+            elif cmd == "volt":
+                if args[:1] == ["get"]:
+                    return self._say(f"ack volt get {s['volt']}m")
+                try:
+                    mv = int(args[0].rstrip("m"))
+                except (IndexError, ValueError):
+                    return self._error(line, "expected a value like 3300m")
+                if not 1800 <= mv <= 3300:
+                    return self._error(line, "value out of range [1800m; 3300m]")
+                s["volt"] = mv
+            elif cmd == "pwr":
+                if args[:1] not in (["on"], ["off"], ["auto"], ["get"]):
+                    return self._error(line, "value not in list {auto, on, off}")
+                if args[0] == "get":
+                    return self._say(f"ack pwr get {s['pwr']}")
+                s["pwr"] = args[0]
+            elif cmd == "start":
+                if s["format"] == "ascii_dec" and FREQS[s["freq"]] > 10_000:
+                    return self._error(line, "format ascii_dec is limited to 10kHz")
+                self._say("ack start")
+                self.acquiring = True
+                self._t0 = host_ns()
+                self._k = 0
+                self._events = []
+                self.profile.anchor(self._t0)
+                return
+            elif cmd == "stop":
+                if not self.acquiring:
+                    return self._error(line, "no acquisition in progress")
+                self._stream()
+                self.acquiring = False
+                if s["format"] == "bin_hexa":
+                    self._out += bytes([MD_START, MD_END, 0xFF, 0xFF])
+                self._out += f"\r\n{PROMPT}Acquisition completed\r\n\r\n".encode()
+                return
+            else:
+                return self._error(line, f"unknown command '{cmd}'")
+            self._say(f"ack {line}")
+
+    # ---------------------------------------------------------------- the stream
+    def _stream(self) -> None:
+        s = self.settings
+        f = FREQS[s["freq"]]
+        period = 1_000_000_000 / f
+        now = host_ns()
+        due = int((now - self._t0) // period)
+        binary = s["format"] == "bin_hexa"
+        volts = s["volt"] / 1000.0
+        powered = s["pwr"] in ("on", "auto")
+        events = sorted(self._events)
+        while self._k < due:
+            k = self._k
+            a = self._t0 + int(k * period)
+            b = self._t0 + int((k + 1) * period)
+            if k % f == 0:  # a timestamp record every second of acquisition
+                ms = k * 1000 // f
+                if binary:
+                    self._out += bytes([MD_START, MD_TIMESTAMP]) + ms.to_bytes(4, "big") + \
+                        bytes([0, 0xFF, 0xFF])
+                else:
+                    self._out += f"TimeStamp: {ms // 1000:03d}s {ms % 1000:03d}ms, buff 00%\r\n" \
+                        .encode()
+            if self._overcurrent:
+                self._overcurrent = False
+                self._out += (bytes([MD_START, MD_OVERCURRENT, 0xFF, 0xFF]) if binary
+                              else b"Overcurrent detected\r\n")
+            while events and events[0] <= a:
+                events.pop(0)
+                self._events.pop(0)
+                if binary:
+                    self._out += bytes([MD_START, MD_EVENT]) + k.to_bytes(4, "big") + \
+                        bytes([0x07, 0xFF, 0xFF])
+                else:
+                    self._out += f"Event D7 falling edge, sample {k}\r\n".encode()
+            if not powered:
+                value = 0.0
+            elif s["output"] == "energy":
+                value = self.profile.energy_j(a, b)
+            else:
+                value = self.profile.mean_watts(a, b) / volts
+            if binary:
+                self._out += encode_bin_sample(value)
+            else:
+                self._out += (format_ascii_value(value) + "\r\n").encode()
+            self._k += 1
+
+
+def serve(profile: LoadProfile) -> None:
+    """``edgeperf emulate lpm01a``: print the pty path, serve until Ctrl-C."""
+    emu = Lpm01aEmulator(profile).start()
+    print(f"edgeperf: emulated LPM01A PowerShield on {emu.path} (use lpm01a://{emu.path}; "
+          "Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.close()
