@@ -13,11 +13,11 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from host.boards import load_board
-from host.models.packaged import PACKAGES, packaged_models
-from host.models.tflite_reader import read_model
-from host.runner import RunSpec, execute
-from host.settings import preset
+from edgeperf.boards.profile import load_board
+from edgeperf.models.packaged import PACKAGES, packaged_models
+from edgeperf.models.tflite_reader import read_model
+from edgeperf.run.execute import RunSpec, execute
+from edgeperf.settings.core import preset
 
 
 def main() -> int:
