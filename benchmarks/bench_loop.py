@@ -43,7 +43,8 @@ import _loadgen
 import numpy as np
 
 from edgeperf_agent.backends import SyntheticBackend
-from edgeperf_agent.scenarios import CHUNK, RunSettings, ScenarioRunner
+from edgeperf_agent.querylog import CHUNK
+from edgeperf_agent.scenarios import RunSettings, ScenarioRunner
 
 GOAL_US = 1.0
 LOADGEN_CPP_US = 2.85  # quoted in the issue; not measured here (no C++ SUT in this repo)

@@ -1,33 +1,34 @@
-"""The MLPerf scenario loops, timed natively on the device with time.perf_counter_ns.
+"""The MLPerf scenarios on the device, timed natively with time.perf_counter_ns.
 
 The timed region of a query is the work of answering it: set inputs, invoke, read outputs.
-The inner loops below do nothing else but the two clock reads, that work, two stores into
-preallocated int64 arrays and one comparison against the next check time. Everything else
+The inner loops (loops.py) do nothing else but the two clock reads, that work, the stores
+into preallocated arrays and one comparison against the next check time. Everything else
 (stopping rules, sending finished stretches of the QueryLog to the host, progress) happens
-between calls of the inner loop, when the clock passes ``check_ns``.
+here, between calls of the inner loops, when the clock passes ``check_ns``.
 
-The QueryLog has one row per query (per sample for Offline): issue and completion times in
-device nanoseconds. For Server the issue time is the scheduled arrival, so queueing counts.
-Sample indices are kept as uint32, so a query costs 20 bytes of agent memory.
+The QueryLog (querylog.py) has one row per query (per sample for Offline): issue and
+completion times in device nanoseconds. For Server the issue time is the scheduled arrival,
+so queueing counts.
 """
 
 from __future__ import annotations
 
 import time
-import zlib
 from array import array
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 import numpy as np
 
+from . import loops
+from . import querylog as ql
 from .lgseq import SampleOrder, offline_positions, offline_sample_count, server_schedule
+from .querylog import QueryLog
 
-CHUNK = 1 << 16  # rows per storage chunk
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 MULTISTREAM_SAMPLES = 8
-clock = time.perf_counter_ns
+clock = time.perf_counter_ns  # the controller's reads (the loops have their own)
 
 
 class RunError(Exception):
@@ -66,210 +67,6 @@ class RunSettings:
         if s.samples_per_query < 1:
             raise RunError("samples_per_query must be >= 1")
         return s
-
-
-@dataclass
-class QueryLog:
-    """Preallocated, chunked storage of issue/done times and sample indices."""
-
-    samples_per_row: int
-    issue: List[array] = field(default_factory=list)
-    done: List[array] = field(default_factory=list)
-    sample: List[array] = field(default_factory=list)
-    rows: int = 0
-    start_ns: int = 0
-    end_ns: int = 0
-
-    def chunk_for(self, row: int):
-        c = row // CHUNK
-        while len(self.issue) <= c:  # exact sizes: array * n does not over-allocate
-            self.issue.append(array("q", [0]) * CHUNK)
-            self.done.append(array("q", [0]) * CHUNK)
-            self.sample.append(array("I", [0]) * (CHUNK * self.samples_per_row))
-        return self.issue[c], self.done[c], self.sample[c], c * CHUNK
-
-    def _pieces(self, lo: int, hi: int) -> List[tuple]:
-        """(chunk, offset, rows) pieces covering rows [lo, hi), one per storage chunk."""
-        out = []
-        row = lo
-        while row < hi:
-            c, off = divmod(row, CHUNK)
-            n = min(hi - row, CHUNK - off)
-            out.append((c, off, n))
-            row += n
-        return out
-
-    def views(self, lo: int, hi: int, issue_ns: Optional[int] = None) -> List[memoryview]:
-        """Memoryviews whose concatenation is issue || done || sample of rows [lo, hi)
-        (the wire layout), so a payload is built with one copy. ``issue_ns`` replaces
-        every issue time (Offline: one query, one issue time)."""
-        spr = self.samples_per_row
-        pieces = self._pieces(lo, hi)
-        if issue_ns is None:
-            issue = [memoryview(self.issue[c])[off:off + n] for c, off, n in pieces]
-        else:
-            issue = [memoryview(array("q", [issue_ns]) * (hi - lo))]
-        done = [memoryview(self.done[c])[off:off + n] for c, off, n in pieces]
-        sample = [memoryview(self.sample[c])[off * spr:(off + n) * spr] for c, off, n in pieces]
-        return issue + done + sample
-
-    def slice(self, lo: int, hi: int) -> tuple:
-        """(issue, done, sample) numpy arrays for rows [lo, hi) (copies; not for hot paths)."""
-        raw = b"".join(self.views(lo, hi))
-        n = hi - lo
-        return (np.frombuffer(raw, np.int64, n, 0), np.frombuffer(raw, np.int64, n, 8 * n),
-                np.frombuffer(raw, np.uint32, n * self.samples_per_row, 16 * n))
-
-    def checksum(self) -> int:
-        """CRC32 over the rows' issue, then done, then sample bytes, without copying."""
-        crc = 0
-        for view in self.views(0, self.rows):
-            crc = zlib.crc32(view, crc)
-        return crc
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the log holds: 16 + 4 * samples_per_row per preallocated row."""
-        return len(self.issue) * CHUNK * (16 + 4 * self.samples_per_row)
-
-
-# ---------------------------------------------------------------- inner loops (the hot path)
-#
-# Each loop runs queries [lo, hi) of one storage chunk and returns the index after the last
-# query it ran. It returns early only after a query completes at or past ``check``; the
-# controller then applies the stopping rules and sends finished stretches, between queries.
-
-
-def _loop_single(invoke, order, issue, done, lo: int, hi: int, check_ns: int) -> int:
-    pc = clock
-    for j in range(lo, hi):
-        s = order[j]
-        t0 = pc()
-        invoke(s)
-        t1 = pc()
-        issue[j] = t0
-        done[j] = t1
-        if t1 >= check_ns:
-            return j + 1
-    return hi
-
-
-def _loop_multi(invoke, order, issue, done, lo: int, hi: int, check_ns: int, n: int) -> int:
-    pc = clock
-    for j in range(lo, hi):
-        base = j * n
-        t0 = pc()
-        for k in range(base, base + n):
-            invoke(order[k])
-        t1 = pc()
-        issue[j] = t0
-        done[j] = t1
-        if t1 >= check_ns:
-            return j + 1
-    return hi
-
-
-def _loop_batched(gather, order, issue, done, lo: int, hi: int, check_ns: int, n: int,
-                  parts) -> int:
-    """MultiStream on a batched model: the query's n distinct samples in batches
-    (``parts``: (offset, count) of each invoke; a partial batch is padded by the backend)."""
-    pc = clock
-    for j in range(lo, hi):
-        base = j * n
-        t0 = pc()
-        for off, cnt in parts:
-            gather(order, base + off, cnt)
-        t1 = pc()
-        issue[j] = t0
-        done[j] = t1
-        if t1 >= check_ns:
-            return j + 1
-    return hi
-
-
-def _loop_server(invoke, order, sched, done, lo: int, hi: int, start: int, check_ns: int,
-                 gap_ns: int, hard_ns: int) -> int:
-    """``sched`` holds each query's scheduled offset from ``start``; an issued query's entry
-    becomes its absolute scheduled time (its issue time in the QueryLog). Past ``check`` the
-    loop returns only in an idle gap of at least ``gap_ns`` before the next arrival (or at
-    ``hard``), so whatever the controller does then delays no arrival."""
-    pc = clock
-    sleep = time.sleep
-    for j in range(lo, hi):
-        at = start + sched[j]
-        now = pc()
-        if now < at:
-            if at - now > 2_000_000:
-                sleep((at - now - 1_000_000) / 1e9)
-            while pc() < at:
-                pass
-        invoke(order[j])
-        t1 = pc()
-        sched[j] = at
-        done[j] = t1
-        if t1 >= check_ns and (t1 >= hard_ns or j + 1 == hi
-                               or start + sched[j + 1] - t1 >= gap_ns):
-            return j + 1
-    return hi
-
-
-def _loop_server_batched(gather, order, sched, done, lo: int, hi: int, start: int,
-                         check_ns: int, gap_ns: int, hard_ns: int, batch: int) -> int:
-    """Server on a batched model: the queries already due when the device is free (up to a
-    batch, each a distinct sample) go in one invoke and complete together."""
-    pc = clock
-    sleep = time.sleep
-    j = lo
-    while j < hi:
-        at = start + sched[j]
-        now = pc()
-        if now < at:
-            if at - now > 2_000_000:
-                sleep((at - now - 1_000_000) / 1e9)
-            while now < at:
-                now = pc()
-        m = 1
-        lim = min(hi - j, batch)
-        while m < lim and start + sched[j + m] <= now:
-            m += 1
-        gather(order, j, m)
-        t1 = pc()
-        for k in range(j, j + m):
-            sched[k] = start + sched[k]
-            done[k] = t1
-        j += m
-        if t1 >= check_ns and (t1 >= hard_ns or j == hi or start + sched[j] - t1 >= gap_ns):
-            return j
-    return hi
-
-
-def _loop_offline(invoke, order, done, m: int, stop_ns: int) -> int:
-    pc = clock
-    for k in range(m):
-        invoke(order[k])
-        t = done[k] = pc()
-        if t >= stop_ns:
-            return k + 1
-    return m
-
-
-def _loop_offline_batched(gather, order, done, m: int, stop_ns: int, batch: int,
-                          first: int) -> int:
-    """Offline on a batched model: whole batches of distinct samples from ``first`` on;
-    returns where the last whole batch of this chunk ends (the caller joins a batch that
-    straddles two chunks)."""
-    pc = clock
-    k = first
-    last = m - batch
-    while k <= last:
-        gather(order, k, batch)
-        t = pc()
-        for r in range(k, k + batch):
-            done[r] = t
-        k += batch
-        if t >= stop_ns:
-            return -k
-    return k
 
 
 # ---------------------------------------------------------------- the controller
@@ -330,7 +127,7 @@ class ScenarioRunner:
         # Offline: one query, so every row shares its issue time
         issue = log.start_ns if self.s.scenario == "Offline" else None
         for c, off, n in log._pieces(self.sent, upto):  # one stretch per storage chunk
-            first = c * CHUNK + off
+            first = c * ql.CHUNK + off
             self.emit("querylog", {"first": first, "rows": n,
                                    "samples_per_row": log.samples_per_row},
                       b"".join(log.views(first, first + n, issue)))
@@ -408,7 +205,7 @@ class ScenarioRunner:
         gather = self.gather if s.scenario == "MultiStream" else None
         parts = self._calls(spr)
         issue, done, order, _ = log.chunk_for(0)
-        self._fill_order(order, CHUNK)
+        self._fill_order(order, ql.CHUNK)
         order_np = np.frombuffer(order, np.uint32)
         j = 0
         log.start_ns = start = clock()
@@ -416,22 +213,22 @@ class ScenarioRunner:
         min_end = start + s.min_duration_ns
         max_end = start + s.max_duration_ns if s.max_duration_ns else BIG
         while True:
-            if j and j % CHUNK == 0:
+            if j and j % ql.CHUNK == 0:
                 issue, done, order, _ = log.chunk_for(j)
-                self._fill_order(order, CHUNK)
+                self._fill_order(order, ql.CHUNK)
                 order_np = np.frombuffer(order, np.uint32)
-            base = j - j % CHUNK
+            base = j - j % ql.CHUNK
             limit = s.max_query_count or BIG
             if j < s.min_query_count:
                 limit = min(limit, s.min_query_count)
-            lo, hi = j - base, min(CHUNK, limit - base)
+            lo, hi = j - base, min(ql.CHUNK, limit - base)
             check = min(next_flush, max_end, min_end if j >= s.min_query_count else BIG)
             if gather is not None:
-                end = _loop_batched(gather, order_np, issue, done, lo, hi, check, spr, parts)
+                end = loops.loop_batched(gather, order_np, issue, done, lo, hi, check, spr, parts)
             elif spr > 1:
-                end = _loop_multi(self.invoke, order, issue, done, lo, hi, check, spr)
+                end = loops.loop_multi(self.invoke, order, issue, done, lo, hi, check, spr)
             else:
-                end = _loop_single(self.invoke, order, issue, done, lo, hi, check)
+                end = loops.loop_single(self.invoke, order, issue, done, lo, hi, check)
             j = base + end
             log.rows = j
             issued = issue[end - 1] - start  # the last query's issue time
@@ -468,9 +265,9 @@ class ScenarioRunner:
                 total, reason = cut, "max duration reached"
         if s.max_query_count and s.max_query_count < total:
             total, reason = s.max_query_count, "max query count reached"
-        for base in range(0, total, CHUNK):
+        for base in range(0, total, ql.CHUNK):
             issue, _, order, _ = log.chunk_for(base)
-            m = min(CHUNK, total - base)
+            m = min(ql.CHUNK, total - base)
             np.frombuffer(issue, np.int64, m)[:] = offsets[base:base + m]
             self._fill_order(order, m)
         del offsets
@@ -481,22 +278,22 @@ class ScenarioRunner:
         next_flush = start + s.flush_interval_ns
         force = next_flush + FORCE_FLUSH_NS
         while j < total:
-            c = j // CHUNK
+            c = j // ql.CHUNK
             sched, done, order = log.issue[c], log.done[c], log.sample[c]
-            base = c * CHUNK
-            lo, hi = j - base, min(CHUNK, total - base)
+            base = c * ql.CHUNK
+            lo, hi = j - base, min(ql.CHUNK, total - base)
             gap = 2 * max(self.flush_costs) + 100_000
             if gather is not None:
-                end = _loop_server_batched(gather, np.frombuffer(order, np.uint32), sched,
+                end = loops.loop_server_batched(gather, np.frombuffer(order, np.uint32), sched,
                                            done, lo, hi, start, next_flush, gap, force, batch)
             else:
-                end = _loop_server(self.invoke, order, sched, done, lo, hi, start, next_flush,
+                end = loops.loop_server(self.invoke, order, sched, done, lo, hi, start, next_flush,
                                    gap, force)
             j = base + end
             log.rows = j
             now = clock()
             if j < total and now >= next_flush:
-                idle = start + log.issue[j // CHUNK][j % CHUNK] - now >= gap
+                idle = start + log.issue[j // ql.CHUNK][j % ql.CHUNK] - now >= gap
                 if idle or now >= force:
                     self.busy_flushes += not idle
                     self._send(j, now)
@@ -521,9 +318,9 @@ class ScenarioRunner:
         self.offline_sample_count = n
         positions = offline_positions(n, self.n_samples)
         chunks = []
-        for base in range(0, n, CHUNK):
+        for base in range(0, n, ql.CHUNK):
             _, done, order, _ = log.chunk_for(base)
-            m = min(CHUNK, n - base)
+            m = min(ql.CHUNK, n - base)
             np.frombuffer(order, np.uint32, m)[:] = positions[base:base + m]
             chunks.append((done, order, m))
         del positions
@@ -537,7 +334,7 @@ class ScenarioRunner:
         log.rows = rows
         log.end_ns = clock()
         for c in range(len(log.issue)):
-            log.issue[c][:] = array("q", [t_issue]) * CHUNK
+            log.issue[c][:] = array("q", [t_issue]) * ql.CHUNK
         if rows < n:
             self.stop_reason = "max duration reached after %d of %d samples" % (rows, n)
         else:
@@ -552,17 +349,17 @@ class ScenarioRunner:
         gather, batch = self.gather, self.batch
         if gather is None:
             for c, (done, order, m) in enumerate(chunks):
-                k = _loop_offline(self.invoke, order, done, m, stop_ns)
+                k = loops.loop_offline(self.invoke, order, done, m, stop_ns)
                 if k < m or (k == m and done[m - 1] >= stop_ns):
-                    return c * CHUNK + k
-            return (len(chunks) - 1) * CHUNK + chunks[-1][2]
+                    return c * ql.CHUNK + k
+            return (len(chunks) - 1) * ql.CHUNK + chunks[-1][2]
         pc = clock
         first = 0  # where this chunk's whole batches start
         for c, (done, order, m) in enumerate(chunks):
             order_np = np.frombuffer(order, np.uint32, m)
-            k = _loop_offline_batched(gather, order_np, done, m, stop_ns, batch, first)
+            k = loops.loop_offline_batched(gather, order_np, done, m, stop_ns, batch, first)
             if k < 0:
-                return c * CHUNK - k
+                return c * ql.CHUNK - k
             rest = m - k
             if not rest:
                 first = 0
@@ -583,5 +380,5 @@ class ScenarioRunner:
                 nxt_done[r] = t  # type: ignore[index]
             first = take
             if t >= stop_ns:
-                return c * CHUNK + m + take
-        return (len(chunks) - 1) * CHUNK + chunks[-1][2]
+                return c * ql.CHUNK + m + take
+        return (len(chunks) - 1) * ql.CHUNK + chunks[-1][2]

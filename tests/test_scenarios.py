@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edgeperf.models.builtin import builtin_model
-from edgeperf_agent import scenarios
+from edgeperf_agent import querylog, scenarios
 from edgeperf_agent.backends import SyntheticBackend, TfliteBackend
 from edgeperf_agent.lgseq import offline_sample_count, server_schedule
 from edgeperf_agent.scenarios import QueryLog, RunSettings, ScenarioRunner
@@ -130,7 +130,7 @@ def test_server_builds_its_whole_schedule_and_sample_order_before_the_start(monk
     """The stall the review found: schedule and sample chunks built after the start, charged
     to the first queries (and again every 65,536). With storage chunks of 256 rows, every
     piece of set-up must still happen before the run's start."""
-    monkeypatch.setattr(scenarios, "CHUNK", 256)
+    monkeypatch.setattr(querylog, "CHUNK", 256)
     calls: list[tuple[str, int]] = []
     real_chunk_for, real_fill = QueryLog.chunk_for, ScenarioRunner._fill_order
 
@@ -219,7 +219,7 @@ def test_offline_fills_each_batch_with_distinct_samples_and_counts_each_once(tmp
                                                                             monkeypatch):
     """One invoke answers 8 distinct samples; a partial last batch is padded, and the
     padding is not counted. With storage chunks of 100 rows, batches straddle chunks."""
-    monkeypatch.setattr(scenarios, "CHUNK", 100)
+    monkeypatch.setattr(querylog, "CHUNK", 100)
     b = tflite("mlp-batch8", tmp_path)
     rec = RecordingGather(b.gather_invoker())
     r = ScenarioRunner(settings("Offline", offline_sample_count=n, warmup_queries=0),
