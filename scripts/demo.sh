@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
+ensure_host
 make_venv .venv -e '.[litert]'
 exec .venv/bin/edgeperf run --board local --model builtin:mlp \
   --scenario SingleStream,Offline --preset quick --out results/demo "$@"

