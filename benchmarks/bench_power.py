@@ -30,7 +30,7 @@ from edgeperf.power.drivers.lpm01a import Lpm01aMeter  # noqa: E402
 from edgeperf.power.energy import integrate  # noqa: E402
 from edgeperf.run.client import AgentClient  # noqa: E402
 from edgeperf.run.execute import RunSpec, execute  # noqa: E402
-from edgeperf.settings.core import preset  # noqa: E402
+from edgeperf.settings import preset  # noqa: E402
 from edgeperf.testing.emulators.load_profile import StepProfile, WindowProfile  # noqa: E402
 from edgeperf.testing.emulators.lpm01a import Lpm01aEmulator  # noqa: E402
 from edgeperf.testing.emulators.ptd import PtdEmulator  # noqa: E402

@@ -32,7 +32,7 @@ from sshd import SshDevice  # noqa: E402
 
 from edgeperf.boards.profile import BoardProfile, load_board  # noqa: E402
 from edgeperf.run.execute import RunSpec, execute  # noqa: E402
-from edgeperf.settings.core import preset  # noqa: E402
+from edgeperf.settings import preset  # noqa: E402
 
 
 def median_latency_ns(board: BoardProfile | str, queries: int, out: Path) -> tuple[float, int]:

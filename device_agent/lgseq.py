@@ -26,12 +26,22 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+# The scenarios and their fixed rules, defined once for the agent and the host (which imports
+# them from here): LoadGen 6.0.17's names and MultiStream's default samples per query
+# (test_settings.h); default_percentile below.
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+MULTISTREAM_SAMPLES_PER_QUERY = 8
 MODES = ("PerformanceOnly", "AccuracyOnly")
 _M32 = np.uint64(0xFFFFFFFF)
 _TWO32 = 1 << 32
 _CHUNK = 1 << 16  # steps scored at once while a rejection can still shift the stream
 _ONE_BELOW = math.nextafter(1.0, 0.0)  # generate_canonical's clamp
+
+
+def default_percentile(scenario: str) -> float:
+    """LoadGen's default target latency percentile: p90 for SingleStream, p99 for the
+    others (Offline logs it too)."""
+    return 0.9 if scenario == "SingleStream" else 0.99
 
 
 def _check(scenario: str, mode: str = "PerformanceOnly") -> None:
@@ -366,8 +376,8 @@ def server_schedule(target_qps: float, schedule_rng_seed: int, min_duration_ms: 
 
 def generated_queries(scenario: str, min_duration_ms: int, min_query_count: int,
                       target_qps: float = 0.0, expected_latency_ns: float = 0.0,
-                      samples_per_query: int = 8, schedule_rng_seed: int = 0,
-                      mode: str = "PerformanceOnly",
+                      samples_per_query: int = MULTISTREAM_SAMPLES_PER_QUERY,
+                      schedule_rng_seed: int = 0, mode: str = "PerformanceOnly",
                       set_size: int = 0) -> Tuple[int, int, int]:
     """(generated_query_count, generated_samples_per_query, generated_query_duration) as
     LoadGen logs them, from the REQUESTED settings. ``target_qps``: Server's target or

@@ -23,11 +23,15 @@ import numpy as np
 
 from . import loops
 from . import querylog as ql
-from .lgseq import SampleOrder, offline_positions, offline_sample_count, server_schedule
+from .lgseq import (
+    SCENARIOS,
+    SampleOrder,
+    offline_positions,
+    offline_sample_count,
+    server_schedule,
+)
 from .querylog import QueryLog
 
-SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
-MULTISTREAM_SAMPLES = 8
 clock = time.perf_counter_ns  # the controller's reads (the loops have their own)
 
 

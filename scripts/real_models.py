@@ -17,7 +17,7 @@ from edgeperf.boards.profile import load_board
 from edgeperf.models.packaged import PACKAGES, packaged_models
 from edgeperf.models.tflite_reader import read_model
 from edgeperf.run.execute import RunSpec, execute
-from edgeperf.settings.core import preset
+from edgeperf.settings import preset
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgeperf.settings.core import TestSettings, preset
+from edgeperf.settings import TestSettings, preset
 
 
 def small(scenario: str, **kw) -> TestSettings:

@@ -16,7 +16,7 @@ from pathlib import Path
 import mlperf_loadgen as lg
 import pytest
 
-from edgeperf.settings.core import ConfError, ConfWarning, TestSettings, apply_conf, parse_conf
+from edgeperf.settings import ConfError, ConfWarning, TestSettings, apply_conf, parse_conf
 
 # ours -> LoadGen's field, per scenario
 _LG_FIELD = {
@@ -281,7 +281,7 @@ def _number_words(n: int) -> list[str]:
 def test_number_words_read_as_loadgen_reads_them(tmp_path: Path) -> None:
     # Which words LoadGen's parser takes as values, and what its strtoull and strtod then
     # read, for hundreds of seeded words: edgeperf's model of it must agree on every one.
-    from edgeperf.settings.core import _loadgen_number, _loadgen_u64, _strtod
+    from edgeperf.settings.conf_numbers import loadgen_number, loadgen_u64, strtod
 
     conf = tmp_path / "c.conf"
     words = _number_words(400) + ["1e3", "0x1p3", "-3", "08", ".5", "5.", "nan(x_1)"]
@@ -289,8 +289,8 @@ def test_number_words_read_as_loadgen_reads_them(tmp_path: Path) -> None:
         conf.write_text(f"*.*.min_duration = {word}\n*.Offline.target_qps = {word}\n")
         theirs = lg.TestSettings()
         rc = theirs.FromConfig(str(conf), "m", OFF, 2)
-        assert (rc == 0) == _loadgen_number(word), word
+        assert (rc == 0) == loadgen_number(word), word
         if rc == 0:
-            assert theirs.min_duration_ms == _loadgen_u64(word), word
-            assert _same(theirs.offline_expected_qps, _strtod(word)), word
-    assert sum(_loadgen_number(w) for w in words) > 100  # both kinds well represented
+            assert theirs.min_duration_ms == loadgen_u64(word), word
+            assert _same(theirs.offline_expected_qps, strtod(word)), word
+    assert sum(loadgen_number(w) for w in words) > 100  # both kinds well represented

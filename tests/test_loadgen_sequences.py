@@ -17,7 +17,7 @@ from test_lgseq import OFFICIAL, loadgen, logged, samples
 
 from edgeperf.boards.profile import BoardProfile
 from edgeperf.run.execute import RunSpec, execute
-from edgeperf.settings.core import preset
+from edgeperf.settings import preset
 
 LOCAL = BoardProfile(name="local", link_type="local")
 QSL, SAMPLE, SCHEDULE = OFFICIAL

@@ -9,7 +9,7 @@ import pytest
 
 from edgeperf.boards.profile import BoardProfile
 from edgeperf.run.execute import EXIT_VALID, RunSpec, execute
-from edgeperf.settings.core import preset
+from edgeperf.settings import preset
 
 LOCAL = BoardProfile(name="local", link_type="local")
 

@@ -1,4 +1,5 @@
-"""host.mlperf_logs against LoadGen 6.0.17: the reference files and LoadGen itself, run here.
+"""edgeperf.outputs (the mlperf_log_* files) against LoadGen 6.0.17: the reference files and
+LoadGen itself, run here.
 
 Layouts are compared as "skeletons" (every number replaced by #), so a difference in a label,
 a separator, a blank line or the order of lines fails, while latencies, which are LoadGen's
@@ -36,7 +37,7 @@ from edgeperf.outputs.mlperf_logs import (
 )
 from edgeperf.run.querylog import QueryLogData
 from edgeperf.scoring.loadgen import ScoreInput, Summary, score
-from edgeperf.settings.core import TestSettings, effective_settings
+from edgeperf.settings import TestSettings, effective_settings
 
 REF = Path(__file__).resolve().parent / "reference" / "loadgen-6.0.17"  # LoadGen's output
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")

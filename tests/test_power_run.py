@@ -25,7 +25,7 @@ from edgeperf.outputs.mlperf_logs import parse_detail, parse_summary
 from edgeperf.power.drivers.lpm01a import Lpm01aMeter
 from edgeperf.power.drivers.ptd import PtdMeter
 from edgeperf.run.execute import EXIT_INVALID, EXIT_VALID, RunError, RunSpec, execute
-from edgeperf.settings.core import preset
+from edgeperf.settings import preset
 from edgeperf.testing.emulators.load_profile import WindowProfile
 from edgeperf.testing.emulators.ptd import PtdEmulator
 

@@ -13,7 +13,7 @@ from edgeperf.boards.profile import BoardProfile
 from edgeperf.models.packaged import packaged_models
 from edgeperf.models.tflite_reader import read_model
 from edgeperf.run.execute import EXIT_VALID, RunSpec, execute
-from edgeperf.settings.core import preset
+from edgeperf.settings import preset
 
 LOCAL = BoardProfile(name="local", link_type="local")
 WAKEWORD = packaged_models("pymicro_wakeword")

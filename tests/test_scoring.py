@@ -8,7 +8,7 @@ import pytest
 from lgrun import detail_values, run_loadgen
 
 from edgeperf.scoring.loadgen import early_stopping_min_queries
-from edgeperf.settings.core import preset
+from edgeperf.settings import preset
 
 P999_FROM_CONF = 99.9 * 0.01  # what "target_latency_percentile = 99.9" gives, in LoadGen too
 

@@ -488,7 +488,7 @@ def test_summary_mode_scores_exactly_like_the_full_log(line):
         c.load_model("synthetic", kind="null")
         s = small("SingleStream", min_query_count=30_000, max_query_count=30_000)
         from edgeperf.run.execute import _agent_settings, score_input_summary
-        from edgeperf.settings.core import effective_settings
+        from edgeperf.settings import effective_settings
 
         events: list[dict] = []
         reply = c.run(_agent_settings(s, effective_settings(s)), samples=None,

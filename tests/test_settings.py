@@ -14,18 +14,17 @@ import mlperf_loadgen as lg
 import pytest
 from lgrun import run_loadgen
 
+from edgeperf.outputs.log_settings import effective_log_items, requested_log_items
 from edgeperf.scoring.loadgen import early_stopping_min_queries
-from edgeperf.settings.core import (
+from edgeperf.settings import (
     MLPERF_SEEDS,
     ConfError,
     ConfWarning,
     SettingsError,
     TestSettings,
     apply_conf,
-    effective_log_items,
     effective_settings,
     preset,
-    requested_log_items,
 )
 
 REF = Path(__file__).resolve().parent / "reference" / "loadgen-6.0.17"  # LoadGen's output

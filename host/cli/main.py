@@ -34,7 +34,7 @@ from edgeperf.run.execute import (
     execute,
 )
 from edgeperf.scoring.loadgen import SCENARIOS
-from edgeperf.settings.core import PRESETS, SettingsError, TestSettings, preset
+from edgeperf.settings import PRESETS, SettingsError, TestSettings, preset
 
 
 def _scenarios(text: str) -> list[str]:

@@ -30,7 +30,7 @@ from edgeperf.outputs import mlperf_logs
 from edgeperf.outputs.mlperf_logs import DEFAULT_TRACE_LIMIT
 from edgeperf.run.querylog import QueryLogData
 from edgeperf.scoring.loadgen import Summary
-from edgeperf.settings.core import TestSettings
+from edgeperf.settings import TestSettings
 from edgeperf_agent import __version__
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from edgeperf.run import device_state
 from edgeperf.run.client import AgentClient, AgentDied, AgentError
 from edgeperf.run.querylog import QueryLogCollector, QueryLogData
 from edgeperf.scoring.loadgen import NS_PER_S, ScoreInput, Summary, score
-from edgeperf.settings.core import TestSettings, effective_settings
+from edgeperf.settings import TestSettings, effective_settings
 from edgeperf_agent.backends import BackendError, check_tflite_bytes
 from edgeperf_agent.lgseq import loaded_sample_set
 

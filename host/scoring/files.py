@@ -44,7 +44,7 @@ import numpy as np
 from edgeperf.run.execute import EXIT_ERROR, EXIT_USAGE, score_input
 from edgeperf.run.querylog import QueryLogData
 from edgeperf.scoring.loadgen import Summary, score
-from edgeperf.settings.core import TestSettings, effective_settings
+from edgeperf.settings import TestSettings, effective_settings
 
 ISSUE_COLUMNS = ("scheduled_ns", "issue_ns")  # Server reads them in this order, others reversed
 

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+from edgeperf_agent.lgseq import SCENARIOS, default_percentile
+
 CONFIDENCE = 0.99
 TOLERANCE = 0.0
 REPORTED_PERCENTILES = (0.5, 0.9, 0.95, 0.97, 0.99, 0.999)
@@ -282,6 +283,12 @@ class Summary:
     def result(self) -> str:
         return "VALID" if self.valid else "INVALID"
 
+    @property
+    def metric(self) -> float:
+        """The scenario's metric (``metric_name``, in ``metric_unit``): the early-stopping
+        latency estimate in ns, or samples per second (Server: completed, Offline)."""
+        return self.metric_value
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["result"] = self.result
@@ -300,7 +307,7 @@ def score(inp: ScoreInput, *, min_duration_ns: int, min_query_count: int,
     if len(inp.sample_latencies_ns) == 0:
         raise ValueError("no completed queries to score")
     if target_percentile is None:
-        target_percentile = 0.9 if scen == "SingleStream" else 0.99
+        target_percentile = default_percentile(scen)
     samples = np.sort(np.asarray(inp.sample_latencies_ns, dtype=np.int64))
     # one sample per query outside MultiStream: the same values, sorted once
     queries = (np.sort(np.asarray(inp.query_latencies_ns, dtype=np.int64))

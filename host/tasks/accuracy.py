@@ -37,7 +37,7 @@ from edgeperf.run.execute import (
     check_dynamic_inputs,
     resolve_model,
 )
-from edgeperf.settings.core import TestSettings, effective_settings
+from edgeperf.settings import TestSettings, effective_settings
 from edgeperf.tasks.datasets import DatasetError, fit, real_values
 from edgeperf.tasks.metrics import MetricError, meets, reconstruction_error
 from edgeperf.tasks.registry import Task

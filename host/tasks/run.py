@@ -33,7 +33,7 @@ from edgeperf.run.execute import (
     execute,
     resolve_model,
 )
-from edgeperf.settings.core import SettingsError, TestSettings
+from edgeperf.settings import SettingsError, TestSettings
 from edgeperf.tasks.accuracy import AccuracyResult, AccuracySpec, model_inputs, run_accuracy
 from edgeperf.tasks.audit import (
     AuditError,
