@@ -35,7 +35,8 @@ from edgeperf_agent import __version__
 
 if TYPE_CHECKING:
     from edgeperf.boards.profile import BoardProfile
-    from edgeperf.run.execute import ModelRef, RunSpec
+    from edgeperf.models.resolve import ModelRef
+    from edgeperf.run.spec import RunSpec
 
 SCHEMA = "edgeperf.result/1"
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from edgeperf import errors
 
-class ReportError(Exception):
+
+class ReportError(errors.EdgeperfError):
     pass
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeperf.errors import AgentDied, AgentError, AgentTimeout
 from edgeperf.links.base import Link, LinkClosed
 from edgeperf_agent import qlcodec, sampleset, wire
 from edgeperf_agent.server import MAX_CHUNK, PROTOCOL, STALE_AFTER_S
@@ -16,22 +17,6 @@ from edgeperf_agent.server import MAX_CHUNK, PROTOCOL, STALE_AFTER_S
 EventHandler = Callable[[dict[str, Any], bytes], None]
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 CHUNK = 1024 * 1024
-
-
-class AgentError(Exception):
-    """The agent refused a request; ``kind`` is its error class, the message its words."""
-
-    def __init__(self, message: str, kind: str = "", op: str = "") -> None:
-        super().__init__(message)
-        self.kind, self.op = kind, op
-
-
-class AgentTimeout(AgentError):
-    pass
-
-
-class AgentDied(AgentError):
-    """The link closed while a request was outstanding."""
 
 
 class AgentClient:

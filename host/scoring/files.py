@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeperf import errors
 from edgeperf.run.execute import EXIT_ERROR, EXIT_USAGE, score_input
 from edgeperf.run.querylog import QueryLogData
 from edgeperf.scoring.loadgen import Summary, score
@@ -49,7 +50,7 @@ from edgeperf.settings import TestSettings, effective_settings
 ISSUE_COLUMNS = ("scheduled_ns", "issue_ns")  # Server reads them in this order, others reversed
 
 
-class ScoreFileError(ValueError):
+class ScoreFileError(errors.UsageError):
     """A file that cannot be scored; ``exit_code`` 2 when it is the wrong kind for the
     scenario asked for, 1 when it is unreadable or malformed."""
 

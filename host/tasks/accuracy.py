@@ -24,19 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from edgeperf.boards.profile import BoardProfile, load_board, open_link
-from edgeperf.links.base import LinkError
+from edgeperf.boards.profile import BoardProfile, load_board
+from edgeperf.errors import AgentDied, AgentError, AgentTimeout, LinkError, RunError
+from edgeperf.models.resolve import ModelRef, resolve_model
 from edgeperf.models.tflite_reader import TfliteReadError, read_model
 from edgeperf.outputs import mlperf_logs
 from edgeperf.outputs import record
-from edgeperf.run.client import AgentClient, AgentError
-from edgeperf.run.execute import (
-    EXIT_INVALID,
-    EXIT_VALID,
-    RunError,
-    check_dynamic_inputs,
-    resolve_model,
-)
+from edgeperf.run.samples import check_dynamic_inputs
+from edgeperf.run.session import Session
+from edgeperf.run.spec import EXIT_INVALID, EXIT_VALID
 from edgeperf.settings import TestSettings, effective_settings
 from edgeperf.tasks.datasets import DatasetError, fit, real_values
 from edgeperf.tasks.metrics import MetricError, meets, reconstruction_error
@@ -187,19 +183,42 @@ def score_outputs(task: Task, outputs: list[np.ndarray], input_details: list[dic
 
 
 def run_accuracy(spec: AccuracySpec, report: Reporter | None = None) -> AccuracyOutcome:
-    """Run the accuracy set on the device, score it, write the logs. Raises RunError when
-    nothing could be measured (bad model, bad dataset, no device)."""
-    say = report or (lambda ev, data: None)
-    task = spec.task
-    settings = accuracy_settings(spec)  # before the device runs: the logs must be writable
+    """Run the accuracy set on the device (on a link of its own), score it, write the logs.
+    Raises RunError when nothing could be measured (bad model, bad dataset, no device)."""
+    accuracy_settings(spec)  # refused before a link is opened
     profile = spec.board if isinstance(spec.board, BoardProfile) else load_board(spec.board)
-    model = resolve_model(task.model)
-    if model.data is None:
-        raise RunError(f"accuracy mode needs a .tflite model, not {task.model}")
+    prepared = _accuracy_model(spec)
     try:
-        arrays = fit(task.dataset, model_inputs(model.data, spec.input_shapes))
+        session = Session.open(profile, report)
+    except LinkError as exc:
+        raise RunError(str(exc)) from None
+    with session:
+        return run_accuracy_on(session, spec, report, prepared=prepared)
+
+
+def _accuracy_model(spec: AccuracySpec) -> tuple[ModelRef, list[np.ndarray]]:
+    """The task's model and its dataset fitted to the model's inputs (no device needed)."""
+    model = resolve_model(spec.task.model)
+    if model.data is None:
+        raise RunError(f"accuracy mode needs a .tflite model, not {spec.task.model}")
+    try:
+        return model, fit(spec.task.dataset, model_inputs(model.data, spec.input_shapes))
     except DatasetError as exc:
         raise RunError(str(exc)) from None
+
+
+def run_accuracy_on(session: Session, spec: AccuracySpec, report: Reporter | None = None, *,
+                    prepared: tuple[ModelRef, list[np.ndarray]] | None = None
+                    ) -> AccuracyOutcome:
+    """The same on an open session (its agent stays up for the next run); ``prepared``: the
+    model and fitted dataset, when the caller has them."""
+    say = report or (lambda ev, data: None)
+    task = spec.task
+    session.check_usable()
+    settings = accuracy_settings(spec)  # before the device runs: the logs must be writable
+    profile = session.profile
+    model, arrays = prepared or _accuracy_model(spec)
+    assert model.data is not None
     n = len(task.dataset)
     per_sample = sum(a[0].nbytes for a in arrays)
     window = max(1, min(n, spec.window_bytes // max(per_sample, 1)))
@@ -214,18 +233,13 @@ def run_accuracy(spec: AccuracySpec, report: Reporter | None = None) -> Accuracy
         "transfers": {"model_bytes_sent": 0, "samples_bytes_sent": 0, "windows": 0,
                       "window_samples": window, "window_bytes": window * per_sample,
                       "window_limit_bytes": spec.window_bytes}}
-    try:
-        link = open_link(profile)
-    except LinkError as exc:
-        raise RunError(str(exc)) from None
-    client = AgentClient(link)
+    client = session.client
     outputs: list[bytes] = []
     nonfinite: list[int] = []
     n_nonfinite = 0
     start = datetime.now(timezone.utc)
     try:
-        rec["device"] = client.hello()
-        say("hello", rec["device"])
+        rec["device"] = dict(session.info)
         rec["telemetry"]["before"] = client.telemetry()
         sha, sent = client.push_model(model.data, lambda d, t: say("push", {
             "what": "model", "done": d, "total": t}))
@@ -247,11 +261,13 @@ def run_accuracy(spec: AccuracySpec, report: Reporter | None = None) -> Accuracy
             nonfinite.extend(lo + int(i) for i in reply.get("nonfinite", []))
             say("accuracy", {"done": hi, "total": n})
         rec["telemetry"]["after"] = client.telemetry()
-        client.bye()
     except AgentError as exc:
+        if isinstance(exc, (AgentDied, AgentTimeout)):
+            session.mark_dead(str(exc))
         raise RunError(f"{profile.name}: {exc}") from None
-    finally:
-        link.close()
+    except KeyboardInterrupt:
+        session.mark_dead("an accuracy run on it was interrupted")
+        raise
     end = datetime.now(timezone.utc)
     entries = [(i, i, data) for i, data in enumerate(outputs)]
     mlperf_logs.write_accuracy_json(out / "mlperf_log_accuracy.json", entries)

@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from edgeperf import errors
 from edgeperf.outputs.mlperf_logs import parse_accuracy_json
 from edgeperf.run.client import AgentClient, AgentError
 from edgeperf.tasks.registry import Task
 
 
-class AuditError(ValueError):
+class AuditError(errors.TaskError, ValueError):
     """No usable reference to audit against; the message names the fix."""
 
 

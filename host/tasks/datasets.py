@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from edgeperf import errors
 
-class DatasetError(ValueError):
+
+class DatasetError(errors.TaskError, ValueError):
     """A dataset that cannot be used; the message names the file, the arrays and the fix."""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeperf import errors
 from edgeperf.tasks.datasets import Dataset, DatasetError, load_npz
 from edgeperf.tasks.metrics import METRICS, Metric, get_metric
 
@@ -42,7 +43,7 @@ TASKS_DIR = Path("tasks")
 SCORES = ("output", "reconstruction_error")
 
 
-class TaskError(ValueError):
+class TaskError(errors.TaskError, ValueError):
     """A task that does not exist or is defined wrongly; the message names the fix."""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeperf import errors
 from edgeperf.links.bundle import _host_cache
 from edgeperf.models.network import Network, Reshape, Softmax, forward, quantize, to_tflite
 from edgeperf.tasks.numpy_nn import (
@@ -47,7 +48,7 @@ from edgeperf.tasks.numpy_nn import (
 CACHE_FORMAT = 1
 
 
-class TrainingError(RuntimeError):
+class TrainingError(errors.TaskError, RuntimeError):
     """A reference model cannot be built here; the message names what is missing."""
 
 
