@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from edgeperf.boards.profile import BoardProfile  # noqa: E402
-from edgeperf.links.base import LocalLink  # noqa: E402
+from edgeperf.links.local import LocalLink  # noqa: E402
 from edgeperf.power.clocksync import ClockSync  # noqa: E402
 from edgeperf.power.drivers.lpm01a import Lpm01aMeter  # noqa: E402
 from edgeperf.power.energy import integrate  # noqa: E402

@@ -72,7 +72,7 @@ def ssh_device(tmp_path_factory):
 @pytest.fixture
 def local_client():
     """An AgentClient on the local board's agent, said hello to; closed after the test."""
-    from edgeperf.links.base import LocalLink
+    from edgeperf.links.local import LocalLink
     from edgeperf.run.client import AgentClient
 
     link = LocalLink()

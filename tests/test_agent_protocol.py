@@ -26,7 +26,8 @@ import pytest
 
 import edgeperf.run.client as client_mod
 import edgeperf_agent
-from edgeperf.links.base import Link, LinkClosed, LocalLink
+from edgeperf.links.base import Link, LinkClosed
+from edgeperf.links.local import LocalLink
 from edgeperf.models.builtin import builtin_model
 from edgeperf.run.client import AgentClient, AgentDied, AgentError
 from edgeperf_agent import sampleset, wire

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from edgeperf.links.base import LocalLink
+from edgeperf.links.local import LocalLink
 from edgeperf.power.clocksync import ClockMap, ClockSync, Exchange, SyncPoint, estimate
 from edgeperf.run.client import AgentClient
 from edgeperf.testing.emulators.uart_link import UartRateLink

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeperf.links.base import LocalLink
+from edgeperf.links.local import LocalLink
+from edgeperf.power.clock import host_ns
 from edgeperf.power.clocksync import ClockMap, ClockSync
 from edgeperf.power.drivers.sysfs import SysfsMeter
-from edgeperf.power.meter import MeterError, host_ns, open_meter
+from edgeperf.power.meter import MeterError, open_meter
 from edgeperf.run.client import AgentClient, AgentError
 
 

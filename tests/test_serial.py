@@ -146,7 +146,7 @@ def test_clocksync_over_a_115200_baud_line_states_a_bound_that_holds(line):
     than half the shortest round trip because the frames' wire time, the reliable layer's
     bytes included, is subtracted. (Issue 6's 2 ms goal is a speed figure, measured by
     benchmarks/bench_serial.py: 1.1-1.2 ms; see docs/PERFORMANCE.md.)"""
-    from edgeperf.boards.profile import open_link
+    from edgeperf.links import open_link
     from edgeperf.power.clocksync import ClockSync
     from edgeperf.run.client import AgentClient
 

@@ -507,7 +507,7 @@ def test_link_error_names_the_board(ssh_device, tmp_path):
     b = board(ssh_device, tmp_path, cache_dir="/proc/no-such-dir/cache")
     with pytest.raises(LinkError, match="cannot create /proc/no-such-dir/cache/agent on the "
                                         "device .*set link.cache_dir"):
-        from edgeperf.boards.profile import open_link
+        from edgeperf.links import open_link
 
         open_link(b)
 
@@ -518,7 +518,7 @@ def test_clocksync_over_ssh_within_one_millisecond(ssh_device, tmp_path):
     The "device" runs on this machine in its own network namespace; namespaces share
     CLOCK_MONOTONIC, which is both the agent's perf_counter_ns and the host clock of every
     PowerTrace, so the true offset is 0 and the estimate must lie within its bound of it."""
-    from edgeperf.boards.profile import open_link
+    from edgeperf.links import open_link
     from edgeperf.power.clocksync import ClockSync
     from edgeperf.run.client import AgentClient
 

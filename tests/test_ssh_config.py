@@ -9,7 +9,8 @@ import paramiko
 import pytest
 
 from edgeperf.links.ssh import known_hosts
-from edgeperf.links.ssh.config import parse_jump, parse_ssh_url, resolve
+from edgeperf.boards.profile import parse_ssh_url
+from edgeperf.links.ssh.config import parse_jump, resolve
 
 
 @pytest.fixture()

@@ -12,7 +12,9 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from edgeperf import errors
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +32,7 @@ _SECTIONS = {"board": {"name", "description"},
 _GOVERNOR = re.compile(r"[a-z][a-z0-9_]*")
 
 
-class BoardError(ValueError):
+class BoardError(errors.UsageError):
     pass
 
 
@@ -263,10 +265,39 @@ def _device_keys(device: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.%a-z]+\]")
+
+
+def parse_ssh_url(url: str) -> tuple[str | None, str, int | None]:
+    """``ssh://[user@]host[:port]`` -> (user, host, port); the path must be empty."""
+    bad = (f"{url!r} is not an SSH board URL; write ssh://[user@]host[:port], e.g. "
+           "ssh://pi@raspberrypi.local or ssh://u0_a123@192.168.1.20:8022")
+    parts = urlsplit(url)
+    if parts.scheme != "ssh" or not parts.netloc or parts.path not in ("", "/") \
+            or parts.query or parts.fragment:
+        raise ValueError(bad)
+    if parts.password is not None:
+        raise ValueError(f"{url!r} holds a password; edgeperf logs in with keys only, so drop "
+                         "it from the URL (ssh://user@host) and authorise a key on the device "
+                         "with 'ssh-copy-id USER@HOST'")
+    hostport = parts.netloc.rpartition("@")[2]
+    m = re.fullmatch(r"(\[[^\]]+\]|[^:\[\]]+)(?::(\d*))?", hostport)
+    if not m or not m.group(1) or not _HOST.fullmatch(m.group(1)):
+        raise ValueError(bad)
+    host = m.group(1).strip("[]")
+    port_text = m.group(2)
+    if port_text is not None:
+        port = int(port_text) if port_text.isdigit() else -1
+        if not 1 <= port <= 65535:
+            raise ValueError(f"{url!r}: the port must be a number from 1 to 65535")
+    else:
+        port = None
+    user = unquote(parts.username) if parts.username else None
+    return user, host, port
+
+
 def board_from_url(url: str) -> BoardProfile:
     """``ssh://[user@]host[:port]``: an SSH board with no profile file."""
-    from edgeperf.links.ssh.config import parse_ssh_url
-
     try:
         user, host, port = parse_ssh_url(url)
     except ValueError as exc:
@@ -303,22 +334,3 @@ def load_board(name_or_path: str) -> BoardProfile:
                          "Add boards/NAME.toml or pass a path to a .toml file")
     path = boards[name_or_path]
     return parse_board(path.read_text(), str(path))
-
-
-def open_link(profile: BoardProfile, report: Any = None, needs_runtime: bool = False):
-    """A Link to the board's agent. SSH boards: connect, ship the agent if the device lacks
-    it, check the device's Python (``needs_runtime``: and a TFLite runtime), start it."""
-    from edgeperf.links.base import LocalLink
-
-    if profile.link_type == "local":
-        return LocalLink(python=profile.python, cache_dir=profile.cache_dir)
-    if profile.link_type == "ssh":
-        from edgeperf.links.ssh.deploy import open_agent_link
-
-        return open_agent_link(profile, report=report, needs_runtime=needs_runtime)
-    if profile.link_type == "serial" and profile.serial is not None:
-        from edgeperf.links.serial import SerialLink
-
-        sp = profile.serial
-        return SerialLink(sp.port, sp.baud, sp.parity, sp.stopbits, sp.flow_control)
-    raise BoardError(f"board {profile.name}: link type {profile.link_type!r} is not supported")

@@ -21,10 +21,14 @@ import select
 import threading
 import time
 from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from edgeperf.links.base import Link, LinkClosed, LinkError
 from edgeperf_agent import reliable, wire
 from edgeperf_agent.serial_serve import FLOW_CONTROLS, PARITIES, bits_per_char
+
+if TYPE_CHECKING:
+    from edgeperf.boards.profile import BoardProfile
 
 SEND_BUFFER = 256 * 1024  # stream bytes queued ahead of the line before send() waits
 
@@ -189,3 +193,12 @@ class SerialLink(Link):
                 self._error = (f"serial {self.port}: the port went away ({exc}); is the "
                                "adapter still plugged in and the device powered?")
                 self._cv.notify_all()
+
+
+def open_profile(profile: BoardProfile, report: Any = None,
+                 needs_runtime: bool = False) -> SerialLink:
+    """The ``serial`` scheme's opener (links/registry.py)."""
+    sp = profile.serial
+    if sp is None:
+        raise LinkError(f"board {profile.name}: a serial link needs its port ([link] port)")
+    return SerialLink(sp.port, sp.baud, sp.parity, sp.stopbits, sp.flow_control)

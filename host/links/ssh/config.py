@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import getpass
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+
+from edgeperf.boards.profile import parse_ssh_url
 
 if TYPE_CHECKING:
     from edgeperf.boards.profile import BoardProfile
@@ -62,37 +62,6 @@ class SshTarget:
         if self.known_hosts_given and self.known_hosts:
             cmd += f" --known-hosts {self.known_hosts[0]}"
         return cmd
-
-
-_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.%a-z]+\]")
-
-
-def parse_ssh_url(url: str) -> tuple[str | None, str, int | None]:
-    """``ssh://[user@]host[:port]`` -> (user, host, port); the path must be empty."""
-    bad = (f"{url!r} is not an SSH board URL; write ssh://[user@]host[:port], e.g. "
-           "ssh://pi@raspberrypi.local or ssh://u0_a123@192.168.1.20:8022")
-    parts = urlsplit(url)
-    if parts.scheme != "ssh" or not parts.netloc or parts.path not in ("", "/") \
-            or parts.query or parts.fragment:
-        raise ValueError(bad)
-    if parts.password is not None:
-        raise ValueError(f"{url!r} holds a password; edgeperf logs in with keys only, so drop "
-                         "it from the URL (ssh://user@host) and authorise a key on the device "
-                         "with 'ssh-copy-id USER@HOST'")
-    hostport = parts.netloc.rpartition("@")[2]
-    m = re.fullmatch(r"(\[[^\]]+\]|[^:\[\]]+)(?::(\d*))?", hostport)
-    if not m or not m.group(1) or not _HOST.fullmatch(m.group(1)):
-        raise ValueError(bad)
-    host = m.group(1).strip("[]")
-    port_text = m.group(2)
-    if port_text is not None:
-        port = int(port_text) if port_text.isdigit() else -1
-        if not 1 <= port <= 65535:
-            raise ValueError(f"{url!r}: the port must be a number from 1 to 65535")
-    else:
-        port = None
-    user = unquote(parts.username) if parts.username else None
-    return user, host, port
 
 
 def parse_jump(spec: str) -> list[tuple[str | None, str, int | None]]:
