@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edgeperf.power import energy, spl
-from edgeperf.power.meter import PowerTrace, parse_meter_url
+from edgeperf.power.meter import parse_meter_url
+from edgeperf.power.trace import PowerTrace
 from edgeperf.testing.emulators.load_profile import (
     ConstantProfile,
     StepProfile,

@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from edgeperf.power.drivers.lpm01a import (
+from edgeperf.power.drivers.lpm01a import Lpm01aMeter
+from edgeperf.power.drivers.lpm01a_stream import (
     MD_END,
     MD_EVENT,
     MD_OVERCURRENT,
     MD_TIMESTAMP,
-    Lpm01aMeter,
     StreamParser,
     decode_bin_sample,
     encode_bin_sample,

@@ -7,9 +7,10 @@ import time
 
 import pytest
 
+from edgeperf.power.clock import host_ns
 from edgeperf.power.drivers.ptd import PtdError, PtdMeter
 from edgeperf.power.energy import integrate
-from edgeperf.power.meter import MeterError, host_ns, open_meter
+from edgeperf.power.meter import MeterError, open_meter
 from edgeperf.testing.emulators.load_profile import WindowProfile
 from edgeperf.testing.emulators.ptd import PtdEmulator
 

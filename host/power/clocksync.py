@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from edgeperf.power.meter import host_ns
+from edgeperf.power.clock import host_ns
 
 if TYPE_CHECKING:
     from edgeperf.run.client import AgentClient

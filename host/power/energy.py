@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeperf.power.meter import PowerTrace
+from edgeperf.power.trace import PowerTrace
 
 NS = 1e9
 RANGING_TOLERANCE = 0.05  # MLPerf: testing power may not fall more than 5% below ranging

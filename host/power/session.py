@@ -25,13 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from edgeperf.power import energy, spl
+from edgeperf.power.clock import WallAnchor, host_ns
 from edgeperf.power.clocksync import ClockMap, ClockSync, SyncPoint
-from edgeperf.power.meter import Meter, MeterError, PowerTrace, WallAnchor, host_ns, open_meter
+from edgeperf.power.meter import Meter, MeterError, open_meter
+from edgeperf.power.trace import PowerTrace
 
 if TYPE_CHECKING:
     from edgeperf.run.client import AgentClient
@@ -42,6 +44,25 @@ Reporter = Callable[[str, dict[str, Any]], None]
 RunPhase = Callable[[str], dict[str, Any]]
 CLOCK_GOAL_NS = 1_000_000  # ClockSync's goal over a network link (SSH, local)
 SERIAL_CLOCK_GOAL_NS = 2_000_000  # and over a byte-rate-limited line (a UART at 115200)
+
+
+@runtime_checkable
+class Phased(Protocol):
+    """A meter told each phase ("idle", "ranging", "testing") before start(): PTDaemon fixes
+    its ranges for testing from the ranging trace; with ``needs_ranging`` it is given a
+    ranging run first."""
+
+    needs_ranging: bool
+
+    def configure_phase(self, phase: str, ranging: PowerTrace | None = None) -> None: ...
+
+
+@runtime_checkable
+class AgentSampled(Protocol):
+    """A meter the device's agent samples (sysfs): it talks through the run's AgentClient
+    and maps device time with the run's ClockSync (a ClockMap once the run has ended)."""
+
+    def bind_agent(self, client: AgentClient, clock: Callable[[], ClockMap]) -> None: ...
 
 
 @dataclass
@@ -75,7 +96,8 @@ class PowerSession:
         self.phases: list[Phase] = []
         self.idle: Phase | None = None
         self.errors: list[str] = []
-        self.meter.bind_agent(client, self.clock_map)
+        if isinstance(meter, AgentSampled):
+            meter.bind_agent(client, self.clock_map)
 
     @classmethod
     def open(cls, url: str, client: AgentClient, out: Path, **kw: Any) -> PowerSession:
@@ -105,8 +127,7 @@ class PowerSession:
         self.say("power", {"clock_sync": self.sync_before.to_dict()})
         if self.idle_s > 0:
             self.idle = Phase("idle", f"{self.label}_idle")
-            ok = self._meter_call(self.idle, "configure",
-                                  lambda: self.meter.configure_phase("idle"))
+            ok = self._meter_call(self.idle, "configure", lambda: self._configure("idle"))
             if ok and self._meter_call(self.idle, "start",
                                        lambda: self.meter.start(self.idle.mark)):
                 self.idle.started = True
@@ -116,14 +137,15 @@ class PowerSession:
                 self.idle.reply = {"host_start_ns": t0, "host_end_ns": host_ns()}
                 self._meter_call(self.idle, "stop", self.meter.stop)
                 self.idle.trace = self._trace_now(self.idle)
-        names = ["ranging", "testing"] if self.meter.needs_ranging else ["testing"]
+        ranged = isinstance(self.meter, Phased) and self.meter.needs_ranging
+        names = ["ranging", "testing"] if ranged else ["testing"]
         reply: dict[str, Any] = {}
         ranging_trace: PowerTrace | None = None
         for name in names:
             ph = Phase(name, f"{self.label}_{name}")
             self.phases.append(ph)
             ok = self._meter_call(ph, "configure", lambda ph=ph, rt=ranging_trace:
-                                  self.meter.configure_phase(ph.name, rt))
+                                  self._configure(ph.name, rt))
             ok = ok and self._meter_call(ph, "start", lambda ph=ph: self.meter.start(ph.mark))
             if not ok and name == "ranging":
                 continue  # ranging exists for the meter; without one, go straight to testing
@@ -153,6 +175,10 @@ class PowerSession:
             if ph.started and ph.trace is None:
                 ph.trace = self._trace_now(ph)
         return reply
+
+    def _configure(self, phase: str, ranging: PowerTrace | None = None) -> None:
+        if isinstance(self.meter, Phased):
+            self.meter.configure_phase(phase, ranging)
 
     def _finish_sync(self) -> None:
         from edgeperf.run.client import AgentError

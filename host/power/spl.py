@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeperf.power.meter import PowerTrace
+from edgeperf.power.trace import PowerTrace
 
 _LINE = re.compile(r"^Time,(?P<time>[^,]*),Watts,(?P<w>[^,]*),Volts,(?P<v>[^,]*),"
                    r"Amps,(?P<a>[^,]*)(?:,PF,(?P<pf>[^,]*))?(?:,Mark,(?P<mark>.*))?$")

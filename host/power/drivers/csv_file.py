@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from edgeperf.power import spl
-from edgeperf.power.meter import Meter, MeterError, MeterURL, PowerTrace, WallAnchor
+from edgeperf.power.clock import WallAnchor
+from edgeperf.power.meter import Meter, MeterError, MeterURL
+from edgeperf.power.trace import PowerTrace
 
 _NAMES = {"time": ("time", "timestamp", "t", "date", "datetime", "ts"),
           "watts": ("watts", "watt", "power", "w", "p"),

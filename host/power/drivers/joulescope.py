@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeperf.power.meter import Meter, MeterError, MeterURL, PowerTrace, WallAnchor, host_ns
+from edgeperf.power.clock import WallAnchor, host_ns
+from edgeperf.power.meter import Meter, MeterError, MeterURL
+from edgeperf.power.trace import PowerTrace
 
 
 def _import_joulescope() -> Any:

@@ -40,7 +40,9 @@ from typing import Any
 import numpy as np
 
 from edgeperf.power import spl
-from edgeperf.power.meter import Meter, MeterError, MeterURL, PowerTrace, WallAnchor
+from edgeperf.power.clock import WallAnchor
+from edgeperf.power.meter import Meter, MeterError, MeterURL
+from edgeperf.power.trace import PowerTrace
 
 DEFAULT_PORT = 8888
 EOL = b"\r\n"

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeperf.power.meter import Meter, MeterError, MeterURL, PowerTrace, WallAnchor
+from edgeperf.power.clock import WallAnchor
+from edgeperf.power.meter import Meter, MeterError, MeterURL
+from edgeperf.power.trace import PowerTrace
 
 if TYPE_CHECKING:
     from edgeperf.power.clocksync import ClockMap

@@ -22,7 +22,8 @@ import select
 import threading
 import tty
 
-from edgeperf.power.drivers.lpm01a import (
+from edgeperf.power.clock import host_ns
+from edgeperf.power.drivers.lpm01a_stream import (
     FREQS,
     MD_END,
     MD_EVENT,
@@ -33,7 +34,6 @@ from edgeperf.power.drivers.lpm01a import (
     encode_bin_sample,
     format_ascii_value,
 )
-from edgeperf.power.meter import host_ns
 from edgeperf.testing.emulators.load_profile import ConstantProfile, LoadProfile
 
 VERSION = "1.0.2-edgeperf-emulated"

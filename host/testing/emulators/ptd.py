@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeperf.power.meter import WallAnchor, host_ns
+from edgeperf.power.clock import WallAnchor, host_ns
 from edgeperf.power.spl import format_line
 from edgeperf.testing.emulators.load_profile import ConstantProfile, LoadProfile
 
