@@ -23,7 +23,7 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 from . import reliable, wire
-from .server import MAX_CHUNK, Agent
+from .agent import MAX_CHUNK, Agent
 
 PARITIES = {"N": 0, "E": 1, "O": 1}
 FLOW_CONTROLS = ("none", "rtscts", "xonxoff")
@@ -123,7 +123,6 @@ class SerialServer:
         self.out = bytearray()
         self.app = wire.FrameDecoder(max_frame=MAX_CHUNK + wire.MAX_HEADER)
         self.session = 0
-        agent.emit = self._emit
 
     # ------------------------------------------------------------------ line I/O
     def _write(self) -> None:
@@ -189,7 +188,7 @@ class SerialServer:
                 session = self.session
                 if frame.header.get("op") not in QUICK_OPS:
                     self.pump(0.0)  # the ACK goes now: this one may take a while
-                type_, header, body = self.agent.handle(frame)  # never raises
+                type_, header, body = self.agent.handle(frame, self._emit)  # never raises
                 if self.session != session:
                     break  # the reply belongs to a host that is gone
                 try:

@@ -14,6 +14,7 @@ from edgeperf.models.builtin import builtin_model, reference_forward
 from edgeperf.models.network import Dense, Network, to_tflite
 from edgeperf_agent import infer, sampleset
 from edgeperf_agent.backends import BackendError
+from edgeperf_agent.dispatch import Call
 from edgeperf_agent.server import Agent, AgentError
 
 
@@ -21,21 +22,24 @@ class Device:
     def __init__(self, tmp_path) -> None:
         self.agent = Agent(str(tmp_path / "agent"))
         self.events: list[tuple[str, dict[str, Any], bytes]] = []
-        self.agent.emit = lambda seq, ev, h, b: self.events.append((ev, h, b))
+
+    def call(self, op: str, req: dict[str, Any], body: bytes = b"") -> tuple[dict, bytes]:
+        """The operation called as the agent's dispatch calls it, its events collected."""
+        sink = lambda seq, ev, h, b: self.events.append((ev, h, b))  # noqa: E731
+        return getattr(self.agent, op)(Call(1, op, req, body, sink))
 
     def push(self, op: str, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
-        getattr(self.agent, op)({"sha256": sha, "size": len(data), "offset": 0, "last": True},
-                                data)
+        self.call(op, {"sha256": sha, "size": len(data), "offset": 0, "last": True}, data)
         return sha
 
     def load(self, blob: bytes) -> dict:
         sha = self.push("push_model", blob)
-        return self.agent.load_model({"backend": "tflite", "sha256": sha}, b"")[0]
+        return self.call("load_model", {"backend": "tflite", "sha256": sha})[0]
 
     def infer(self, **req: Any) -> tuple[dict, list[bytes]]:
         self.events.clear()
-        reply, _ = self.agent.infer(req, b"")
+        reply, _ = self.call("infer", req)
         outs = []
         for ev, h, body in self.events:
             assert ev == "outputs" and h["first"] == len(outs)

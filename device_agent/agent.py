@@ -1,0 +1,323 @@
+"""The agent's operations: what a device does for the host, one method a request.
+
+The agent executes nothing it was sent: requests name one of the operations below and carry
+data (models, sample sets, settings), never code. Each operation takes the request's Call
+(dispatch.py: its header, body and the sender of its events) and returns (header, body).
+
+Operations: hello, push_model, load_model, push_samples, run, results, infer, telemetry,
+clock, governor (action get | set | restore; set needs root), sensors, sample_power, bye.
+``shutdown`` restores the governors the agent changed; the serving loops call it however
+the link ends.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import __version__, infer, power, qlcodec, sampleset, telemetry, wire
+from .backends import Backend, available_runtimes, make_backend
+from .dispatch import AgentError, Call, Op, Reply, Sink, dispatch, no_events
+from .querylog import QueryLog
+from .scenarios import RunSettings, ScenarioRunner
+from .store import Store, default_cache_dir
+from .tuning import Governors
+
+PROTOCOL = 1
+MAX_CHUNK = 4 * 1024 * 1024
+MAX_RESULT_ROWS = 1 << 20  # 20+ MiB a reply at most
+
+
+class Agent:
+    def __init__(self, cache_dir: Optional[str] = None) -> None:
+        self.store = Store(cache_dir or default_cache_dir())
+        self.backend: Optional[Backend] = None
+        self.model_sha: Optional[str] = None
+        self.samples: Optional[List[np.ndarray]] = None
+        self.samples_sha: Optional[str] = None
+        self.log: Optional[QueryLog] = None
+        self.sampler: Optional[power.Sampler] = None
+        self.ops: Dict[str, Op] = {
+            "hello": self.hello, "push_model": self.push_model, "load_model": self.load_model,
+            "push_samples": self.push_samples, "run": self.run, "results": self.results,
+            "telemetry": self.telemetry, "clock": self.clock, "governor": self.governor,
+            "infer": self.infer, "sensors": self.sensors, "sample_power": self.sample_power,
+            "bye": self.bye,
+        }
+        self.governors = Governors()
+        self.closing = False
+
+    # ------------------------------------------------------------------ operations
+    def hello(self, call: Call) -> Reply:
+        info = time.get_clock_info("perf_counter")
+        return {
+            "agent_version": __version__, "protocol": PROTOCOL, "wire": wire.WIRE_VERSION,
+            "python": platform.python_version(), "numpy": np.__version__,
+            "runtimes": available_runtimes(), "cpu_count": os.cpu_count(),
+            "cpu_model": telemetry.cpu_model(), "machine": platform.machine(),
+            "system": platform.platform(), "hostname": platform.node(),
+            "clock": {"source": "time.perf_counter_ns", "implementation": info.implementation,
+                      "resolution_ns": int(round(info.resolution * 1e9)) or 1,
+                      "monotonic": info.monotonic},
+            "cache_dir": self.store.root, "pid": os.getpid(),
+            "querylog_encodings": ["raw"] + list(qlcodec.ENCODINGS),
+            "querylog_modes": ["full", "summary"],
+        }, b""
+
+    def _push(self, kind: str, suffix: str, req: Dict[str, Any], body: bytes) -> Reply:
+        sha = Store.check_sha(req.get("sha256"))
+        size = int(req.get("size", -1))
+        if size < 0:
+            raise AgentError("push_%s needs the artifact's size" % kind)
+        if "offset" not in req:  # a probe: is it here already, how much of it?
+            present = self.store.present(kind, sha, suffix) is not None
+            return {"present": present,
+                    "received": size if present else self.store.partial_size(kind, sha)}, b""
+        if len(body) > MAX_CHUNK:
+            raise AgentError("chunk of %d bytes is over the %d limit" % (len(body), MAX_CHUNK))
+        held = self.store.write_chunk(kind, sha, int(req["offset"]), body)
+        if req.get("last"):
+            self.store.commit(kind, sha, size, suffix)
+            return {"present": True, "received": held}, b""
+        return {"present": False, "received": held}, b""
+
+    def push_model(self, call: Call) -> Reply:
+        return self._push("models", ".tflite", call.header, call.body)
+
+    def push_samples(self, call: Call) -> Reply:
+        req = call.header
+        reply = self._push("samples", ".eps", req, call.body)
+        if req.get("last"):
+            sha = req["sha256"]
+            try:
+                self._load_samples(sha)
+            except sampleset.SampleSetError as exc:
+                os.unlink(self.store.path("samples", sha, ".eps"))
+                raise AgentError("pushed sample set is malformed: %s" % exc) from None
+        return reply
+
+    def _load_samples(self, sha: str) -> List[np.ndarray]:
+        if self.samples_sha == sha and self.samples is not None:
+            return self.samples
+        path = self.store.present("samples", sha, ".eps")
+        if path is None:
+            raise AgentError("sample set %s is not on the device; push it first" % sha[:12])
+        # one sample set in memory at a time: an accuracy set streamed in windows stays bounded
+        self.samples = self.samples_sha = None
+        if self.backend is not None:
+            self.backend.release()
+        arrays = sampleset.unpack(np.fromfile(path, dtype=np.uint8))
+        self.samples, self.samples_sha = arrays, sha
+        return arrays
+
+    def load_model(self, call: Call) -> Reply:
+        req = call.header
+        path = None
+        if req.get("backend") == "tflite":
+            sha = Store.check_sha(req.get("sha256"))
+            path = self.store.present("models", sha, ".tflite")
+        self.backend = self.model_sha = None
+        self.backend = make_backend(req, path)
+        self.model_sha = req.get("sha256") if path else None
+        return self.backend.describe(), b""
+
+    def _bind_samples(self, req: Dict[str, Any], default_count: int) -> int:
+        """Bind the loaded model to the request's sample set (or to generated inputs, when
+        it names none); returns the number of samples."""
+        assert self.backend is not None
+        samples = None
+        n_samples = int(req.get("sample_count", default_count))
+        if req.get("samples"):
+            samples = self._load_samples(Store.check_sha(req["samples"]))
+            n_samples = len(samples[0])
+        self.backend.bind(samples)
+        return n_samples
+
+    def run(self, call: Call) -> Reply:
+        req = call.header
+        if self.backend is None:
+            raise AgentError("no model is loaded; call load_model first")
+        settings = RunSettings.from_dict(req.get("settings") or {})
+        n_samples = self._bind_samples(req, 1024)
+        invoke = self.backend.invoker()
+        gather = self.backend.gather_invoker() if req.get("batched", True) else None
+        emit, summary = self._run_emitter(call)
+        runner = ScenarioRunner(settings, invoke, n_samples, emit, gather, self.backend.batch)
+        self.log = None
+        affinity = self._set_affinity(req.get("cpu_affinity"))
+        before = telemetry.snapshot()
+        wall0, mono0 = time.time_ns(), time.perf_counter_ns()
+        try:
+            log = runner.run()
+        finally:
+            if affinity is not None:
+                os.sched_setaffinity(0, affinity)
+        self.log = log
+        extra: Dict[str, Any] = {}
+        packed = b""
+        if summary:
+            extra, packed = self._latency_summary(log)
+        return dict(extra, **{
+            "cpu_affinity": sorted(req["cpu_affinity"]) if affinity is not None else (
+                sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None),
+            "rows": log.rows, "samples_per_row": log.samples_per_row,
+            "start_ns": log.start_ns, "end_ns": log.end_ns,
+            "checksum": log.checksum(), "stop_reason": runner.stop_reason,
+            "batched": runner.gather is not None, "batch": runner.batch,
+            "busy_flushes": runner.busy_flushes,
+            "generated_query_count": runner.generated_query_count,
+            "warmup_ns_per_sample": runner.warmup_ns_per_sample,
+            "wall_anchor": {"wall_ns": wall0, "monotonic_ns": mono0},
+            "telemetry_before": before, "telemetry_after": telemetry.snapshot(),
+            "querylog_bytes": log.nbytes, "n_samples": n_samples,
+            "offline_sample_count": runner.offline_sample_count,
+        }), packed
+
+    @staticmethod
+    def _run_emitter(call: Call) -> Tuple[Callable, bool]:
+        """The run's event sender: QueryLog stretches raw or compact (querylog_encoding),
+        all of them or, in summary mode, only the first ``head_rows`` (for the trace)."""
+        req = call.header
+        enc = req.get("querylog_encoding") or "raw"
+        if enc != "raw" and enc not in qlcodec.ENCODINGS:
+            raise AgentError("querylog_encoding %r: this agent knows raw, %s"
+                             % (enc, ", ".join(qlcodec.ENCODINGS)))
+        mode = req.get("querylog") or "full"
+        if mode not in ("full", "summary"):
+            raise AgentError("querylog %r: choose full or summary" % mode)
+        head = int(req.get("head_rows", 10000)) if mode == "summary" else None
+
+        def emit(event: str, header: Dict[str, Any], body: bytes) -> None:
+            if event == "querylog":
+                if head is not None:
+                    if header["first"] >= head:
+                        return  # summary mode: the rest stays on the device
+                    header, body = qlcodec.head_of(header, body, head - header["first"])
+                if enc != "raw":
+                    header, body = qlcodec.encode_stretch(header, body)
+            call.emit(event, header, body)
+        return emit, mode == "summary"
+
+    @staticmethod
+    def _latency_summary(log: QueryLog) -> Tuple[Dict[str, Any], bytes]:
+        """What LoadGen's scoring reads, exactly: every latency (sorted, packed) and the
+        last issue and completion times; the per-query log stays here for ``results``."""
+        issue, done, _ = log.slice(0, log.rows)
+        h, packed = qlcodec.encode_sorted_latencies(done - issue)
+        return {"latency_summary": dict(
+            h, final_issue_ns=int(issue[-1] - log.start_ns) if log.rows else 0,
+            final_done_ns=int(done.max() - log.start_ns) if log.rows else 0)}, packed
+
+    def infer(self, call: Call) -> Reply:
+        """Accuracy mode: each requested sample once, raw outputs streamed back as events."""
+        req = call.header
+        if self.backend is None:
+            raise AgentError("no model is loaded; call load_model first")
+        n_samples = self._bind_samples(req, 0)
+        limit = min(int(req.get("max_event_bytes", infer.MAX_EVENT_BYTES)), MAX_CHUNK)
+        return infer.run_infer(self.backend, infer.sample_indices(req, n_samples),
+                               lambda h, b: call.emit("outputs", h, b), max(limit, 1)), b""
+
+    @staticmethod
+    def _set_affinity(cores: Any) -> Optional[set]:
+        """Pin the scenario loop to ``cores``; returns the previous set to restore."""
+        if not cores:
+            return None
+        if not hasattr(os, "sched_setaffinity"):
+            raise AgentError("this device cannot set CPU affinity; remove cpu_affinity from "
+                             "the board profile")
+        previous = os.sched_getaffinity(0)
+        try:
+            os.sched_setaffinity(0, [int(c) for c in cores])
+        except (OSError, ValueError) as exc:
+            raise AgentError("cannot pin the run to cores %s: %s; the device has cores %s"
+                             % (list(cores), exc, sorted(previous))) from None
+        return previous
+
+    def results(self, call: Call) -> Reply:
+        """Rows [first, first + MAX_RESULT_ROWS) of the last run's QueryLog."""
+        req = call.header
+        if self.log is None:
+            raise AgentError("no completed run on the agent")
+        log = self.log
+        first = min(max(0, int(req.get("first", 0))), log.rows)
+        last = min(log.rows, first + MAX_RESULT_ROWS)
+        header = {"first": first, "rows": last - first, "total_rows": log.rows,
+                  "samples_per_row": log.samples_per_row, "checksum": log.checksum()}
+        body = b"".join(log.views(first, last))
+        if req.get("encoding") in qlcodec.ENCODINGS:  # a slow link asks for the compact form
+            return qlcodec.encode_stretch(header, body)
+        return header, body
+
+    def telemetry(self, call: Call) -> Reply:
+        return telemetry.snapshot(), b""
+
+    def clock(self, call: Call) -> Reply:
+        return {"monotonic_ns": time.perf_counter_ns(), "wall_ns": time.time_ns()}, b""
+
+    def governor(self, call: Call) -> Reply:
+        req = call.header
+        action = req.get("action", "get")
+        if action == "get":
+            return self.governors.get(), b""
+        if action == "set":
+            name = req.get("governor")
+            if not isinstance(name, str) or not name:
+                raise AgentError("governor set needs the governor's name")
+            return self.governors.set(name, req.get("cpus")), b""
+        if action == "restore":
+            return self.governors.restore(), b""
+        raise AgentError("governor action %r is not one of: get, set, restore" % (action,))
+
+    def shutdown(self) -> None:
+        """The link is ending: leave the device as it was found."""
+        self.governors.restore()
+
+    def sensors(self, call: Call) -> Reply:
+        req = call.header
+        root = power.sysfs_root(req.get("root"))
+        return {"root": root, "sensors": power.list_sensors(root)}, b""
+
+    def sample_power(self, call: Call) -> Reply:
+        """``action`` start (sensor, interval_ms, capacity, root) or stop (returns the rows:
+        int64 perf_counter_ns and float64 watts, volts, amps, little-endian)."""
+        req = call.header
+        action = req.get("action")
+        if action == "start":
+            if self.sampler is not None:
+                raise AgentError("the power sampler is already running; stop it first")
+            try:
+                sensor = power.pick_sensor(power.list_sensors(power.sysfs_root(req.get("root"))),
+                                           req.get("sensor"))
+            except power.SensorError as exc:
+                raise AgentError(str(exc)) from None
+            interval = int(req.get("interval_ms") or power.DEFAULT_INTERVAL_MS) * 1_000_000
+            self.sampler = power.Sampler(sensor, interval,
+                                         int(req.get("capacity") or power.DEFAULT_CAPACITY))
+            self.sampler.start()
+            return {"started": True, "sensor": sensor, "interval_ns": interval,
+                    "monotonic_ns": time.perf_counter_ns()}, b""
+        if action == "stop":
+            if self.sampler is None:
+                raise AgentError("the power sampler is not running")
+            sampler, self.sampler = self.sampler, None
+            return sampler.finish()
+        raise AgentError("sample_power needs action 'start' or 'stop', got %r" % (action,))
+
+    def bye(self, call: Call) -> Reply:
+        self.closing = True
+        if self.sampler is not None:
+            self.sampler.finish()
+            self.sampler = None
+        return {"bye": True}, b""
+
+    # ------------------------------------------------------------------ dispatch
+    def handle(self, frame: wire.Frame,
+               sink: Sink = no_events) -> Tuple[int, Dict[str, Any], bytes]:
+        """One request frame in, one reply (type, header, body) out; the request's events go
+        to ``sink`` stamped with its seq. Never raises."""
+        return dispatch(self.ops, frame, sink)
