@@ -1,0 +1,300 @@
+"""A pure-Python MLPerf Tiny DUT on a pseudo-terminal, for fast tests and rehearsals.
+
+It speaks the protocol from protocol.py exactly as MLCommons Tiny's ``benchmark/api`` does
+(the reference firmware's replies, line for line), runs the ic-digits int8 network with the
+project's numpy reference (``edgeperf.models.network.forward``: bit-exact with the .tflite
+file and the C firmware) and keeps a virtual microsecond clock: each inference advances it
+by ``infer_us`` (a number, or a function of the loaded input), so a throughput figure is
+known exactly. The driver opens ``path`` with pyserial as it opens a board's /dev/ttyACM0.
+
+Energy mode: no ``m-lap-us`` lines; each timestamp calls ``on_timestamp`` (the timestamp GPIO
+falling, for an emulated power monitor's D7 input) and inferences take real time
+(``real_time``), so a meter sees them. ``interface=True`` puts it behind an emulated
+interface board (``dut <cmd>`` passthrough, ``[dut]: `` prefixes).
+
+Faults for tests: ``reset_at_infer`` (the k-th ``infer`` reboots after its first timestamp),
+``error_on`` (a command word answered with ``e-[...]``), ``no_ready_on`` (a reply without
+``m-ready``), ``malformed`` (a reply line replaced), ``garbage`` (output at the wrong baud).
+Instrument: ``ahead_max`` is the most bytes the host had written beyond a command before
+that command's reply was written (0: it never wrote ahead of a reply).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+import tty
+from collections.abc import Callable
+
+import numpy as np
+
+from edgeperf_firmware import protocol as P
+
+MAX_DB_INPUT_SIZE = 4096
+INTERFACE_NAME = "tinyML Enhanced Interface Board"
+
+
+def ic_digits_network():
+    """The ic-digits int8 network the task's .tflite file was written from."""
+    from edgeperf.tasks.training import IC_DIGITS, build
+
+    return build(IC_DIGITS).int8_net
+
+
+class EmulatedDut:
+    def __init__(self, model: str = "ic01", *, net=None, mode: str = "performance",
+                 interface: bool | None = None, infer_us: int | Callable[[bytes], int] = 1000,
+                 name: str = "edgeperf-emulated-dut", real_time: bool | None = None,
+                 on_timestamp: Callable[[], None] | None = None) -> None:
+        if model not in P.MODELS:
+            raise ValueError(f"model {model!r} is not one of {P.MODELS}")
+        self.model, self.mode, self.name = model, mode, name
+        self.net = net
+        self.interface = mode == "energy" if interface is None else interface
+        self.real_time = mode == "energy" if real_time is None else real_time
+        self.infer_us = infer_us
+        self.on_timestamp = on_timestamp
+        # faults
+        self.reset_at_infer: int | None = None
+        self.error_on: dict[str, str] = {}
+        self.no_ready_on: set[str] = set()
+        self.malformed: dict[str, str] = {}  # line prefix -> replacement, e.g. m-lap-us-
+        self.garbage = False
+        # state
+        self.clock_us = 0
+        self.buffer = bytearray()
+        self.expected = 0
+        self.last_results: list[float] = []
+        self.infers = 0
+        self.commands: list[str] = []
+        self.ahead_max = 0
+        self.resets = 0
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.master)
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self._inbuf = b""
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> EmulatedDut:
+        if self.net is None and self.model == "ic01":
+            self.net = ic_digits_network()
+        self._thread = threading.Thread(target=self._loop, name="emulated-dut", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> EmulatedDut:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reset(self) -> None:
+        """The reset button: the boot banner, a fresh buffer (call with the port open: a
+        banner written while nobody holds the pty is flushed when pyserial opens it)."""
+        self._boot()
+
+    # ---------------------------------------------------------------- output
+    def _send(self, lines: list[str]) -> None:
+        data = b"".join(self._wrap(line).encode() + b"\r\n" for line in lines)
+        if self.garbage:
+            data = bytes(b | 0x80 for b in data)
+        while data and not self._closing.is_set():
+            try:
+                _, w, _ = select.select([], [self.master], [], 0.05)
+                if w:
+                    data = data[os.write(self.master, data):]
+            except OSError:
+                return
+
+    def _wrap(self, line: str) -> str:
+        return P.DUT_PREFIX + line if self.interface else line
+
+    def _timestamp(self) -> str | None:
+        if self.mode == "energy":
+            if self.on_timestamp is not None:
+                self.on_timestamp()
+            return None
+        return P.lap_line(self.clock_us)
+
+    def _boot(self) -> None:
+        self.resets += 1
+        self.buffer, self.expected, self.clock_us = bytearray(), 0, 0
+        lines = [P.MODE_PREFIX + self.mode]
+        stamp = self._timestamp()  # th_timestamp_initialize
+        lines += ([stamp] if stamp else []) + [P.INIT_DONE, P.READY]
+        self._send(lines)
+
+    # ---------------------------------------------------------------- input
+    def _loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                r, _, _ = select.select([self.master], [], [], 0.05)
+                if not r:
+                    continue
+                data = os.read(self.master, 4096)
+            except OSError:
+                return
+            self._inbuf += data
+            while P.TERMINATOR.encode() in self._inbuf:
+                raw, _, self._inbuf = self._inbuf.partition(P.TERMINATOR.encode())
+                self._handle(raw.decode("ascii", "replace").strip())
+
+    def _drain(self) -> None:
+        """Read what has arrived without waiting: bytes the host wrote before seeing a reply."""
+        try:
+            while select.select([self.master], [], [], 0)[0]:
+                chunk = os.read(self.master, 4096)
+                if not chunk:
+                    break
+                self._inbuf += chunk
+        except OSError:
+            return
+        self.ahead_max = max(self.ahead_max, len(self._inbuf))
+
+    def _handle(self, command: str) -> None:
+        self.commands.append(command)
+        if self.interface:
+            if command.startswith("dut "):
+                inner = command[4:]
+                self._drain()
+                self._send_raw([P.passthrough_line(inner), P.READY])
+                self._reply(inner)
+                return
+            self._drain()
+            self._send_raw([INTERFACE_NAME, P.READY] if command == "name" else [P.READY])
+            return
+        self._drain()
+        self._reply(command)
+
+    def _send_raw(self, lines: list[str]) -> None:
+        interface, self.interface = self.interface, False
+        try:
+            self._send(lines)
+        finally:
+            self.interface = interface
+
+    # ---------------------------------------------------------------- commands
+    def _reply(self, command: str) -> None:
+        words = command.split()
+        word = words[0] if words else ""
+        if word in self.error_on:
+            lines = [P.error_line(self.error_on[word])]
+        elif word == "infer":
+            lines = self._infer(words[1:])
+            if lines is None:  # reset mid-infer: the banner is already out
+                return
+        else:
+            lines = self._command(words)
+        for prefix, replacement in self.malformed.items():
+            lines = [replacement if ln.startswith(prefix) else ln for ln in lines]
+        if word not in self.no_ready_on:
+            lines.append(P.READY)
+        self._send(lines)
+
+    def _command(self, words: list[str]) -> list[str]:
+        word = words[0] if words else ""
+        if word == "name":
+            return [P.name_line(self.name)]
+        if word == "profile":
+            return P.profile_lines(self.model)
+        if word == "timestamp":
+            stamp = self._timestamp()
+            return [stamp] if stamp else []
+        if word == "results":
+            return [self._results_line()]
+        if word == "help":
+            return [P.FW_VERSION, "", "help         : Print this information"]
+        if word == "db":
+            return self._db(words[1:])
+        return [P.error_line(f"Unknown command: {word}")]
+
+    def _db(self, args: list[str]) -> list[str]:
+        if not args:
+            return [P.error_line("Command 'db' requires a subcommand")]
+        if args[0] == "load":
+            if len(args) < 2 or not args[1].isdigit() or int(args[1]) == 0:
+                return [P.error_line("Command 'db load' must be >0 bytes")]
+            n = int(args[1])
+            if n > MAX_DB_INPUT_SIZE:
+                return [f"Supplied buffer size {n} exceeds maximum of {MAX_DB_INPUT_SIZE}"]
+            self.expected, self.buffer = n, bytearray()
+            return [P.expecting_line(n)]
+        if args[0] == "print":
+            b = bytes(self.buffer)
+            return ["m-buffer-" + "-".join(f"{x:02x}" for x in b[i:i + 8])
+                    for i in range(0, len(b), 8)]
+        try:
+            data = P.from_hex(args[0])
+        except P.ProtocolError as exc:
+            return [P.error_line(str(exc))]
+        room = self.expected - len(self.buffer)
+        self.buffer += data[:room]
+        return [P.LOAD_DONE] if len(self.buffer) == self.expected and room > 0 else []
+
+    def _infer(self, args: list[str]) -> list[str] | None:
+        try:
+            n = int(args[0]) if args else 1
+            w = int(args[1]) if len(args) > 1 else 10
+        except ValueError:
+            return [P.error_line("Inference iterations must be >0")]
+        if n <= 0:
+            return [P.error_line("Inference iterations must be >0")]
+        if w < 0:
+            return [P.error_line("Inference warmup must be >=0")]
+        self.infers += 1
+        try:
+            self.last_results = self._run_model()
+        except ValueError as exc:
+            return [P.error_line(str(exc))]
+        per = self.infer_us(bytes(self.buffer)) if callable(self.infer_us) else self.infer_us
+        lines = [f"m-warmup-start-{w}"]
+        self._spend(w * per)
+        lines += [P.WARMUP_DONE, f"m-infer-start-{n}"]
+        stamp = self._timestamp()
+        lines += [stamp] if stamp else []
+        if self.reset_at_infer == self.infers:
+            self._send(lines)
+            self._boot()
+            return None
+        self._spend(n * per)
+        stamp = self._timestamp()
+        lines += ([stamp] if stamp else []) + [P.INFER_DONE, self._results_line()]
+        return lines
+
+    def _spend(self, us: int) -> None:
+        self.clock_us += us
+        if self.real_time and us:
+            time.sleep(us / 1e6)
+
+    def _run_model(self) -> list[float]:
+        from edgeperf.models.network import forward
+
+        net = self.net
+        size = int(np.prod(net.input_shape))
+        if len(self.buffer) != size:
+            raise ValueError(f"Input db has {len(self.buffer)} elements, expected {size}")
+        x = np.frombuffer(bytes(self.buffer), np.int8).reshape(net.input_shape)
+        out_q = net.int8[-1].out
+        y = out_q.scale * (forward(net, x).astype(np.float64).reshape(-1) - out_q.zero_point)
+        if self.model == "ad01":  # the anomaly score: mean squared reconstruction error
+            xr = net.input_q.scale * (x.astype(np.float64).reshape(-1) - net.input_q.zero_point)
+            return [float(np.mean((y - xr) ** 2))]
+        return [float(v) for v in y]
+
+    def _results_line(self) -> str:
+        return P.results_line(self.last_results, "%.6e" if self.model == "ad01" else "%0.3f")
