@@ -1,0 +1,88 @@
+"""``edgeperf info``: what a board's device has (Python, numpy, runtimes, CPUs, clock, temps)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from edgeperf.cli.common import (
+    EXIT_ERROR,
+    EXIT_VALID,
+    add_board_arg,
+    add_ssh_args,
+    board,
+    formatter,
+    say,
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="what a board's device has", formatter_class=formatter,
+                       description="Connect to a board's agent and show what the device has: "
+                                   "Python, numpy, TFLite runtimes, CPUs, clock, temperatures.")
+    add_board_arg(p)
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    add_ssh_args(p)
+    p.set_defaults(fn=cmd_info)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from edgeperf.links import LinkError, open_link
+    from edgeperf.run.client import AgentClient, AgentError
+
+    profile = board(args)  # a BoardError is a usage error (main)
+    try:
+        link = open_link(profile)
+    except LinkError as exc:
+        say(str(exc))
+        return EXIT_ERROR
+    client = AgentClient(link)
+    try:
+        info = client.hello()
+        info["telemetry"] = client.telemetry()
+        client.bye()
+    except AgentError as exc:
+        say(f"{profile.name}: {exc}")
+        return EXIT_ERROR
+    finally:
+        link.close()
+    deploy = getattr(link, "deploy", None)
+    if deploy is not None:
+        info["deploy"] = deploy.to_dict()
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return EXIT_VALID
+    print_info(profile.name, profile.link_type, info, link.describe())
+    return EXIT_VALID
+
+
+def print_info(name: str, link_type: str, info: dict, link: str) -> None:
+    """What ``info`` prints: one line a fact, the label first."""
+    rt = ", ".join(f"{k} {v}" for k, v in info["runtimes"].items() if v) or "none"
+    clk = info["clock"]
+    print(f"board      {name} ({link_type})")
+    print(f"device     {info['hostname']}  {info['system']}")
+    print(f"cpu        {info['cpu_model']} x{info['cpu_count']} ({info['machine']})")
+    print(f"python     {info['python']}   numpy {info['numpy']}")
+    print(f"runtimes   {rt}")
+    print(f"clock      {clk['source']} via {clk['implementation']}, "
+          f"resolution {clk['resolution_ns']} ns")
+    print(f"agent      {info['agent_version']} (protocol {info['protocol']}), "
+          f"cache {info['cache_dir']}")
+    deploy = info.get("deploy")
+    if deploy is not None:
+        how = f"uploaded {deploy['uploaded_bytes']} bytes" if deploy["uploaded_bytes"] else \
+            "cached"
+        print(f"link       {link}, python {deploy['python']} "
+              f"({deploy['check'].get('executable')})")
+        print(f"agent file {deploy['agent_path']} ({how})")
+    tel = info["telemetry"]
+    thr = tel.get("throttling")
+    if thr:
+        now = ", ".join(thr.get("now", [])) or thr.get("error") or "none"
+        since = ", ".join(thr.get("since_boot", [])) or "none"
+        print(f"throttling {now} now; since boot: {since}")
+    for z in tel["thermal"]:
+        print(f"thermal    {z['zone']} {z['type']}: {z['temp_c']:.1f} C")
+    for c in tel["cpus"]:
+        print(f"cpu{c['cpu']:<7} {c['cur_khz']} kHz (max {c['max_khz']}), {c['governor']}")
