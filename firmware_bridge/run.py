@@ -1,0 +1,108 @@
+"""The bridge's entry: one MLPerf Tiny procedure on a board, its Tiny files in a run directory.
+
+``run_procedure(board_port, baud, mode, task, out_dir, meter=None, report=None)`` opens the
+board (behind the interface board in energy mode), identifies it, checks that its model is
+the task's, runs the procedure, writes results.txt, log.txt and results.json (the runner's)
+and bridge.json (edgeperf's record of the same, every raw value), and returns the
+:class:`ProcedureResult` whose fields edgeperf's outputs log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeperf_firmware import procedures, protocol, tiny_results
+from edgeperf_firmware.dut import Dut, DutError, InterfaceDut
+from edgeperf_firmware.procedures import ProcedureResult, Sample
+
+# edgeperf's built-in tasks and the MLPerf Tiny model ids whose firmware runs them
+TASK_MODELS = {"ic-digits": "ic01", "ad-synthetic": "ad01"}
+Reporter = Callable[[str, dict[str, Any]], None]
+
+
+def task_inputs(task: Any) -> tuple[list[Sample], np.ndarray]:
+    """The task's samples as the board takes them (the model's input type: int8 bytes for an
+    int8 model, quantized as TFLite's QUANTIZE does), and their real values."""
+    from edgeperf.models.tflite_reader import read_model
+    from edgeperf.tasks.datasets import fit, real_values
+
+    data = Path(task.model).read_bytes()
+    details = [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
+                "quantization": list(t.quantization)} for t in read_model(data).inputs]
+    if len(details) != 1:
+        raise DutError(f"task {task.full_name}: a Tiny board takes one input tensor, the model "
+                       f"has {len(details)}")
+    arrays = fit(task.dataset, details)[0]
+    labels = np.asarray(task.dataset.labels).reshape(-1)
+    classes = int(labels.max()) + 1 if labels.dtype.kind in "iu" else 0
+    samples = [Sample(i, f"{task.name}_{i:05d}.bin", classes, int(labels[i]),
+                      np.ascontiguousarray(arrays[i]).tobytes()) for i in range(len(labels))]
+    return samples, real_values(task.dataset, details)
+
+
+def open_dut(port: str, baud: int, mode: str, *, interface: bool | None = None,
+             log: Callable[[str], None] | None = None, **kw: Any) -> Dut:
+    cls = InterfaceDut if (mode == "energy" if interface is None else interface) else Dut
+    return cls(port, baud, log=log, **kw)
+
+
+def run_procedure(board_port: str, baud: int, mode: str, task: Any, out_dir: str | Path,
+                  meter: Any = None, report: Reporter | None = None, *,
+                  interface: bool | None = None, windows: int = procedures.TINY_WINDOWS,
+                  window_s: float = procedures.TINY_MIN_WINDOW_S, warmups: int | None = None,
+                  line_timeout: float = protocol.LINE_TIMEOUT_S,
+                  infer_timeout: float = protocol.INFER_TIMEOUT_S,
+                  boot_wait: float = 0.5) -> ProcedureResult:
+    """Run ``mode`` (performance | accuracy | energy) of ``task`` (a Task or a task spec such
+    as ``ic-digits``) on the board at ``board_port``. Raises DutError when nothing could be
+    measured (no board, wrong baud, wrong model); a board that resets mid-procedure gives an
+    INVALID result with the reason and the windows it completed."""
+    if mode not in procedures.MODES:
+        raise ValueError(f"mode {mode!r} is not one of {', '.join(procedures.MODES)}")
+    if mode == "energy" and meter is None:
+        raise ValueError("energy mode needs an energy monitor (meter=, e.g. an LPM01A with "
+                         "output=energy and eventsrc d7 fal)")
+    say = report or (lambda event, data: None)
+    if isinstance(task, str):
+        from edgeperf.tasks.registry import load_task
+
+        task = load_task(task, lambda text: say("task", {"text": text}))
+    samples, real = task_inputs(task)
+    log_lines: list[str] = []
+
+    def log(text: str) -> None:
+        log_lines.append(text)
+        say("log", {"text": text})
+
+    with open_dut(board_port, baud, mode, interface=interface, log=log,
+                  line_timeout=line_timeout, infer_timeout=infer_timeout) as dut:
+        info = dut.identify(boot_wait)
+        want = TASK_MODELS.get(task.name)
+        if want and info.model != want:
+            raise DutError(f"{board_port}: the board runs model {info.model} but task "
+                           f"{task.name} needs {want}; flash the {want} firmware or pick the "
+                           "task that fits it", "profile", f"m-model-[{info.model}]")
+        say("phase", {"mode": mode, "board": info.name, "model": info.model})
+        if mode == "performance":
+            result = procedures.performance(dut, samples, windows=windows, window_s=window_s,
+                                            warmups=10 if warmups is None else warmups, log=log)
+        elif mode == "accuracy":
+            result = procedures.accuracy(dut, task, samples, log=log, real_inputs=real,
+                                         progress=lambda d, t: say("accuracy",
+                                                                   {"done": d, "total": t}))
+        else:
+            result = procedures.energy(dut, meter, samples, windows=windows, window_s=window_s,
+                                       warmups=0 if warmups is None else warmups, log=log)
+    out = Path(out_dir)
+    tiny_results.write(out, result, log_lines)
+    result.out_dir = str(out)
+    record = {"schema": "edgeperf-firmware-bridge/1", "port": board_port, "baud": baud,
+              "task": task.full_name, **result.to_dict()}
+    (out / "bridge.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    say("done", {"out": str(out), "result": result.result, "value": result.value})
+    return result
