@@ -26,9 +26,9 @@ from edgeperf.errors import (
     UsageError,
 )
 from edgeperf.run.spec import RunResult
+from edgeperf.scoring.accuracy import AccuracyResult
 from edgeperf.scoring.loadgen import Summary
 from edgeperf.settings import PRESETS, SCENARIOS, TestSettings
-from edgeperf.tasks.accuracy import AccuracyResult
 
 __all__ = [
     "MODES",

@@ -66,18 +66,21 @@ def score(path: str | Path, scenario: str, *, preset: str = "smoke",
 
 def connect(board: str | BoardProfile = "local", *, identity: str | None = None,
             known_hosts: str | None = None, python: str | None = None,
-            progress: Reporter | None = None) -> Device:
+            needs_runtime: bool = False, progress: Reporter | None = None) -> Device:
     """Open a board's link and start its agent, once, for many runs.
 
     ``board``: a profile name (boards/NAME.toml), a .toml path, ``ssh://[user@]host[:port]``
     or ``serial:///dev/ttyUSB0?baud=...``, or a BoardProfile; ``identity``, ``known_hosts`` and
     ``python`` override the profile's (SSH key, known_hosts file, the device's Python).
-    ``progress(event, data)`` hears the connection's events. Raises UsageError (no such
-    board), LinkError (the link cannot be opened), RunError (the agent does not answer).
+    ``needs_runtime``: an SSH device must have a TFLite runtime now (else a .tflite run
+    checks it before its push). ``progress(event, data)`` hears the connection's events.
+    Raises UsageError (no such board), LinkError (the link cannot be opened or the device
+    lacks what the agent needs: the message says what to install), RunError (the agent does
+    not answer as it should).
     """
     profile = board if isinstance(board, BoardProfile) else load_board(board)
     profile = with_overrides(profile, identity=identity, known_hosts=known_hosts, python=python)
-    return Device(Session.open(profile, progress))
+    return Device(Session.open(profile, progress, needs_runtime=needs_runtime))
 
 
 class Device:

@@ -274,3 +274,25 @@ def test_settings_object_and_overrides_together(tmp_path) -> None:
     assert r.result["settings"]["requested"] == dataclasses.replace(
         base, min_query_count=200).to_dict()
     assert r.valid and r.summary.sample_count >= 200
+
+
+def test_an_ssh_board_ships_and_starts_its_agent_once_for_many_runs(ssh_device, tmp_path,
+                                                                     hellos) -> None:
+    """Over a real sshd: one SSH connection, one upload, one agent for a run, a second run
+    and info; the second run's record says nothing was shipped for it."""
+    from edgeperf.links.bundle import agent_zipapp
+
+    profile = tmp_path / "dev.toml"
+    profile.write_text(ssh_device.profile_toml(cache_dir=str(tmp_path / "device-cache")))
+    data, _ = agent_zipapp()
+    with edgeperf.connect(str(profile)) as dev:
+        assert dev.link.startswith("ssh")
+        a = dev.run(model="builtin:mlp", settings=small("SingleStream"), out_dir=tmp_path / "a")
+        b = dev.run(model="builtin:mlp", settings=small("Offline"), out_dir=tmp_path / "b")
+        info = dev.info()
+    assert a.valid and b.valid, (a.invalid_reasons, b.invalid_reasons)
+    assert hellos == [info["pid"]] == [a.result["device"]["pid"]] == [b.result["device"]["pid"]]
+    assert info["deploy"]["uploaded_bytes"] == len(data)
+    assert a.result["transfers"]["agent_bytes_sent"] == len(data)
+    assert b.result["transfers"] == {"agent_bytes_sent": 0, "model_bytes_sent": 0,
+                                     "samples_bytes_sent": 0}

@@ -202,12 +202,7 @@ class ModelBuilder:
         The version defaults to what the TFLite converter records for the first input's type.
         """
         op = BuiltinOperator[op] if isinstance(op, str) else BuiltinOperator(op)
-        count = len(self._tensors)
-        for i in (*inputs, *outputs):
-            if not (i == OPTIONAL_INPUT or 0 <= i < count):
-                raise IndexError(
-                    f"ModelBuilder: {op.name} refers to tensor {i}, but there are {count} tensors"
-                )
+        self._check_tensors(op.name, inputs, outputs)
         table = OPTIONS_TABLES[op]
         options = dict(options or {})
         known = {f.key for f in table.fields} if table else set()
@@ -234,18 +229,18 @@ class ModelBuilder:
         """
         if not custom_code:
             raise ValueError("ModelBuilder: a custom operator needs a custom_code")
+        self._check_tensors(custom_code, inputs, outputs)
+        self._operators.append(_Operator(BuiltinOperator.CUSTOM, version, tuple(inputs),
+                                         tuple(outputs), {}, custom_code))
+        return len(self._operators) - 1
+
+    def _check_tensors(self, op: str, inputs: Sequence[int], outputs: Sequence[int]) -> None:
         count = len(self._tensors)
         for i in (*inputs, *outputs):
             if not (i == OPTIONAL_INPUT or 0 <= i < count):
                 raise IndexError(
-                    f"ModelBuilder: {custom_code} refers to tensor {i}, but there are "
-                    f"{count} tensors"
+                    f"ModelBuilder: {op} refers to tensor {i}, but there are {count} tensors"
                 )
-        self._operators.append(
-            _Operator(BuiltinOperator.CUSTOM, version, tuple(inputs), tuple(outputs), {},
-                      custom_code)
-        )
-        return len(self._operators) - 1
 
     def set_inputs(self, tensors: Sequence[int]) -> None:
         self._inputs = list(tensors)

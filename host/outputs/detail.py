@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from edgeperf import __version__
 from edgeperf.outputs.formatting import json_value
 from edgeperf.outputs.log_settings import (
     effective_log_items,
@@ -23,7 +22,7 @@ from edgeperf.outputs.log_settings import (
 )
 from edgeperf.scoring.loadgen import Summary
 from edgeperf.settings import TestSettings
-from edgeperf_agent import lgseq
+from edgeperf_agent import __version__, lgseq
 
 LOG_FORMAT = "LoadGen 6.0.17"
 _FILE = "mlperf_logs.py"  # every event's metadata "file": kept as it was, so logs compare

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeperf import __version__
+from edgeperf_agent import __version__
 
 __all__ = ["TraceEvents", "write_trace"]
 

@@ -20,7 +20,7 @@ from edgeperf.settings import TestSettings
 
 if TYPE_CHECKING:
     from edgeperf.run.client import AgentClient
-    from edgeperf.tasks.accuracy import AccuracyResult
+    from edgeperf.scoring.accuracy import AccuracyResult
 
 EXIT_VALID, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
 DEFAULT_SAMPLE_COUNT = 256

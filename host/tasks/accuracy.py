@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,14 @@ from edgeperf.outputs import record
 from edgeperf.run.samples import check_dynamic_inputs
 from edgeperf.run.session import Session
 from edgeperf.run.spec import EXIT_INVALID, EXIT_VALID
+from edgeperf.scoring.accuracy import AccuracyResult
 from edgeperf.settings import TestSettings, effective_settings
 from edgeperf.tasks.datasets import DatasetError, fit, real_values
 from edgeperf.tasks.metrics import MetricError, meets, reconstruction_error
 from edgeperf.tasks.registry import Task
 
 WINDOW_BYTES = 4 * 1024 * 1024
+__all__ = ["AccuracyOutcome", "AccuracyResult", "AccuracySpec", "run_accuracy", "run_accuracy_on"]
 Reporter = Callable[[str, dict[str, Any]], None]
 
 
@@ -68,33 +70,6 @@ def accuracy_settings(spec: AccuracySpec) -> TestSettings:
     qps, latency = rates.get(spec.scenario, (0.0, None))
     return TestSettings(spec.scenario, mode="AccuracyOnly", target_qps=qps,
                         target_latency_ns=latency).validate()
-
-
-@dataclass
-class AccuracyResult:
-    metric: str
-    value: float  # NaN when it could not be computed
-    target: float
-    target_text: str
-    passed: bool
-    count: int
-    reasons: list[str] = field(default_factory=list)  # why it failed, besides the value
-
-    @property
-    def result(self) -> str:
-        return "PASS" if self.passed else "FAIL"
-
-    def detail(self) -> str:
-        value = "n/a" if np.isnan(self.value) else f"{self.value:.6f}"
-        return f"{self.metric} = {value}, target {self.target_text}"
-
-    def line(self) -> str:
-        return f"{self.detail()}: {self.result}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "value": None if np.isnan(self.value) else self.value,
-                "target": self.target, "target_text": self.target_text, "result": self.result,
-                "passed": self.passed, "count": self.count, "reasons": list(self.reasons)}
 
 
 @dataclass
