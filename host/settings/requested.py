@@ -12,13 +12,14 @@ import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+from edgeperf import errors
 from edgeperf_agent.lgseq import SCENARIOS
 
 MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun")
 U64 = 1 << 64  # seeds and conf integers are LoadGen's uint64
 
 
-class SettingsError(ValueError):
+class SettingsError(errors.UsageError):
     """Settings that contradict each other or LoadGen's rules; the message names the fix."""
 
 
