@@ -287,8 +287,8 @@ class EmulatedDut:
         net = self.net
         size = int(np.prod(net.input_shape))
         if len(self.buffer) != size:
-            raise ValueError(f"Input db has {len(self.buffer)} elements, expected {size}")
-        x = np.frombuffer(bytes(self.buffer), np.int8).reshape(net.input_shape)
+            raise ValueError(f"Input db has {len(self.buffer)} bytes, expected {size}")
+        x = np.frombuffer(P.decode_int8(bytes(self.buffer)), np.int8).reshape(net.input_shape)
         out_q = net.int8[-1].out
         y = out_q.scale * (forward(net, x).astype(np.float64).reshape(-1) - out_q.zero_point)
         if self.model == "ad01":  # the anomaly score: mean squared reconstruction error

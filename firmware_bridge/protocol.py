@@ -83,6 +83,17 @@ def db_lines(data: bytes, payload: int = DB_PAYLOAD) -> list[str]:
     return [f"db {to_hex(data[i:i + payload])}" for i in range(0, len(data), payload)]
 
 
+def encode_int8(values: bytes) -> bytes:
+    """An int8 input tensor as the board receives it: each value + 128 as a uint8, as MLPerf
+    Tiny's ic01 reference takes its image (th_load_tensor subtracts 128 again)."""
+    return bytes((b + 128) & 0xFF for b in values)
+
+
+def decode_int8(data: bytes) -> bytes:
+    """What th_load_tensor does: the uint8 bytes back to the int8 tensor's bytes."""
+    return bytes((b - 128) & 0xFF for b in data)
+
+
 def from_hex(text: str) -> bytes:
     if len(text) % 2:
         raise ProtocolError("Insufficent number of hex digits")  # the firmware's spelling

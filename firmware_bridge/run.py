@@ -26,8 +26,8 @@ Reporter = Callable[[str, dict[str, Any]], None]
 
 
 def task_inputs(task: Any) -> tuple[list[Sample], np.ndarray]:
-    """The task's samples as the board takes them (the model's input type: int8 bytes for an
-    int8 model, quantized as TFLite's QUANTIZE does), and their real values."""
+    """The task's samples as the board takes them (an int8 model's input quantized as TFLite's
+    QUANTIZE does, then sent as uint8 = int8 + 128 like Tiny's ic01), and their real values."""
     from edgeperf.models.tflite_reader import read_model
     from edgeperf.tasks.datasets import fit, real_values
 
@@ -41,8 +41,13 @@ def task_inputs(task: Any) -> tuple[list[Sample], np.ndarray]:
     labels = np.asarray(task.dataset.labels).reshape(-1)
     classes = int(labels.max()) + 1 if labels.dtype.kind in "iu" else 0
     samples = [Sample(i, f"{task.name}_{i:05d}.bin", classes, int(labels[i]),
-                      np.ascontiguousarray(arrays[i]).tobytes()) for i in range(len(labels))]
+                      _board_bytes(arrays[i])) for i in range(len(labels))]
     return samples, real_values(task.dataset, details)
+
+
+def _board_bytes(x: np.ndarray) -> bytes:
+    raw = np.ascontiguousarray(x).tobytes()
+    return protocol.encode_int8(raw) if x.dtype == np.int8 else raw
 
 
 def open_dut(port: str, baud: int, mode: str, *, interface: bool | None = None,

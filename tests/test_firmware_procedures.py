@@ -1,0 +1,165 @@
+"""MLPerf Tiny's procedures through the driver and the emulated DUT on a pty, exact figures from
+its virtual clock; energy with edgeperf's LPM01A driver against its emulator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edgeperf.models.network import forward
+from edgeperf.tasks.metrics import auc, top1
+from edgeperf.tasks.registry import load_task
+from edgeperf_firmware import protocol as P
+from edgeperf_firmware.dut import DutError
+from edgeperf_firmware.emulated_dut import EmulatedDut
+from edgeperf_firmware.run import run_procedure, task_inputs
+
+# virtual microseconds an inference takes on each of the five performance inputs
+TIMES = [1250, 800, 1000, 1600, 1111]
+
+
+@pytest.fixture(scope="module")
+def ic(host_cache_root):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEPERF_CACHE", str(host_cache_root))
+        task = load_task("ic-digits")
+        samples, _ = task_inputs(task)
+        from edgeperf_firmware.emulated_dut import ic_digits_network
+
+        return task, samples, ic_digits_network()
+
+
+def timed_dut(ic, **kw) -> EmulatedDut:
+    _, samples, net = ic
+    us = {s.data: t for s, t in zip(samples[:5], TIMES, strict=True)}
+    return EmulatedDut(net=net, infer_us=lambda data: us.get(data, 1000), **kw)
+
+
+def test_performance_median_throughput_is_exact(ic, tmp_path):
+    task = ic[0]
+    with timed_dut(ic) as emu:
+        r = run_procedure(emu.path, 115200, "performance", task, tmp_path, boot_wait=0.05)
+    assert r.valid and r.reasons == [] and len(r.windows) == 5
+    for w, us in zip(r.windows, TIMES, strict=True):
+        # N from the calibration run: the fewest inferences past 1.1 x 10 s
+        assert w.n == math.ceil(11_000_000 / us)
+        assert w.t1_us - w.t0_us == w.n * us
+        assert w.throughput == w.n / ((w.n * us) / 1e6)
+        assert w.seconds >= 10.0
+    assert [w.sample for w in r.windows] == [0, 1, 2, 3, 4]  # a different input each window
+    # the median is the 1111 us window's: 9901 inferences in 10.999011 s
+    assert r.windows[4].n == 9901
+    assert r.value == 9901 / (9901 * 1111 / 1e6) == pytest.approx(900.0900090009)
+    assert "Median throughput is    900.090 inf./sec." in (tmp_path / "results.txt").read_text()
+    assert emu.ahead_max == 0
+
+
+def test_a_window_under_10_s_is_the_rule_it_breaks(ic, tmp_path):
+    with timed_dut(ic) as emu:
+        r = run_procedure(emu.path, 115200, "performance", ic[0], tmp_path, window_s=2.0,
+                          boot_wait=0.05)
+    assert not r.valid and len(r.windows) == 5
+    assert r.reasons[0] == ("window 1 ran 2.200 s of inference, under MLPerf Tiny's minimum of "
+                            "10 s a window")
+    assert len(r.reasons) == 5
+    assert r.value == pytest.approx(1e6 / 1111, rel=1e-3)  # the figure is still reported
+
+
+def test_a_reset_mid_procedure_is_invalid_and_keeps_the_windows_measured(ic, tmp_path):
+    with timed_dut(ic) as emu:
+        # each window: two calibration infers (1 inference, then 0.1 s worth), then its own
+        emu.reset_at_infer = 3 * 3 + 3  # window 4's timed infer
+        r = run_procedure(emu.path, 115200, "performance", ic[0], tmp_path, boot_wait=0.05)
+    assert not r.valid
+    assert [w.index for w in r.windows] == [1, 2, 3]
+    assert r.reasons[0].startswith("window 4: ") and "the board reset during 'infer " in \
+        r.reasons[0] and "m-timestamp-mode-performance" in r.reasons[0]
+    assert r.reasons[1] == "3 window(s) measured, MLPerf Tiny needs exactly 5"
+    kept = sorted(w.throughput for w in r.windows)
+    assert r.value == kept[1]  # median of what was measured, reported but INVALID
+    text = (tmp_path / "results.txt").read_text()
+    assert "Median throughput" not in text and "ERROR 1 - loop_count was not exactly 5." in text
+
+
+def test_accuracy_equals_the_numpy_models_top1(ic, tmp_path):
+    task, samples, net = ic
+    with EmulatedDut(net=net) as emu:
+        r = run_procedure(emu.path, 115200, "accuracy", task, tmp_path, boot_wait=0.05)
+    x = [np.frombuffer(P.decode_int8(s.data), np.int8).reshape(net.input_shape) for s in samples]
+    ref = top1(np.concatenate([forward(net, xi) for xi in x]), task.dataset.labels)
+    assert r.valid and r.count == len(samples) == 360
+    assert r.value == ref and r.passed == (ref >= task.target)
+    assert r.metric == "top1" and 0.95 < ref < 1.0
+    assert f"Top 1% = {100 * ref:2.1f}" in (tmp_path / "results.txt").read_text()
+    assert emu.commands.count("infer 1 0") == 360 and emu.ahead_max == 0
+
+
+def test_accuracy_interrupted_by_a_reset_is_invalid(ic, tmp_path):
+    with EmulatedDut(net=ic[2]) as emu:
+        emu.reset_at_infer = 100
+        r = run_procedure(emu.path, 115200, "accuracy", ic[0], tmp_path, boot_wait=0.05)
+    assert not r.valid and r.count == 99
+    assert "sample 99 of 360" in r.reasons[0] and "99 sample(s) were scored" in r.reasons[0]
+    assert r.reasons[1] == ("99 of 360 samples scored: an accuracy run needs every sample of "
+                            "the task once")
+    assert "Top 1%" not in (tmp_path / "results.txt").read_text()
+
+
+def test_accuracy_auc_on_ad_synthetic(tmp_path):
+    from edgeperf.tasks.training import AD_SYNTHETIC, build
+
+    task = load_task("ad-synthetic")
+    net = build(AD_SYNTHETIC).int8_net
+    samples, _ = task_inputs(task)
+    with EmulatedDut("ad01", net=net) as emu:
+        r = run_procedure(emu.path, 921600, "accuracy", task, tmp_path, boot_wait=0.05)
+    q = net.input_q
+    scores = []
+    for s in samples:  # the board's anomaly score, printed with %.6e
+        x = np.frombuffer(P.decode_int8(s.data), np.int8).reshape(net.input_shape)
+        o = net.int8[-1].out
+        y = o.scale * (forward(net, x).astype(np.float64).reshape(-1) - o.zero_point)
+        xr = q.scale * (x.astype(np.float64).reshape(-1) - q.zero_point)
+        scores.append(float("%.6e" % np.mean((y - xr) ** 2)))
+    assert r.valid and r.metric == "auc" and r.count == 600
+    assert r.value == auc(np.array(scores), task.dataset.labels) == r.auc
+    assert r.value >= 0.85 and r.passed
+
+
+def test_the_wrong_model_on_the_board_is_refused(ic, tmp_path):
+    with EmulatedDut("ad01", net=ic[2]) as emu:
+        with pytest.raises(DutError, match="runs model ad01 but task ic-digits needs ic01"):
+            run_procedure(emu.path, 115200, "accuracy", ic[0], tmp_path, boot_wait=0.05)
+
+
+def test_energy_between_the_last_two_events_with_the_lpm01a(ic, tmp_path):
+    from edgeperf.power.drivers.lpm01a import Lpm01aMeter
+    from edgeperf.testing.emulators.lpm01a import Lpm01aEmulator
+
+    watts, us = 0.0198, 2000
+    with Lpm01aEmulator(watts) as lpm:
+        meter = Lpm01aMeter(lpm.path, freq="1k", output="energy")
+        try:
+            with EmulatedDut(mode="energy", net=ic[2], infer_us=us,
+                             on_timestamp=lpm.gpio_falling_edge) as emu:
+                # short windows keep the test fast: the result says they break the rule
+                r = run_procedure(emu.path, 9600, "energy", ic[0], tmp_path, meter=meter,
+                                  window_s=0.25, boot_wait=0.05)
+        finally:
+            meter.close()
+    assert emu.commands[0] == "dut name"  # through the interface board
+    assert len(r.windows) == 5 and not r.valid
+    assert all("under MLPerf Tiny's minimum of 10 s" in why for why in r.reasons)
+    for w in r.windows:
+        i0, i1 = w.events[-2:]
+        assert w.energy_per_inf_uj == float(np.sum(w.samples_j[i0:i1])) * 1e6 / w.n
+        assert w.seconds == (i1 - i0) / 1000
+        assert w.samples_j[i0] == pytest.approx(watts / 1000, rel=1e-3)  # 1 kHz energy samples
+        # N x 2 ms of real time at 19.8 mW: 39.6 uJ an inference, give or take a sample
+        assert w.energy_per_inf_uj == pytest.approx(watts * us, rel=0.05)
+    assert r.value == sorted(w.energy_per_inf_uj for w in r.windows)[2]
+    text = (tmp_path / "results.txt").read_text()
+    assert "Median energy cost" not in text
+    assert "All inference times must be at least 10 seconds." in text
