@@ -3,7 +3,9 @@ its virtual clock; energy with edgeperf's LPM01A driver against its emulator."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -53,6 +55,19 @@ def test_performance_median_throughput_is_exact(ic, tmp_path):
     assert r.windows[4].n == 9901
     assert r.value == 9901 / (9901 * 1111 / 1e6) == pytest.approx(900.0900090009)
     assert "Median throughput is    900.090 inf./sec." in (tmp_path / "results.txt").read_text()
+    lines = (tmp_path / "results.txt").read_text().splitlines()
+    found = [m.group(1) for ln in lines
+             if (m := re.match(r".* Median throughput is\s+([\d\.]+) inf\./sec\..*", ln))]
+    assert found == ["900.090"]  # the Tiny checker's reading
+    runner = json.loads((tmp_path / "results.json").read_text())
+    assert [e["infer"]["iterations"] for e in runner] == [w.n for w in r.windows]
+    assert list(runner[0]) == ["file", "classes", "class", "bytes_to_send", "stride",
+                               "total_length", "infer", "mode"]
+    assert list(runner[0]["infer"]) == ["start_time", "end_time", "results", "elapsed_time",
+                                        "total_inferences", "iterations", "warmups",
+                                        "throughput"]
+    bridge = json.loads((tmp_path / "bridge.json").read_text())
+    assert bridge["result"] == "VALID" and bridge["value"] == r.value
     assert emu.ahead_max == 0
 
 
