@@ -195,19 +195,21 @@ class Dut:
             "that the board is powered and flashed with MLPerf Tiny firmware, that this is its "
             f"UART, and the baud rate ({self.baud})", command, self.last_line)
 
-    def _reply(self, command: str, timeout: float) -> list[str]:
-        """Lines up to and including the one containing m-ready."""
+    def _reply(self, command: str, timeout: float, unwrap: bool = False) -> list[str]:
+        """Lines up to the one containing m-ready (``unwrap``: the DUT's lines behind the
+        interface board, up to the DUT's own m-ready, as the runner's IOManager reads)."""
         got: list[str] = []
         while True:
             line = self._read_line(timeout, command)
             if line is None:
                 raise self._timeout(command, got, timeout)
+            line = self._unwrap(line) if unwrap else line
             if not line:
                 continue
             if P.is_boot(line):
                 self._reset(command, line, timeout)
             got.append(line)
-            if P.is_ready(line):
+            if line == P.READY if unwrap else P.is_ready(line):
                 return got
 
     def _reset(self, command: str, first: str, timeout: float) -> None:
@@ -217,14 +219,15 @@ class Dut:
             if line is None:
                 break
             if line:
-                banner.append(line)
+                banner.append(self._unwrap(line))
         if first.startswith(P.MODE_PREFIX):
             self.mode = first[len(P.MODE_PREFIX):]
         self.resync()
+        via = "through the interface board" if self.interface else "in the reply"
         raise DutReset(
             f"{self.port_name}: the board reset during '{command}' (its boot banner "
-            f"{' / '.join(banner)} came in the reply); what it was doing is lost - check its "
-            "power supply, watchdog and stack size", command, banner)
+            f"{' / '.join(banner)} came {via}); what it was doing is lost - check its power "
+            "supply, watchdog and stack size", command, banner)
 
     def resync(self) -> None:
         """Drop whatever is in flight and probe with ``name`` until a whole reply answers it."""
@@ -390,34 +393,4 @@ class InterfaceDut(Dut):
                 f"{self.port_name}: the interface board did not acknowledge 'dut {command}' "
                 f"with {P.passthrough_line(command)!r} (got {' / '.join(ack)}); check that the "
                 "port is the interface board's, not the DUT's", command, ack[-1])
-        got: list[str] = []
-        while True:
-            line = self._read_line(timeout, command)
-            if line is None:
-                raise self._timeout(command, got, timeout)
-            line = self._unwrap(line)
-            if not line:
-                continue
-            if P.is_boot(line):
-                self._reset(command, line, timeout)
-            got.append(line)
-            if line == P.READY:  # the runner's IOManager: the DUT's own m-ready ends it
-                return got
-
-    def _reset(self, command: str, first: str, timeout: float) -> None:
-        # the banner's lines come prefixed too; read them through _unwrap
-        banner = [first]
-        while banner[-1] != P.READY:
-            line = self._read_line(timeout, command)
-            if line is None:
-                break
-            if line:
-                banner.append(self._unwrap(line))
-        if first.startswith(P.MODE_PREFIX):
-            self.mode = first[len(P.MODE_PREFIX):]
-        self.resync()
-        raise DutReset(
-            f"{self.port_name}: the DUT reset during '{command}' (its boot banner "
-            f"{' / '.join(banner)} came through the interface board); what it was doing is "
-            "lost - check its power supply (the energy monitor's), watchdog and stack size",
-            command, banner)
+        return self._reply(command, timeout, unwrap=True)
