@@ -298,3 +298,15 @@ class EmulatedDut:
 
     def _results_line(self) -> str:
         return P.results_line(self.last_results, "%.6e" if self.model == "ad01" else "%0.3f")
+
+
+def serve(model: str = "ic01", mode: str = "performance", infer_us: int = 1000) -> None:
+    """For ``edgeperf emulate mcu`` without qemu: print the pty path, serve until Ctrl-C."""
+    with EmulatedDut(model, mode=mode, infer_us=infer_us) as dut:
+        print(f"edgeperf: emulated MLPerf Tiny DUT ({model}, {mode} mode"
+              f"{', behind an interface board' if dut.interface else ''}) on {dut.path} "
+              "(Ctrl-C to stop)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
