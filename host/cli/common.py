@@ -8,22 +8,23 @@ command's module.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
+import edgeperf
 from edgeperf.boards.profile import BoardProfile, load_board, with_overrides
 from edgeperf.run.execute import EXIT_ERROR, EXIT_INVALID, EXIT_USAGE, EXIT_VALID
 from edgeperf.scoring.loadgen import SCENARIOS, early_stopping_min_queries
-from edgeperf.settings import PRESETS, ConfError, SettingsError, TestSettings, preset
+from edgeperf.settings import PRESETS, ConfError, SettingsError, TestSettings
 
 __all__ = ["DEFAULT_BOARD", "EXIT_CODES_HELP", "EXIT_ERROR", "EXIT_INVALID", "EXIT_USAGE",
            "EXIT_VALID", "add_board_arg", "add_settings_args", "add_ssh_args", "board",
            "build_settings", "count", "early_stopping_hint", "formatter", "in_flag_words",
            "install_command", "install_hints", "non_negative", "out_dir_problem", "positive",
-           "print_summary", "say", "scenarios", "worst"]
+           "print_summary", "say", "scenarios", "settings_overrides", "worst"]
 
 EXIT_CODES_HELP = """exit codes:
   0  VALID (every run of the command)
@@ -143,17 +144,9 @@ def add_settings_args(p: argparse.ArgumentParser, default_preset: str) -> None:
     g.add_argument("--seed", type=int, metavar="N", help="all three RNG seeds")
 
 
-def build_settings(args: argparse.Namespace, scenario: str) -> TestSettings:
-    """The preset, then the conf files, then the flags; validated (SettingsError)."""
-    # a conf's percentile also sets the short presets' early-stopping minimum
-    try:
-        s = preset(args.preset, scenario, confs=args.user_conf or None,
-                   conf_model=args.conf_model)
-    except ConfError:
-        raise  # it quotes the conf file's line: its words are the file's
-    except SettingsError as exc:
-        raise SettingsError(in_flag_words(str(exc))) from None
-    changes: dict = {}
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The TestSettings fields the flags set (over the preset and the conf files)."""
+    changes: dict[str, Any] = {}
     if args.min_queries is not None:
         changes["min_query_count"] = args.min_queries
     if args.max_queries is not None:
@@ -168,13 +161,21 @@ def build_settings(args: argparse.Namespace, scenario: str) -> TestSettings:
         changes["target_qps"] = args.target_qps
     if args.samples_per_query is not None:
         changes["samples_per_query"] = args.samples_per_query
+    return changes
+
+
+def build_settings(args: argparse.Namespace, scenario: str) -> TestSettings:
+    """``edgeperf.preset`` with the flags: the preset, the conf files, then the flags and the
+    seed, validated; a SettingsError in the flags' words (a conf file's, in the file's)."""
+    changes = settings_overrides(args)
     if args.seed is not None:
         changes.update(qsl_rng_seed=args.seed, sample_index_rng_seed=args.seed,
                        schedule_rng_seed=args.seed)
     try:
-        return dataclasses.replace(s, **changes).validate()
+        return edgeperf.preset(args.preset, scenario, user_conf=args.user_conf,
+                               model=args.conf_model, **changes)
     except ConfError:
-        raise
+        raise  # it quotes the conf file's line: its words are the file's
     except SettingsError as exc:
         raise SettingsError(in_flag_words(str(exc))) from None
 
@@ -209,8 +210,6 @@ def install_hints(msg: str) -> str:
 def install_command(extra: str) -> str:
     """How to install an extra here: from a clone (an editable install), this venv's pip
     with ``-e '.[extra]'``; from an installed wheel, ``pip install 'edgeperf[extra]'``."""
-    import edgeperf
-
     clone = Path(edgeperf.__file__).resolve().parents[1]
     pip = Path(sys.executable).parent / "pip"
     pip_cmd = _short(pip) if pip.exists() else f"{_short(Path(sys.executable))} -m pip"

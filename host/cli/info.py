@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+import edgeperf
 from edgeperf.cli.common import (
-    EXIT_ERROR,
     EXIT_VALID,
     add_board_arg,
     add_ssh_args,
-    board,
     formatter,
-    say,
 )
 
 
@@ -27,32 +25,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from edgeperf.links import LinkError, open_link
-    from edgeperf.run.client import AgentClient, AgentError
-
-    profile = board(args)  # a BoardError is a usage error (main)
-    try:
-        link = open_link(profile)
-    except LinkError as exc:
-        say(str(exc))
-        return EXIT_ERROR
-    client = AgentClient(link)
-    try:
-        info = client.hello()
-        info["telemetry"] = client.telemetry()
-        client.bye()
-    except AgentError as exc:
-        say(f"{profile.name}: {exc}")
-        return EXIT_ERROR
-    finally:
-        link.close()
-    deploy = getattr(link, "deploy", None)
-    if deploy is not None:
-        info["deploy"] = deploy.to_dict()
+    with edgeperf.connect(args.board, identity=args.identity, known_hosts=args.known_hosts,
+                          python=args.python) as dev:
+        info = dev.info()
+        profile, link = dev.profile, dev.link
     if args.json:
         print(json.dumps(info, indent=1))
-        return EXIT_VALID
-    print_info(profile.name, profile.link_type, info, link.describe())
+    else:
+        print_info(profile.name, profile.link_type, info, link)
     return EXIT_VALID
 
 

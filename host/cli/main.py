@@ -7,7 +7,7 @@ import sys
 
 from edgeperf import __version__
 from edgeperf.cli import emulate, info, line_sim, listings, report, run, score, trust
-from edgeperf.boards.profile import BoardError
+from edgeperf.errors import EdgeperfError, UsageError
 from edgeperf.cli.common import EXIT_CODES_HELP, EXIT_ERROR, EXIT_USAGE, formatter, say
 
 
@@ -33,9 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except BoardError as exc:  # no such board, a profile that does not parse, a bad URL
+    except UsageError as exc:  # no such board, settings that contradict, a bad input file
         say(str(exc))
         return EXIT_USAGE
+    except EdgeperfError as exc:  # a link, an agent, a task, a run that could not start
+        say(str(exc))
+        return EXIT_ERROR
+    except OSError as exc:  # a disk that fills, a directory removed under a run
+        say(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
+        return EXIT_ERROR
     except KeyboardInterrupt:
         say("interrupted")
         return EXIT_ERROR

@@ -51,13 +51,17 @@ class ProgressPrinter:
 
     def __init__(self, min_duration_s: float = 0.0, min_queries: int = 1,
                  stream: TextIO | None = None, quiet: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 targets: dict[str, tuple[float, int]] | None = None) -> None:
+        """``min_duration_s`` and ``min_queries``: what a run must reach (its bar's end);
+        ``targets``: the same by scenario, for a printer that follows several runs."""
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.live = not quiet and self.stream.isatty()
         self.clock = clock
         self.min_duration_s = min_duration_s
         self.min_queries = max(1, min_queries)
+        self.targets = dict(targets or {})
         self._console = Console(file=self.stream, highlight=False) if self.live else None
         self._progress: Progress | None = None
         self._bars: dict[str, TaskID] = {}
@@ -174,6 +178,9 @@ class ProgressPrinter:
             self._progress.remove_task(self._bars.pop(key))
         self._started.pop(key, None)
 
+    def _on_task(self, data: dict[str, Any]) -> None:
+        self.note(f"edgeperf: {data['message']}")  # e.g. a reference model being trained
+
     def _on_power(self, data: dict[str, Any]) -> None:
         if data.get("error"):
             self.note(f"edgeperf: power meter, {data['phase']} phase ({data.get('during')}): "
@@ -183,6 +190,9 @@ class ProgressPrinter:
 
     def _on_run(self, data: dict[str, Any]) -> None:
         scenario, phase = data["scenario"], data.get("phase", "testing")
+        if scenario in self.targets:
+            self.min_duration_s, queries = self.targets[scenario]
+            self.min_queries = max(1, queries)
         if phase == "ranging":
             self._ranging = True
             what = f"{scenario}, power ranging phase (the meter finds its ranges; not scored)"

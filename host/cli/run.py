@@ -15,17 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeperf.boards.profile import BoardError
+import edgeperf
 from edgeperf.cli.common import (
     EXIT_CODES_HELP,
-    EXIT_ERROR,
     EXIT_INVALID,
     EXIT_USAGE,
     EXIT_VALID,
     add_board_arg,
     add_settings_args,
     add_ssh_args,
-    board,
     build_settings,
     count,
     early_stopping_hint,
@@ -35,12 +33,12 @@ from edgeperf.cli.common import (
     print_summary,
     say,
     scenarios,
+    settings_overrides,
     worst,
 )
 from edgeperf.cli.progress import ProgressPrinter
 
 DEFAULT_PRESET = "quick"
-MODES = ("performance", "accuracy", "submission")
 
 EXAMPLES = """examples:
   edgeperf run --model builtin:mlp --scenario SingleStream
@@ -76,7 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--task", metavar="NAME",
                    help="a task (model + dataset + target): ic-digits, ad-synthetic, "
                         "tasks/NAME.toml or a .toml path; NAME:VARIANT picks int8 or fp32")
-    t.add_argument("--mode", default="performance", choices=MODES,
+    t.add_argument("--mode", default="performance", choices=edgeperf.MODES,
                    help="accuracy: every sample once, metric checked; submission: accuracy "
                         "then performance (default: performance)")
     t.add_argument("--audit-outputs", type=count(0), default=0, metavar="N",
@@ -143,129 +141,91 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edgeperf.settings import SettingsError
-
+    """Check the flags, connect once, run each scenario through ``Device.run`` and print each
+    result as it comes (a task's accuracy and submission modes: all of them in one call)."""
     problem = _usage_problem(args)
-    try:
-        input_shapes = None if problem else parse_input_shapes(args.input_shape)
-        all_settings = [] if problem else [
-            build_settings(args, scen)
-            for scen in [s for group in (args.scenario or [["SingleStream"]]) for s in group]]
-        profile = None if problem else board(args)  # a profile, a .toml or a URL, with flags
-    except (ValueError, SettingsError, BoardError) as exc:
-        problem = str(exc)
-    label = (args.task or args.model or "").replace(":", "-").replace("/", "_")
-    root = Path(args.out) if args.out else Path("results") / (
-        time.strftime("%Y%m%d-%H%M%S") + "-" + label)
-    problem = problem or out_dir_problem(root)
     if problem:
         say(problem)
         return EXIT_USAGE
     try:
-        return _run(args, profile, all_settings, input_shapes, root)
-    except OSError as exc:  # a disk that fills, a directory removed under the run
-        say(f"{exc.filename or root}: {exc.strerror or exc}")
-        return EXIT_ERROR
-
-
-def _run(args: argparse.Namespace, profile: Any, all_settings: list, input_shapes: Any,
-         root: Path) -> int:
-    from edgeperf.links import LinkError
-    from edgeperf.run.execute import RunError, RunSpec, execute
-    from edgeperf.settings import SettingsError
-    from edgeperf.tasks.audit import AuditError, check_reference, load_reference
-    from edgeperf.tasks.registry import TaskError, load_task
-    from edgeperf.tasks.run import annotate_with_accuracy, annotate_with_audit, task_perf_spec
-    from edgeperf.tasks.training import TrainingError
-
-    mode = args.mode
-    try:
-        task = None
-        if args.task:
-            task = load_task(args.task, lambda msg: None if args.quiet else say(msg))
-            if args.model:
-                task = task.with_model(args.model)
-        reference = None
-        if args.audit_against:
-            reference = load_reference(args.audit_against)
-            check_reference(reference, task)
-        code, acc = EXIT_VALID, None
-        if mode in ("accuracy", "submission"):
-            acc, code, reference = _accuracy(args, task, profile, root, input_shapes,
-                                             all_settings[0], reference)
-            if mode == "accuracy":
-                return code
-        for s in all_settings:
-            out = root
-            if mode == "submission":
-                out = root / "performance" / (s.scenario if len(all_settings) > 1 else "")
-            elif len(all_settings) > 1 or not args.out:
-                out = root / s.scenario
-            audit = (reference, args.audit_outputs) if args.audit_outputs else None
-            if task is not None:
-                spec = task_perf_spec(task, s, out, board=profile, threads=args.threads,
-                                      input_shapes=input_shapes, audit=audit,
-                                      trace_all=args.trace_all, conf_files=args.user_conf)
-            else:
-                spec = RunSpec(model=args.model, settings=s, board=profile, out_dir=out,
-                               threads=args.threads, conf_files=args.user_conf,
-                               trace_all=args.trace_all, meter=args.meter,
-                               idle_baseline_s=args.idle_baseline, querylog=args.querylog,
-                               load_options={"input_shapes": input_shapes} if input_shapes
-                               else {})
-            with ProgressPrinter(s.min_duration_ms / 1000, s.min_query_count,
-                                 quiet=args.quiet) as printer:
-                outcome = execute(spec, printer)
-            if outcome.result.get("audit"):
-                annotate_with_audit(out, outcome.result["audit"])
-            if acc is not None:
-                annotate_with_accuracy(out, acc.out_dir, acc.result)
-            _print_run(args, s, task.full_name if task else args.model, out, outcome)
-            code = worst(code, outcome.exit_code)
-        return code
-    except (TaskError, TrainingError, AuditError, RunError, BoardError, SettingsError,
-            LinkError) as exc:
+        input_shapes = parse_input_shapes(args.input_shape)
+    except ValueError as exc:
         say(str(exc))
-        return EXIT_ERROR
+        return EXIT_USAGE
+    scenario_names = [s for group in (args.scenario or [["SingleStream"]]) for s in group]
+    # settled here, in the flags' words, before a board is touched (UsageError)
+    settings = {scen: build_settings(args, scen) for scen in scenario_names}
+    label = (args.task or args.model).replace(":", "-").replace("/", "_")
+    root = Path(args.out) if args.out else Path("results") / (
+        time.strftime("%Y%m%d-%H%M%S") + "-" + label)
+    problem = out_dir_problem(root)
+    if problem:
+        say(problem)
+        return EXIT_USAGE
+    # one call for a task's modes with an accuracy phase (it runs once for all scenarios);
+    # one a scenario otherwise, each printed as soon as it is done
+    together = args.mode != "performance"
+    calls = [scenario_names] if together else [[scen] for scen in scenario_names]
+    targets = {scen: (s.min_duration_ms / 1000, s.min_query_count) for scen, s in
+               settings.items()}
+    code, shown = EXIT_VALID, set()
+    with ProgressPrinter(quiet=args.quiet, targets=targets) as printer, \
+            edgeperf.connect(args.board, identity=args.identity, known_hosts=args.known_hosts,
+                             python=args.python, progress=printer) as dev:
+        for names in calls:
+            one_out = together or (args.out and len(scenario_names) == 1)
+            results = dev.run(
+                args.model, task=args.task, scenario=names if together else names[0],
+                mode=args.mode, preset=args.preset, user_conf=args.user_conf,
+                conf_model=args.conf_model, seed=args.seed,
+                out_dir=root if one_out else root / names[0],
+                threads=args.threads, meter=args.meter, idle_baseline_s=args.idle_baseline,
+                querylog=args.querylog, input_shapes=input_shapes, trace_all=args.trace_all,
+                audit_outputs=args.audit_outputs, audit_against=args.audit_against,
+                progress=printer, **settings_overrides(args))
+            for r in results if isinstance(results, list) else [results]:
+                printer.close()  # nothing live while a summary prints
+                code = worst(code, _print_result(args, r, settings.get(r.scenario), shown))
+    return code
 
 
-def _accuracy(args: argparse.Namespace, task: Any, profile: Any, root: Path,
-              input_shapes: Any, settings: Any, reference: Any) -> tuple[Any, int, Any]:
-    """The accuracy phase (all of an accuracy run): (outcome, exit code, audit reference)."""
-    from edgeperf.tasks.accuracy import AccuracySpec, run_accuracy
-    from edgeperf.tasks.audit import reference_from_outputs
-
-    out = root / "accuracy" if args.mode == "submission" else root
-    # the accuracy phase logs the run's settings (a Server run's rate and bound too)
-    with ProgressPrinter(quiet=args.quiet) as printer:
-        acc = run_accuracy(AccuracySpec(task, profile, out, args.threads, input_shapes,
-                                        scenario=settings.scenario, settings=settings), printer)
-    print(f"\n=== accuracy of {task.full_name} on {args.board} -> {out}")
-    sys.stdout.write((out / "accuracy.txt").read_text())
-    for why in acc.result.reasons if not acc.result.passed else []:
-        say(f"accuracy FAIL: {why}")
-    if args.audit_outputs and args.mode == "submission":
-        reference = reference_from_outputs(acc.outputs, str(out), task,
-                                           acc.record["model"]["sha256"])
-    return acc, acc.exit_code, reference
+def _what(args: argparse.Namespace, r: Any) -> str:
+    """The task (NAME:VARIANT, as it was run) or the model."""
+    task = r.result.get("task") or {}
+    if not task.get("name"):
+        return args.model
+    return f"{task['name']}:{task['variant']}" if task.get("variant") else task["name"]
 
 
-def _print_run(args: argparse.Namespace, s: Any, what: str, out: Path, outcome: Any) -> None:
-    """A run's summary, warnings, power block and error; why it was INVALID, if it can say."""
-    print(f"\n=== {s.scenario} on {args.board}: {what} -> {out}")
-    print_summary(out)
-    for warning in outcome.result.get("warnings", []):
+def _print_result(args: argparse.Namespace, r: Any, s: Any, shown: set[str]) -> int:
+    """A run's summary, warnings, power block and error; why it was INVALID, if it can say.
+    A submission run's accuracy phase is printed (once) before its performance runs."""
+    acc_dir = (r.result.get("accuracy") or {}).get("run_dir") if r.mode == "submission" \
+        else str(r.out_dir) if r.mode == "accuracy" else None
+    if acc_dir and acc_dir not in shown:
+        shown.add(acc_dir)
+        print(f"\n=== accuracy of {_what(args, r)} on {args.board} -> {acc_dir}")
+        sys.stdout.write((Path(acc_dir) / "accuracy.txt").read_text())
+        if r.accuracy is not None and not r.accuracy.passed:
+            for why in r.accuracy.reasons:
+                say(f"accuracy FAIL: {why}")
+    if r.mode == "accuracy":
+        return r.exit_code
+    print(f"\n=== {r.scenario} on {args.board}: {_what(args, r)} -> {r.out_dir}")
+    print_summary(Path(r.out_dir))
+    for warning in r.result.get("warnings", []):
         say(f"warning: {warning.removeprefix('edgeperf: ')}")
-    if outcome.result.get("power"):
+    if r.result.get("power"):
         from edgeperf.power.energy import format_power_block
 
-        sys.stdout.write(format_power_block(outcome.result["power"]))
-    for why in (outcome.result.get("audit") or {}).get("invalid_reasons", []):
+        sys.stdout.write(format_power_block(r.result["power"]))
+    for why in (r.result.get("audit") or {}).get("invalid_reasons", []):
         say(why)
-    if outcome.error:
-        say(outcome.error)
-        say(f"everything measured was kept in {out}")
-    if outcome.exit_code == EXIT_INVALID and outcome.summary is not None:
-        hint = early_stopping_hint(s, args.preset, outcome.summary.query_count)
+    if r.error:
+        say(r.error)
+        say(f"everything measured was kept in {r.out_dir}")
+    if r.exit_code == EXIT_INVALID and r.summary is not None and s is not None:
+        hint = early_stopping_hint(s, args.preset, r.summary.query_count)
         if hint:
             say(f"hint: {hint}")
+    return r.exit_code
