@@ -13,6 +13,7 @@ import pytest
 from edgeperf.cli.main import main
 from edgeperf.models.network import Network, to_tflite
 from edgeperf.outputs.mlperf_logs import parse_summary
+from edgeperf.outputs.querylog_file import read_querylog
 from edgeperf.tasks.audit import AuditError, check_reference, load_reference
 from edgeperf.tasks.registry import load_task
 from edgeperf.tasks.run import perf_subset
@@ -72,7 +73,7 @@ def test_audit_passes_the_same_model_and_names_what_it_checked(tmp_path: Path,
     # the audited samples are samples the timed run queried, named by their dataset index
     subset = perf_subset(360, rec["samples"]["count"], rec["settings"]["requested"][
         "qsl_rng_seed"])
-    queried = set(subset[np.load(out / "querylog.npz")["sample_idx"]].tolist())
+    queried = set(subset[read_querylog(out / "querylog.npz")["sample_idx"]].tolist())
     assert set(audit["qsl_idx"]) <= queried and len(set(audit["qsl_idx"])) == 20
     assert parse_summary((out / "mlperf_log_summary.txt").read_text())["Output audit"] == (
         f"PASS (20 samples equal the accuracy run's in {accuracy_run})")

@@ -16,6 +16,7 @@ import pytest
 from test_lgseq import OFFICIAL, loadgen, logged, samples
 
 from edgeperf.boards.profile import BoardProfile
+from edgeperf.outputs.querylog_file import read_querylog
 from edgeperf.run.execute import RunSpec, execute
 from edgeperf.settings import preset
 
@@ -61,7 +62,7 @@ def edgeperf_run(tmp_path, scenario: str) -> tuple[np.ndarray, dict]:
     out = tmp_path / scenario
     execute(RunSpec(model="synthetic:null", settings=s, board=LOCAL, out_dir=out,
                     sample_count=N))
-    with np.load(out / "querylog.npz") as z:
+    with read_querylog(out / "querylog.npz") as z:
         pos = z["sample_idx"].astype(np.int64)
         qsl = z["qsl_index"][pos % N]
     result = json.loads((out / "result.json").read_text())

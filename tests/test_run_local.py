@@ -14,6 +14,7 @@ from runs import small
 from edgeperf.boards.profile import BoardProfile
 from edgeperf.cli.main import main
 from edgeperf.outputs.mlperf_logs import parse_detail, parse_summary
+from edgeperf.outputs.querylog_file import read_querylog
 from edgeperf.run.execute import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, RunError, RunSpec, execute
 from edgeperf.run.querylog import read_spill
 
@@ -37,7 +38,7 @@ def test_each_scenario_synthetic(tmp_path, scenario):
                            "mlperf_log_trace.json", "querylog.npz", "result.json"]
     res = json.loads((out / "result.json").read_text())
     assert res["schema"] == "edgeperf.result/1" and res["result"] == "VALID"
-    q = np.load(out / "querylog.npz")
+    q = read_querylog(out / "querylog.npz")
     lat = q["done_ns"] - q["issue_ns"]
     assert (lat >= 20_000).all()  # busy:20 spins at least 20 us inside the timed region
     summ = parse_summary((out / "mlperf_log_summary.txt").read_text())
@@ -103,7 +104,7 @@ def test_same_seed_same_sample_order(tmp_path):
     b = execute(RunSpec(model="synthetic:null", settings=s, board=LOCAL, out_dir=tmp_path / "b"))
     c = execute(RunSpec(model="synthetic:null", settings=dataclasses.replace(
         s, sample_index_rng_seed=7), board=LOCAL, out_dir=tmp_path / "c"))
-    ia, ib, ic = (np.load(x.out_dir / "querylog.npz")["sample_idx"] for x in (a, b, c))
+    ia, ib, ic = (read_querylog(x.out_dir / "querylog.npz")["sample_idx"] for x in (a, b, c))
     assert len(ia) == 80 and (ia == ib).all() and not (ia == ic).all()
 
 
@@ -138,7 +139,7 @@ def test_agent_killed_mid_run_keeps_measurements(tmp_path):
     res = json.loads((tmp_path / "result.json").read_text())
     assert res["result"] == "INVALID" and res["valid"] is False
     assert any("died" in r for r in res["invalid_reasons"])
-    q = np.load(tmp_path / "querylog.npz")
+    q = read_querylog(tmp_path / "querylog.npz")
     assert len(q["done_ns"]) >= seen[0] > 0  # everything received before the kill is kept
     assert "Result is : INVALID" in (tmp_path / "mlperf_log_summary.txt").read_text()
 
@@ -238,7 +239,7 @@ def test_trace_is_capped_and_querylog_rescores(tmp_path, capsys):
     trace = json.loads((tmp_path / "mlperf_log_trace.json").read_text())
     assert len(trace["traceEvents"]) == 10_000
     assert trace["otherData"]["rows_in_run"] == 12_000 and trace["otherData"]["truncated"]
-    with np.load(tmp_path / "querylog.npz") as z:
+    with read_querylog(tmp_path / "querylog.npz") as z:
         assert len(z["done_ns"]) == 12_000
     # the raw QueryLog re-scores to the same early-stopping estimate
     assert main(["score", str(tmp_path / "querylog.npz"), "--scenario", "SingleStream"]) == 0

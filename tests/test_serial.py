@@ -25,6 +25,7 @@ from edgeperf.cli.progress import ProgressPrinter
 from edgeperf.links.base import LinkError
 from edgeperf.links.bundle import local_agent_path
 from edgeperf.links.serial import SerialLink
+from edgeperf.outputs.querylog_file import read_querylog
 from edgeperf.run.client import AgentClient, AgentDied
 from edgeperf.run.execute import EXIT_ERROR, EXIT_VALID, RunSpec, execute, score_input
 from edgeperf.scoring.loadgen import score
@@ -89,7 +90,7 @@ def small(scenario: str, **kw):
 
 
 def querylog(out: Path) -> dict[str, np.ndarray]:
-    with np.load(out / "querylog.npz") as z:
+    with read_querylog(out / "querylog.npz") as z:
         return {k: z[k] for k in z.files}
 
 

@@ -7,8 +7,8 @@
     result.json              versioned record: settings, board, device, telemetry, summary
     querylog.npz             raw per-query issue/done times (device ns) and sample indices
                              (positions in the pushed set; qsl_index maps them to LoadGen's
-                             QSL indices), uncompressed (20 bytes a query); 'edgeperf score'
-                             reads it
+                             QSL indices), exact, about 4 bytes a query (querylog_file.py);
+                             'edgeperf score' reads it
     spl.txt, ranging/spl.txt, power_trace.npz
                              with a meter: the power samples (power-dev's format, and raw)
 
@@ -28,6 +28,7 @@ import numpy as np
 
 from edgeperf.outputs import mlperf_logs
 from edgeperf.outputs.mlperf_logs import DEFAULT_TRACE_LIMIT
+from edgeperf.outputs.querylog_file import write_querylog
 from edgeperf.run.querylog import QueryLogData
 from edgeperf.scoring.loadgen import Summary
 from edgeperf.settings import TestSettings
@@ -67,10 +68,7 @@ def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     if q.rows:
-        extra = {} if q.qsl_index is None else {"qsl_index": np.asarray(q.qsl_index, np.int64)}
-        np.savez(out / "querylog.npz", issue_ns=q.issue_ns, done_ns=q.done_ns,
-                 sample_idx=q.sample_idx, start_ns=np.int64(q.start_ns),
-                 samples_per_row=np.int64(q.samples_per_row), **extra)
+        write_querylog(out / "querylog.npz", q, spec.settings.scenario)
         files["querylog"] = "querylog.npz"
         spill = out / "querylog.spill"
         if spill.exists():

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeperf import errors
+from edgeperf.outputs.querylog_file import read_querylog
 
 
 class ReportError(errors.EdgeperfError):
@@ -28,8 +29,8 @@ def _load(run_dir: Path) -> tuple[dict[str, Any], np.ndarray | None, dict[str, n
     rec = json.loads(res_path.read_text())
     lat = None
     if (run_dir / "querylog.npz").is_file():
-        with np.load(run_dir / "querylog.npz") as z:
-            lat = (z["done_ns"] - z["issue_ns"]).astype(np.int64)
+        z = read_querylog(run_dir / "querylog.npz")
+        lat = (z["done_ns"] - z["issue_ns"]).astype(np.int64)
     trace: dict[str, np.ndarray] = {}
     if (run_dir / "power_trace.npz").is_file():
         with np.load(run_dir / "power_trace.npz") as z:

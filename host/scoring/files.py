@@ -3,10 +3,10 @@
 Three kinds of file:
 
 ``querylog.npz``
-    A run's raw QueryLog (host/results.py: ``issue_ns``, ``done_ns``, ``sample_idx``,
-    ``start_ns``, ``samples_per_row``, ``qsl_index``). Scored exactly as the run was
-    (runner.score_input):
-    the same settings give the same summary numbers as the run's mlperf_log_summary.txt.
+    A run's raw QueryLog (outputs/querylog_file.py: issue and done times, ``sample_idx``,
+    ``start_ns``, ``samples_per_row``, ``qsl_index``; the plain arrays of earlier files too).
+    Scored exactly as the run was (scoring.inputs): the same settings give the same summary
+    numbers as the run's mlperf_log_summary.txt.
     When the file, or the result.json next to it, records the run's scenario, a different
     ``--scenario`` is refused.
 
@@ -42,9 +42,11 @@ from pathlib import Path
 import numpy as np
 
 from edgeperf import errors
-from edgeperf.run.execute import EXIT_ERROR, EXIT_USAGE, score_input
+from edgeperf.outputs.querylog_file import QueryLogArrays, QueryLogFileError, read_querylog
 from edgeperf.run.querylog import QueryLogData
-from edgeperf.scoring.loadgen import Summary, score
+from edgeperf.run.spec import EXIT_ERROR, EXIT_USAGE
+from edgeperf.scoring.inputs import score_input, score_with_settings
+from edgeperf.scoring.loadgen import Summary
 from edgeperf.settings import TestSettings, effective_settings
 
 ISSUE_COLUMNS = ("scheduled_ns", "issue_ns")  # Server reads them in this order, others reversed
@@ -110,7 +112,7 @@ def _numbered_lines(path: Path) -> list[tuple[int, str]]:
             if (s := line.strip()) and not s.startswith("#")]
 
 
-def _recorded_scenario(path: Path, z: np.lib.npyio.NpzFile) -> str | None:
+def _recorded_scenario(path: Path, z: QueryLogArrays) -> str | None:
     """The scenario the QueryLog was recorded in: the file's own ``scenario`` entry, else
     the result.json written with it in the same run directory."""
     if "scenario" in z:
@@ -129,23 +131,22 @@ def _recorded_scenario(path: Path, z: np.lib.npyio.NpzFile) -> str | None:
 
 def _read_npz(path: Path, scenario: str) -> QueryLogData:
     try:
-        z = np.load(path, allow_pickle=False)
+        z = read_querylog(path)
+    except QueryLogFileError as exc:
+        raise ScoreFileError(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise ScoreFileError(f"cannot read {path}: {exc}") from None
-    with z:
-        if "done_ns" not in z or "issue_ns" not in z:
-            raise ScoreFileError(f"{path} is not an edgeperf querylog.npz (no issue/done times)")
-        recorded = _recorded_scenario(path, z)
-        if recorded and recorded != scenario:
-            raise ScoreFileError(f"{path} was recorded in a {recorded} run, but --scenario is "
-                                 f"{scenario}: pass --scenario {recorded}", EXIT_USAGE)
-        issue = np.asarray(z["issue_ns"]).reshape(-1)
-        done = np.asarray(z["done_ns"]).reshape(-1)
-        spr = int(z["samples_per_row"]) if "samples_per_row" in z else 1
-        sample = (np.asarray(z["sample_idx"]).reshape(-1) if "sample_idx" in z
-                  else np.zeros(len(done) * spr, np.uint32))
-        start = int(z["start_ns"]) if "start_ns" in z else 0
-        qsl = np.asarray(z["qsl_index"], np.int64) if "qsl_index" in z else None
+    recorded = _recorded_scenario(path, z)
+    if recorded and recorded != scenario:
+        raise ScoreFileError(f"{path} was recorded in a {recorded} run, but --scenario is "
+                             f"{scenario}: pass --scenario {recorded}", EXIT_USAGE)
+    issue = np.asarray(z["issue_ns"]).reshape(-1)
+    done = np.asarray(z["done_ns"]).reshape(-1)
+    spr = int(z["samples_per_row"]) if "samples_per_row" in z else 1
+    sample = (np.asarray(z["sample_idx"]).reshape(-1) if "sample_idx" in z
+              else np.zeros(len(done) * spr, np.uint32))
+    start = int(z["start_ns"]) if "start_ns" in z else 0
+    qsl = np.asarray(z["qsl_index"], np.int64) if "qsl_index" in z else None
     if len(issue) != len(done):
         raise ScoreFileError(f"{path}: {len(issue)} issue times but {len(done)} completions")
     q = QueryLogData(_ints(path, issue, "issue_ns"), _ints(path, done, "done_ns"),
@@ -255,11 +256,5 @@ def score_file(path: str | Path, settings: TestSettings, *,
                                  f"--samples-per-query is {samples_per_query}", EXIT_USAGE)
         s = dataclasses.replace(s, samples_per_query=q.samples_per_row)
     eff = effective_settings(s)
-    # the scoring call of a live run (runner._finish), from the same settings
-    summary = score(score_input(scen, q), min_duration_ns=s.min_duration_ms * 1_000_000,
-                    min_query_count=eff.min_query_count,
-                    min_sample_count=(eff.samples_per_query or s.min_query_count)
-                    if scen == "Offline" else 0,
-                    target_latency_ns=(eff.target_latency_ns or 0) if scen == "Server" else 0,
-                    target_percentile=eff.target_latency_percentile)
+    summary = score_with_settings(score_input(scen, q), s, eff)  # as a live run scores
     return Scored(summary, s, eff)
