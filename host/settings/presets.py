@@ -20,6 +20,7 @@ MLPERF_SEEDS = {
 # Server presets need an arrival rate and a bound; these apply unless the caller gives them.
 SERVER_DEFAULT_TARGET_QPS = 50.0
 SERVER_DEFAULT_TARGET_LATENCY_NS = 100_000_000
+
 PRESETS = ("mlperf", "mobile", "quick", "smoke")
 # (min_query_count, min_duration_ms, max_duration_ms) of edgeperf's own presets.
 _SHORT_PRESETS = {"mobile": (1024, 60_000, 600_000), "quick": (128, 10_000, 60_000),
