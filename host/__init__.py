@@ -6,6 +6,7 @@
         print(r.summary.valid, r.summary.metric, r.out_dir)
     summary = edgeperf.score("latencies.txt", scenario="SingleStream")
     settings = edgeperf.preset("mlperf", scenario="Offline", user_conf=["user.conf"])
+    q = edgeperf.read_querylog("results/RUN/querylog.npz")   # issue_ns, done_ns, sample_idx...
 
 The names below are the public surface; every other module is private to its subpackage.
 """
@@ -25,6 +26,7 @@ from edgeperf.errors import (
     TaskError,
     UsageError,
 )
+from edgeperf.outputs.querylog_file import read_querylog
 from edgeperf.run.spec import RunResult
 from edgeperf.scoring.accuracy import AccuracyResult
 from edgeperf.scoring.loadgen import Summary
@@ -52,5 +54,6 @@ __all__ = [
     "__version__",
     "connect",
     "preset",
+    "read_querylog",
     "score",
 ]

@@ -9,7 +9,7 @@ import edgeperf
 # every public name, nothing private: a change here is a change of the public API
 PUBLIC = ("MODES PRESETS SCENARIOS AccuracyResult AgentDied AgentError AgentTimeout BoardProfile "
           "Device EdgeperfError LinkError MeterError RunError RunResult Summary TaskError "
-          "TestSettings UsageError __version__ connect preset score").split()
+          "TestSettings UsageError __version__ connect preset read_querylog score").split()
 
 
 def test_all_is_exactly_the_public_surface() -> None:
@@ -67,3 +67,10 @@ def test_each_modules_error_is_a_public_kind() -> None:
         assert issubclass(cls, kind), (cls, kind)
     assert AgentError is edgeperf.AgentError and AgentDied is edgeperf.AgentDied
     assert RunError is edgeperf.RunError
+
+
+def test_an_unknown_or_malformed_task_is_a_usage_error() -> None:
+    """Nothing was run: the CLI exits 2 for it, as for an unknown board."""
+    from edgeperf.tasks.registry import TaskError
+
+    assert issubclass(TaskError, edgeperf.UsageError) and issubclass(TaskError, edgeperf.TaskError)

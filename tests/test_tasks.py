@@ -232,8 +232,8 @@ def test_bad_inputs_are_named(tmp_path: Path, capsys) -> None:
     bad.write_text('model = "x.tflite"\nmetrc = "top1"\n')
     with pytest.raises(TaskError, match="unknown key.s. metrc"):
         load_task(str(bad))
-    # the CLI: an unknown task is an error naming the known ones, exit 1
-    assert main(["run", "--task", "nope", "--mode", "accuracy"]) == 1
+    # the CLI: an unknown task is a usage error naming the known ones, exit 2 (as a board)
+    assert main(["run", "--task", "nope", "--mode", "accuracy"]) == 2
     assert "unknown task 'nope'" in capsys.readouterr().err
     assert main(["run", "--model", "builtin:mlp", "--mode", "accuracy"]) == 2
     assert "needs a dataset and a quality target" in capsys.readouterr().err

@@ -43,8 +43,9 @@ TASKS_DIR = Path("tasks")
 SCORES = ("output", "reconstruction_error")
 
 
-class TaskError(errors.TaskError, ValueError):
-    """A task that does not exist or is defined wrongly; the message names the fix."""
+class TaskError(errors.TaskError, errors.UsageError):
+    """A task that does not exist or is defined wrongly: nothing was run, so it is a usage
+    error too (exit 2, as an unknown board); the message names the fix."""
 
 
 @dataclass(frozen=True)
