@@ -25,11 +25,11 @@ import os
 import select
 import threading
 import time
-import tty
 from collections.abc import Callable
 
 import numpy as np
 
+from edgeperf.testing.pty_device import PtyDevice
 from edgeperf_firmware import protocol as P
 
 MAX_DB_INPUT_SIZE = 4096
@@ -43,13 +43,16 @@ def ic_digits_network():
     return build(IC_DIGITS).int8_net
 
 
-class EmulatedDut:
+class EmulatedDut(PtyDevice):
+    thread_name = "emulated-dut"
+
     def __init__(self, model: str = "ic01", *, net=None, mode: str = "performance",
                  interface: bool | None = None, infer_us: int | Callable[[bytes], int] = 1000,
                  name: str = "edgeperf-emulated-dut", real_time: bool | None = None,
                  on_timestamp: Callable[[], None] | None = None) -> None:
         if model not in P.MODELS:
             raise ValueError(f"model {model!r} is not one of {P.MODELS}")
+        super().__init__()
         self.model, self.mode, self.name = model, mode, name
         self.net = net
         self.interface = mode == "energy" if interface is None else interface
@@ -71,37 +74,12 @@ class EmulatedDut:
         self.commands: list[str] = []
         self.ahead_max = 0
         self.resets = 0
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.master)
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
-        self._inbuf = b""
-        self._closing = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> EmulatedDut:
         if self.net is None and self.model == "ic01":
             self.net = ic_digits_network()
-        self._thread = threading.Thread(target=self._loop, name="emulated-dut", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._closing.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-        for fd in (self.master, self.slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-    def __enter__(self) -> EmulatedDut:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return super().start()
 
     def reset(self) -> None:
         """The reset button: the boot banner, a fresh buffer (call with the port open: a

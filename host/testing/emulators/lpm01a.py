@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import select
 import threading
-import tty
 
 from edgeperf.power.clock import host_ns
 from edgeperf.power.drivers.lpm01a_stream import (
@@ -35,17 +34,17 @@ from edgeperf.power.drivers.lpm01a_stream import (
     format_ascii_value,
 )
 from edgeperf.testing.emulators.load_profile import ConstantProfile, LoadProfile
+from edgeperf.testing.pty_device import PtyDevice
 
 VERSION = "1.0.2-edgeperf-emulated"
 
 
-class Lpm01aEmulator:
+class Lpm01aEmulator(PtyDevice):
+    thread_name = "lpm01a-emulator"
+
     def __init__(self, profile: LoadProfile | float = 0.01) -> None:
+        super().__init__()
         self.profile = profile if isinstance(profile, LoadProfile) else ConstantProfile(profile)
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        tty.setraw(self.master)
-        self.path = os.ttyname(self.slave)
         os.set_blocking(self.master, False)
         self.htc = False
         self.settings = {"freq": "100", "acqtime": "10", "output": "current",
@@ -57,34 +56,9 @@ class Lpm01aEmulator:
         self._k = 0  # samples sent
         self._events: list[int] = []
         self._out = bytearray()
-        self._inbuf = b""
         self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._thread: threading.Thread | None = None
         self.disconnected = False
         self._overcurrent = False
-
-    # ---------------------------------------------------------------- lifecycle
-    def start(self) -> Lpm01aEmulator:
-        self._thread = threading.Thread(target=self._loop, name="lpm01a-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._closing.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-        for fd in (self.master, self.slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-    def __enter__(self) -> Lpm01aEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def gpio_falling_edge(self) -> None:
         with self._lock:
