@@ -1,0 +1,134 @@
+"""The reference firmware's timestamp line (MLPerf Tiny's D7 GPIO) as host-side edge events.
+
+In energy mode the firmware pulls its timestamp line low around the timed window (falling
+edge, 1 ms low, rising edge; an LPM01A with ``eventsrc d7 fal`` records the falling ones).
+qemu 7.2 does not model the mps2-an385's GPIO (its AHB GPIO block is an unimplemented-device
+region), so the firmware also reports each edge on its second UART, one line per edge: the
+edge's letter, ``F`` falling or ``R`` rising, then the device clock when it happened: the
+lap timer's count in 25 MHz ticks (40 ns), the clock ``m-lap-us`` reads in performance mode,
+started at boot and restarted at each ``infer``. Under icount the ticks between two edges
+of one ``infer`` are exactly reproducible (a free-running clock would not be to the tick:
+its phase against the instruction clock would depend on how long the board sat idle)::
+
+    F1234567\\n
+    R1259570\\n
+
+``TimestampLine`` reads that UART (the qemu board's ``line_fd``) in a thread and turns each
+line into an ``Edge`` with the device time and the host time it arrived; ``on_edge`` is
+called for each, e.g. ``falling_to(emulator)`` plays the line into the emulated LPM01A's D7
+input (``Lpm01aEmulator.gpio_falling_edge``), so its event records land in its stream as a
+real shield's would.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+TICK_HZ = 25_000_000
+TICK_NS = 1_000_000_000 // TICK_HZ  # 40
+
+
+@dataclass(frozen=True)
+class Edge:
+    falling: bool
+    ticks: int  # device clock: 25 MHz ticks since boot or the current infer began
+    host_ns: int  # time.monotonic_ns() when the host read it
+
+    @property
+    def device_ns(self) -> int:
+        return self.ticks * TICK_NS
+
+
+def parse_edge(line: bytes, host_ns: int = 0) -> Edge:
+    """One record (without its newline); ValueError for anything else."""
+    text = line.decode("ascii", "replace").strip()
+    if len(text) < 2 or text[0] not in "FR" or not text[1:].isdigit():
+        raise ValueError(f"not a timestamp-line record: {text!r} (expected F<ticks> or "
+                         "R<ticks>)")
+    return Edge(text[0] == "F", int(text[1:]), host_ns)
+
+
+def falling_to(emulator: object) -> Callable[[Edge], None]:
+    """An ``on_edge`` that plays falling edges into an emulated LPM01A's D7 input."""
+
+    def on_edge(edge: Edge) -> None:
+        if edge.falling:
+            emulator.gpio_falling_edge()
+
+    return on_edge
+
+
+class TimestampLine:
+    """Edges read from ``fd`` (a raw, non-blocking tty) until ``close()``."""
+
+    def __init__(self, fd: int, on_edge: Callable[[Edge], None] | None = None) -> None:
+        self.fd = fd
+        self.on_edge = on_edge
+        self.malformed: list[bytes] = []
+        self._edges: list[Edge] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="timestamp-line", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        buf = b""
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self.fd], [], [], 0.05)
+                data = os.read(self.fd, 4096) if ready else b""
+            except BlockingIOError:
+                continue
+            except (OSError, ValueError):
+                return
+            now = time.monotonic_ns()
+            buf += data
+            while b"\n" in buf:
+                line, _, buf = buf.partition(b"\n")
+                try:
+                    edge = parse_edge(line, now)
+                except ValueError:
+                    self.malformed.append(line)
+                    continue
+                if self.on_edge is not None:
+                    self.on_edge(edge)
+                with self._cond:
+                    self._edges.append(edge)
+                    self._cond.notify_all()
+
+    @property
+    def edges(self) -> list[Edge]:
+        with self._cond:
+            return list(self._edges)
+
+    def clear(self) -> None:
+        with self._cond:
+            self._edges.clear()
+
+    def wait(self, count: int, timeout: float = 5.0) -> list[Edge]:
+        """The edges once there are at least ``count``; TimeoutError naming what came."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._edges) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"timestamp line: {len(self._edges)} edge(s) within "
+                                       f"{timeout:g} s, {count} expected; is the firmware "
+                                       "built in energy mode?")
+                self._cond.wait(left)
+            return list(self._edges)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def __enter__(self) -> TimestampLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,350 @@
+"""The reference firmware (firmware_bridge/reference_firmware/) built with gcc-arm-none-eabi and
+run on qemu's mps2-an385: the MLPerf Tiny protocol reply for reply, outputs bit-exact with
+the numpy int8 reference and LiteRT, lap times exact under icount, the energy mode's
+timestamp line into the emulated LPM01A.
+
+Nothing here skips: scripts/test.sh installs the compiler and qemu, and a missing one fails
+with the install to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+
+from edgeperf.models import reference_ops as ops
+from edgeperf.models.network import forward
+from edgeperf.tasks.training import IC_DIGITS
+from edgeperf.tasks.training import build as train
+from edgeperf_firmware.build import Firmware, build
+from edgeperf_firmware.gen_weights import input_bytes
+from edgeperf_firmware.qemu import QemuBoard
+from edgeperf_firmware.timestamp_line import TICK_HZ, TimestampLine, falling_to, parse_edge
+
+HOW = ("run scripts/test.sh (it installs gcc-arm-none-eabi, libnewlib-arm-none-eabi and "
+       "qemu-system-arm)")
+SAMPLES = range(0, 360, 10)  # 36 of the held-out digits
+
+# Exact figures under -icount shift=6 (64 ns a guest instruction): the instruction count of
+# the firmware's loop on a given input, the same on every boot and every host. Each test that
+# asserts one measures it on two boots.
+LAP_20_SAMPLE_0 = (0, 1_018_597)  # m-lap-us-t0, m-lap-us-t1 of 'infer 20 0' on sample 0
+LAP_40_SAMPLE_0 = (0, 2_037_173)  # 'infer 40 0': 50928.8 us an inference, 21 us of laps
+BOOT_EDGES = (523, 25_799)  # energy mode: the boot pulse (falling, rising), device ticks
+ENERGY_WINDOW_10_SAMPLE_0 = 12_757_768  # ticks between the falling edges of 'infer 10 0'
+
+
+def _require_tools() -> None:
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed; {HOW}", pytrace=False)
+
+
+class Console:
+    """The protocol UART as the MLCommons runner reads it: lines ending at '\\n', '\\r'
+    dropped, a reply ending at the line containing m-ready."""
+
+    def __init__(self, port: str, baud: int = 115200) -> None:
+        self.port = serial.Serial(port, baud, timeout=0.05)
+        self._buf = b""
+
+    def line(self, timeout: float = 5.0) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no line within {timeout} s (partial {self._buf!r})")
+            self._buf += self.port.read(self.port.in_waiting or 1)
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode("ascii").replace("\r", "")
+
+    def reply(self, timeout: float = 5.0) -> list[str]:
+        lines = [self.line(timeout)]
+        while "m-ready" not in lines[-1]:
+            lines.append(self.line(timeout))
+        return lines
+
+    def command(self, text: str, timeout: float = 5.0) -> list[str]:
+        self.port.write(f"{text}%".encode("ascii"))
+        return self.reply(timeout)
+
+    def load(self, data: bytes, per_line: int = 31) -> list[str]:
+        first = self.command(f"db load {len(data)}")
+        assert first == [f"m-[Expecting {len(data)} bytes]", "m-ready"]
+        for i in range(0, len(data), per_line):
+            last = self.command(f"db {data[i:i + per_line].hex()}")
+        return last
+
+    def close(self) -> None:
+        self.port.close()
+
+
+class Booted:
+    def __init__(self, fw: Firmware, realtime: bool = False) -> None:
+        baud = 9600 if fw.mode == "energy" else 115200
+        self.board = QemuBoard(fw.elf, realtime=realtime).start(run=False)
+        self.line = TimestampLine(self.board.line_fd)
+        self.console = Console(self.board.port, baud)
+        self.board.cont()
+        self.banner = self.console.reply()
+
+    def close(self) -> None:
+        self.console.close()
+        self.line.close()
+        self.board.close()
+
+
+@pytest.fixture(scope="session")
+def firmware() -> dict[str, Firmware]:
+    _require_tools()
+    return {mode: build(mode) for mode in ("performance", "energy")}
+
+
+@pytest.fixture(scope="session")
+def trained():
+    return train(IC_DIGITS)
+
+
+@pytest.fixture(scope="session")
+def board(firmware: dict[str, Firmware]) -> Iterator[Booted]:
+    b = Booted(firmware["performance"])
+    yield b
+    b.close()
+    assert not b.board.alive()
+
+
+@pytest.fixture(scope="session")
+def energy_board(firmware: dict[str, Firmware]) -> Iterator[Booted]:
+    b = Booted(firmware["energy"], realtime=True)
+    yield b
+    b.close()
+
+
+def sample_bytes(trained, k: int) -> bytes:
+    return input_bytes(ops.quantize(trained.inputs[k][None], trained.int8_net.input_q))
+
+
+def reference_int8(trained, k: int) -> np.ndarray:
+    net = trained.int8_net
+    return forward(net, ops.quantize(trained.inputs[k][None], net.input_q)).reshape(-1)
+
+
+def results_line(q: np.ndarray, out_q: ops.QParams) -> str:
+    """What the IC reference's th_results prints: DequantizeInt8ToFloat, then %0.3f."""
+    values = [np.float32(int(v) - out_q.zero_point) * np.float32(out_q.scale) for v in q]
+    return "m-results-[" + ",".join("%0.3f" % float(v) for v in values) + "]"
+
+
+def laps(reply: list[str]) -> list[int]:
+    return [int(m.group(1)) for ln in reply if (m := re.match(r"^m-lap-us-(\d+)$", ln))]
+
+
+# ---------------------------------------------------------------- build
+
+
+def test_build_is_small_cached_and_carries_the_tasks_model(firmware, trained) -> None:
+    fw = firmware["performance"]
+    assert build("performance").elf == fw.elf  # unchanged sources: not rebuilt
+    assert fw.model_id == "ic01"
+    assert fw.tflite_sha256 == hashlib.sha256(Path(trained.model_path("int8")).read_bytes()
+                                              ).hexdigest()
+    assert 4_000 < fw.size["text"] < 32_768, fw.size
+    assert firmware["energy"].elf != fw.elf
+    model_c = (fw.elf.parent / "model.c").read_text()
+    assert fw.tflite_sha256 in model_c and "static const int8_t L0_w[72]" in model_c
+
+
+# ---------------------------------------------------------------- protocol
+
+
+def test_boot_banner_performance(board: Booted) -> None:
+    assert board.banner[0] == "m-timestamp-mode-performance"
+    assert re.fullmatch(r"m-lap-us-\d+", board.banner[1])  # th_timestamp_initialize's
+    assert board.banner[2:] == ["m-init-done", "m-ready"]
+
+
+def test_name_profile_help(board: Booted) -> None:
+    c = board.console
+    assert c.command("name") == ["m-name-dut-[edgeperf-reference-mps2-an385]", "m-ready"]
+    assert re.match(r"^m-(name)-dut-\[([^]]+)]$", c.command("name")[0])  # the runner's regex
+    assert c.command("profile") == ["m-profile-[ULPMark for tinyML Firmware V0.0.1]",
+                                    "m-model-[ic01]", "m-ready"]
+    helptext = c.command("help")
+    assert helptext[0] == "ULPMark for tinyML Firmware V0.0.1" and helptext[-1] == "m-ready"
+
+
+def test_errors_name_the_problem_and_end_with_ready(board: Booted) -> None:
+    c = board.console
+    assert c.command("bogus") == ["e-[Unknown command: bogus]", "m-ready"]
+    assert c.command("") == ["e-[Unknown command: ]", "m-ready"]
+    assert c.command("db") == ["e-[Command 'db' requires a subcommand]", "m-ready"]
+    assert c.command("db load") == ["e-[Command 'db load' requires the # of bytes]", "m-ready"]
+    assert c.command("db load 0") == ["e-[Command 'db load' must be >0 bytes]", "m-ready"]
+    assert c.command("db load 27649") == [
+        "e-[Supplied buffer size 27649 exceeds maximum of 27648]", "m-ready"]
+    assert c.command("db load 2") == ["m-[Expecting 2 bytes]", "m-ready"]
+    assert c.command("db abc") == ["e-[Insufficent number of hex digits]", "m-ready"]
+    assert c.command("db zz") == ["e-[Invalid hex digit 'zz']", "m-ready"]
+    assert c.command("db 0102") == ["m-load-done", "m-ready"]
+    assert c.command("db 03") == ["e-[All 2 bytes are loaded; send 'db load N' first]",
+                                  "m-ready"]
+    assert c.command("infer 0") == ["e-[Inference iterations must be >0]", "m-ready"]
+    assert c.command("infer 1 -1") == ["e-[Inference warmup must be >=0]", "m-ready"]
+    assert c.command("infer 1 0") == ["e-[Input db has 2 bytes, expected 64]", "m-ready"]
+    # a command longer than the firmware's 80-byte buffer is cut there, as EE_CMD_SIZE does
+    assert c.command("x" * 100) == [f"e-[Unknown command: {'x' * 80}]", "m-ready"]
+
+
+def test_db_load_and_print(board: Booted, trained) -> None:
+    data = sample_bytes(trained, 3)
+    assert board.console.load(data) == ["m-load-done", "m-ready"]
+    printed = board.console.command("db print")
+    want = ["m-buffer-" + "-".join(f"{b:02x}" for b in data[i:i + 8])
+            for i in range(0, len(data), 8)]
+    assert printed == want + ["m-ready"]
+
+
+def test_outputs_are_bit_exact_with_numpy_and_litert(board: Booted, trained) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    net = trained.int8_net
+    out_q = net.int8[-1].out
+    interp = Interpreter(model_path=str(trained.model_path("int8")))
+    interp.allocate_tensors()
+    (inp,), (out,) = interp.get_input_details(), interp.get_output_details()
+    for k in SAMPLES:
+        assert board.console.load(sample_bytes(trained, k))[0] == "m-load-done"
+        reply = board.console.command("infer 1 0")
+        assert reply[:3] == ["m-warmup-start-0", "m-warmup-done", "m-infer-start-1"]
+        assert len(laps(reply[3:5])) == 2 and reply[5] == "m-infer-done"
+        assert len(reply) == 8 and reply[-1] == "m-ready"
+        want = reference_int8(trained, k)
+        assert reply[-2] == results_line(want, out_q), f"sample {k}"
+        got = np.round(np.array(reply[-2][len("m-results-["):-1].split(","), np.float64)
+                       / out_q.scale).astype(np.int64) + out_q.zero_point
+        np.testing.assert_array_equal(got, want)
+        interp.set_tensor(inp["index"], ops.quantize(trained.inputs[k][None], net.input_q))
+        interp.invoke()
+        np.testing.assert_array_equal(interp.get_tensor(out["index"]).reshape(-1), got)
+        assert board.console.command("results") == [reply[-2], "m-ready"]
+
+
+# ---------------------------------------------------------------- timing under icount
+
+
+def _lap_window(b: Booted, data: bytes, n: int) -> tuple[int, int]:
+    b.console.load(data)
+    reply = b.console.command(f"infer {n} 0")
+    t = laps(reply)
+    assert len(t) == 2, reply
+    return t[0], t[1]
+
+
+def test_lap_times_are_exact_and_reproducible_across_boots(firmware, board, trained) -> None:
+    data = sample_bytes(trained, 0)
+    first = _lap_window(board, data, 20)
+    again = Booted(firmware["performance"])  # a second qemu, booted afresh
+    try:
+        second = _lap_window(again, data, 20)
+        double = _lap_window(again, data, 40)
+    finally:
+        again.close()
+    assert first == second == LAP_20_SAMPLE_0
+    assert double == LAP_40_SAMPLE_0
+    assert 20 / ((first[1] - first[0]) / 1e6) == pytest.approx(19.6349, abs=1e-4)  # inf./sec.
+
+
+def test_timestamp_command_reads_the_lap_timer(board: Booted) -> None:
+    a = laps(board.console.command("timestamp"))
+    b = laps(board.console.command("timestamp"))
+    assert len(a) == len(b) == 1 and b[0] > a[0]
+
+
+# ---------------------------------------------------------------- energy mode
+
+
+def test_energy_mode_banner_pulses_and_exact_window(firmware, energy_board, trained) -> None:
+    b = energy_board
+    assert b.banner == ["m-timestamp-mode-energy", "m-init-done", "m-ready"]
+    boot = b.line.wait(2)
+    assert [(e.falling, e.ticks) for e in boot[:2]] == [(True, BOOT_EDGES[0]),
+                                                        (False, BOOT_EDGES[1])]
+    b.console.load(sample_bytes(trained, 0))
+    b.line.clear()
+    reply = b.console.command("infer 10 0", timeout=30)
+    assert reply[:3] == ["m-warmup-start-0", "m-warmup-done", "m-infer-start-10"]
+    assert reply[3:] == ["m-infer-done", results_line(reference_int8(trained, 0),
+                                                      trained.int8_net.int8[-1].out), "m-ready"]
+    e = b.line.wait(4)
+    assert [x.falling for x in e] == [True, False, True, False]
+    # 1 ms low from the falling edge's reading, plus the printing of its record
+    assert (e[0].ticks, e[1].ticks - e[0].ticks, e[3].ticks - e[2].ticks) == (22, 25_224, 25_541)
+    assert e[2].ticks - e[0].ticks == ENERGY_WINDOW_10_SAMPLE_0
+    assert not b.line.malformed
+    # a second boot: the same window to the tick, and the same boot pulse
+    again = Booted(firmware["energy"])
+    try:
+        edges = again.line.wait(2)
+        again.console.load(sample_bytes(trained, 0))
+        again.line.clear()
+        again.console.command("infer 10 0", timeout=30)
+        e2 = again.line.wait(4)
+    finally:
+        again.close()
+    assert (edges[0].ticks, edges[1].ticks) == BOOT_EDGES
+    assert e2[2].ticks - e2[0].ticks == ENERGY_WINDOW_10_SAMPLE_0
+
+
+def test_parse_edge_refuses_what_is_not_a_record() -> None:
+    assert parse_edge(b"F42", 7).device_ns == 42 * 40
+    assert parse_edge(b"R1\r").falling is False
+    for bad in (b"", b"F", b"X12", b"F1a"):
+        with pytest.raises(ValueError, match="not a timestamp-line record"):
+            parse_edge(bad)
+
+
+def test_energy_run_end_to_end_through_the_emulated_lpm01a(energy_board, trained) -> None:
+    """The firmware's falling edges, read off its second UART, drive the emulated PowerShield's
+    D7 input; the project's LPM01A driver streams energy samples at 1 kHz, and the energy
+    between the last two events over N is the energy per inference: with a constant 10 mW
+    load, 10 mW x the device's window / N, to the meter's resolution (one sample at each end)
+    plus how far qemu's real-time pacing (icount align=on) lags the device clock."""
+    from edgeperf.power.drivers.lpm01a import Lpm01aMeter
+    from edgeperf.testing.emulators.lpm01a import Lpm01aEmulator
+
+    b, n, watts = energy_board, 10, 0.010
+    b.console.load(sample_bytes(trained, 0))
+    with Lpm01aEmulator(watts) as emu:
+        meter = Lpm01aMeter(emu.path, freq="1k", output="energy")
+        try:
+            b.line.on_edge = falling_to(emu)
+            meter.start("energy window")
+            time.sleep(meter.lead_s)
+            b.line.clear()
+            b.console.command(f"infer {n} 0", timeout=30)
+            b.line.wait(4)
+            time.sleep(meter.settle_s)
+            meter.stop()
+            trace = meter.trace()
+            events = [int(e.sample_index) for e in meter.events]
+        finally:
+            b.line.on_edge = None
+            meter.close()
+    assert len(events) == 2, events
+    period = trace.interval_ns / 1e9
+    joules = np.asarray(trace.watts, np.float64) * period
+    uj_per_inf = float(joules[events[0]:events[1]].sum()) * 1e6 / n
+    edges = b.line.edges
+    window_s = (edges[2].ticks - edges[0].ticks) / TICK_HZ
+    assert window_s * TICK_HZ == ENERGY_WINDOW_10_SAMPLE_0
+    expected = watts * window_s * 1e6 / n  # 10 mW x 0.51031072 s / 10 = 510.31 uJ/inf.
+    assert expected == pytest.approx(510.31072, abs=1e-6)
+    print(f"energy: meter {uj_per_inf:.3f} uJ/inf., device window {expected:.3f}")
+    assert uj_per_inf == pytest.approx(expected, rel=0.05)
