@@ -2,11 +2,13 @@
 # Install edgeperf with its test needs in .venv, a second environment with tflite-runtime
 # 2.14 and numpy<2 (what Raspberry Pi OS has) in .venv-tflite, then run the test suite.
 # Debian packages: openssh-server (the SSH tests' real sshd; brings ssh-keygen, ssh-agent)
-# and iproute2 (the network namespace the test device lives in).
+# and iproute2 (the network namespace the test device lives in); gcc-arm-none-eabi,
+# libnewlib-arm-none-eabi and qemu-system-arm (the reference firmware, built and run on
+# qemu's mps2-an385).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
-ensure_host openssh-server iproute2
+ensure_host openssh-server iproute2 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 make_venv .venv -e '.[litert,dev,tasks]'
 # real face-detection .tflite files for the tests; the package requires TensorFlow, which
 # nothing here needs (only its model files are read), so it goes in without dependencies
