@@ -53,5 +53,7 @@ def test_test_script_asks_for_its_own_debian_packages_only(tmp_path):
     calls = log.read_text().splitlines()
     assert calls[:2] == ["dpkg-query -W -f=${Status} openssh-server",
                          "dpkg-query -W -f=${Status} iproute2"]
-    assert calls[-1] == "apt-get install -y -qq openssh-server iproute2"
-    assert "installing Debian packages: openssh-server iproute2" in r.stdout
+    packages = ("openssh-server iproute2 gcc-arm-none-eabi libnewlib-arm-none-eabi "
+                "qemu-system-arm")
+    assert calls[-1] == f"apt-get install -y -qq {packages}"
+    assert f"installing Debian packages: {packages}" in r.stdout
