@@ -16,7 +16,10 @@
   holds the pty open, so the board starts paused (``-S``), the harness opens both ptys (raw,
   no echo: an echoing tty would feed the firmware its own output) and holds them open for
   its lifetime, then continues the CPU over QMP; a client opening ``port`` later still reads
-  the boot banner. The pty paths come from QMP's ``query-chardev``.
+  the boot banner. The pty paths come from QMP's ``query-chardev``. qemu notices that a
+  pty has a reader by polling once a second from its start, and reads no input before
+  then, so ``cont()`` waits until that poll has passed (PTY_POLL_S after the launch): the
+  board answers its first command at once.
 * ``close()`` quits over QMP and waits; the process is also told to die with its parent
   (PR_SET_PDEATHSIG), so a killed test run leaves no qemu behind.
 """
@@ -39,6 +42,7 @@ from edgeperf import errors
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an385"
 ICOUNT_SHIFT = 6  # 64 ns of virtual time per instruction
+PTY_POLL_S = 1.1  # qemu's char-pty polls for a reader every 1 s while it has none
 INSTALL = ("run scripts/test.sh, which installs it, or: apt-get install qemu-system-arm "
            "gcc-arm-none-eabi libnewlib-arm-none-eabi")
 
@@ -66,7 +70,8 @@ def _die_with_parent() -> None:  # in the child, before exec
 class Qmp:
     """A minimal QMP client: one command at a time, events skipped."""
 
-    def __init__(self, path: Path, timeout: float = 10.0) -> None:
+    def __init__(self, path: Path, timeout: float = 10.0,
+                 proc: subprocess.Popen | None = None) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -75,6 +80,9 @@ class Qmp:
                 break
             except OSError:
                 self.sock.close()
+                if proc is not None and proc.poll() is not None:
+                    raise QemuError(f"qemu exited (status {proc.returncode}) before its QMP "
+                                    "socket opened") from None
                 if time.monotonic() > deadline:
                     raise QemuError(f"qemu's QMP socket {path} did not open within "
                                     f"{timeout:.0f} s") from None
@@ -122,6 +130,8 @@ class QemuBoard:
         self.line_port = ""
         self._fds: list[int] = []
         self._tmp: str | None = None
+        self._launched = 0.0
+        self.log: Path | None = None
 
     @property
     def line_fd(self) -> int:
@@ -145,11 +155,14 @@ class QemuBoard:
                             "edgeperf_firmware.build")
         self._tmp = tempfile.mkdtemp(prefix="edgeperf-qemu-")
         sock = Path(self._tmp) / "qmp.sock"
-        self.proc = subprocess.Popen(self.command(sock), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     preexec_fn=_die_with_parent)
+        self._launched = time.monotonic()
+        self.log = Path(self._tmp) / "qemu.log"  # not a pipe: nothing reads it while running
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(self.command(sock), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         preexec_fn=_die_with_parent)
         try:
-            self.qmp = Qmp(sock)
+            self.qmp = Qmp(sock, proc=self.proc)
             ptys = {c["label"]: c["filename"] for c in self.qmp.execute("query-chardev")
                     if str(c.get("filename", "")).startswith("pty:")}
             paths = [ptys.get(f"serial{i}", "")[len("pty:"):] for i in (0, 1)]
@@ -162,15 +175,18 @@ class QemuBoard:
                 self._fds.append(fd)
             if run:
                 self.cont()
-        except BaseException:
-            output = self._stop()
-            if isinstance(output, str) and output:
-                raise QemuError(f"qemu failed to start the board: {output.strip()}") from None
+        except BaseException as exc:
+            output = self._stop().strip()
+            if isinstance(exc, Exception) and output:
+                raise QemuError(f"qemu failed to start the board ({exc}); it said: "
+                                f"{output}") from None
             raise
         return self
 
     def cont(self) -> None:
-        """Let the CPU run (it boots: banner on ``port``, the first edge on the line)."""
+        """Let the CPU run (it boots: banner on ``port``, the first edge on the line), once
+        qemu reads the ptys' input."""
+        time.sleep(max(0.0, self._launched + PTY_POLL_S - time.monotonic()))
         self.qmp.execute("cont")
 
     def reset(self) -> None:
@@ -189,12 +205,15 @@ class QemuBoard:
                 except (QemuError, OSError):
                     pass
             try:
-                out, _ = self.proc.communicate(timeout=5)
+                self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                out, _ = self.proc.communicate()
-            output = out.decode(errors="replace") if out else ""
+                self.proc.wait()
             self.proc = None
+            try:
+                output = self.log.read_text(errors="replace")
+            except OSError:
+                pass
         if self.qmp is not None:
             self.qmp.close()
             self.qmp = None
@@ -217,3 +236,38 @@ class QemuBoard:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edgeperf_firmware.qemu [--mode energy] [--realtime]``: build the firmware,
+    boot it, print the ports, serve until Ctrl-C."""
+    import argparse
+
+    from edgeperf_firmware.build import MODES, FirmwareBuildError, build
+
+    ap = argparse.ArgumentParser(prog="python -m edgeperf_firmware.qemu",
+                                 description=main.__doc__.split("\n")[0])
+    ap.add_argument("--mode", choices=MODES, default="performance")
+    ap.add_argument("--realtime", action="store_true",
+                    help="pace the virtual clock to the host's (icount align=on)")
+    args = ap.parse_args(argv)
+    try:
+        fw = build(args.mode)
+        board = QemuBoard(fw.elf, realtime=args.realtime).start()
+    except (FirmwareBuildError, QemuError) as exc:
+        print(f"edgeperf_firmware.qemu: {exc}", flush=True)
+        return 1
+    print(f"edgeperf: reference firmware ({fw.mode}, {fw.model_id}) on qemu {MACHINE}: "
+          f"{board.port}; timestamp line on {board.line_port} (Ctrl-C to stop)", flush=True)
+    try:
+        while board.alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

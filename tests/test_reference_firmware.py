@@ -26,7 +26,7 @@ from edgeperf.tasks.training import IC_DIGITS
 from edgeperf.tasks.training import build as train
 from edgeperf_firmware.build import Firmware, build
 from edgeperf_firmware.gen_weights import input_bytes
-from edgeperf_firmware.qemu import QemuBoard
+from edgeperf_firmware.qemu import QemuBoard, QemuError
 from edgeperf_firmware.timestamp_line import TICK_HZ, TimestampLine, falling_to, parse_edge
 
 HOW = ("run scripts/test.sh (it installs gcc-arm-none-eabi, libnewlib-arm-none-eabi and "
@@ -94,6 +94,7 @@ class Booted:
         self.console = Console(self.board.port, baud)
         self.board.cont()
         self.banner = self.console.reply()
+        self.boot_edges = self.line.wait(2) if fw.mode == "energy" else []
 
     def close(self) -> None:
         self.console.close()
@@ -102,13 +103,22 @@ class Booted:
 
 
 @pytest.fixture(scope="session")
-def firmware() -> dict[str, Firmware]:
+def session_cache(host_cache_root: Path) -> Iterator[None]:
+    """The session's host cache (conftest's) for session fixtures too: the model the firmware
+    is built from is the one the tests' reference computes with, trained once a session."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEPERF_CACHE", str(host_cache_root))
+        yield
+
+
+@pytest.fixture(scope="session")
+def firmware(session_cache: None) -> dict[str, Firmware]:
     _require_tools()
     return {mode: build(mode) for mode in ("performance", "energy")}
 
 
 @pytest.fixture(scope="session")
-def trained():
+def trained(session_cache: None):
     return train(IC_DIGITS)
 
 
@@ -261,6 +271,31 @@ def test_lap_times_are_exact_and_reproducible_across_boots(firmware, board, trai
     assert 20 / ((first[1] - first[0]) / 1e6) == pytest.approx(19.6349, abs=1e-4)  # inf./sec.
 
 
+def test_a_reset_boots_again_with_the_banner(firmware, trained) -> None:
+    b = Booted(firmware["performance"])
+    try:
+        b.console.load(sample_bytes(trained, 1))
+        b.board.reset()
+        assert b.console.reply() == b.banner  # the same banner, the same first lap
+        assert b.console.command("infer 1 0") == ["e-[Input db has 0 bytes, expected 64]",
+                                                  "m-ready"]  # the buffer went with the reset
+    finally:
+        b.close()
+    assert not b.board.alive()
+
+
+def test_a_missing_firmware_is_named(tmp_path: Path) -> None:
+    with pytest.raises(QemuError, match=r"firmware .*nothing.elf does not exist; build it "
+                                        r"with: python -m edgeperf_firmware.build"):
+        QemuBoard(tmp_path / "nothing.elf").start()
+
+
+def test_qemu_refusing_to_start_is_reported_with_its_words(firmware) -> None:
+    with pytest.raises(QemuError, match=r"qemu exited \(status 1\) before its QMP socket "
+                                        r"opened\); it said: .*Invalid shift value"):
+        QemuBoard(firmware["performance"].elf, icount_shift=11).start()
+
+
 def test_timestamp_command_reads_the_lap_timer(board: Booted) -> None:
     a = laps(board.console.command("timestamp"))
     b = laps(board.console.command("timestamp"))
@@ -273,9 +308,8 @@ def test_timestamp_command_reads_the_lap_timer(board: Booted) -> None:
 def test_energy_mode_banner_pulses_and_exact_window(firmware, energy_board, trained) -> None:
     b = energy_board
     assert b.banner == ["m-timestamp-mode-energy", "m-init-done", "m-ready"]
-    boot = b.line.wait(2)
-    assert [(e.falling, e.ticks) for e in boot[:2]] == [(True, BOOT_EDGES[0]),
-                                                        (False, BOOT_EDGES[1])]
+    assert [(e.falling, e.ticks) for e in b.boot_edges[:2]] == [(True, BOOT_EDGES[0]),
+                                                                (False, BOOT_EDGES[1])]
     b.console.load(sample_bytes(trained, 0))
     b.line.clear()
     reply = b.console.command("infer 10 0", timeout=30)
@@ -291,7 +325,7 @@ def test_energy_mode_banner_pulses_and_exact_window(firmware, energy_board, trai
     # a second boot: the same window to the tick, and the same boot pulse
     again = Booted(firmware["energy"])
     try:
-        edges = again.line.wait(2)
+        edges = again.boot_edges
         again.console.load(sample_bytes(trained, 0))
         again.line.clear()
         again.console.command("infer 10 0", timeout=30)
