@@ -34,6 +34,7 @@ MARGIN = 1.1  # N aims 10 % past the minimum, so jitter cannot drop a window und
 CALIBRATION_S = 0.1
 MODES = ("performance", "accuracy", "energy")
 Log = Callable[[str], None]
+OnWindow = Callable[["Window", int], None]  # (the window just measured, windows asked for)
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def _window_rules(windows: list[Window], reasons: list[str], expected: int) -> N
 
 def performance(dut: Dut, samples: list[Sample], *, windows: int = TINY_WINDOWS,
                 window_s: float = TINY_MIN_WINDOW_S, warmups: int = 10,
-                log: Log | None = None) -> ProcedureResult:
+                log: Log | None = None, on_window: OnWindow | None = None) -> ProcedureResult:
     log = log or (lambda text: None)
     res = ProcedureResult("performance", False, None, "inf./sec.", dut=dut.info)
     for k in range(windows):
@@ -182,6 +183,8 @@ def performance(dut: Dut, samples: list[Sample], *, windows: int = TINY_WINDOWS,
         w = Window(k + 1, s.index, s.file, n, warmups, us / 1e6, reply.t0_us, reply.t1_us,
                    n / (us / 1e6) if us > 0 else 0.0, reply.results)
         res.windows.append(w)
+        if on_window:
+            on_window(w, windows)
         res.records.append(_record(s, reply, "p", throughput=w.throughput))
         t = _stamp()
         log(f"{t} ulp-mlperf: Performance results for window {w.index}:")
@@ -289,7 +292,7 @@ def _metered(dut: Dut, meter: Any, n: int, warmups: int, mark: str
 
 def energy(dut: Dut, meter: Any, samples: list[Sample], *, windows: int = TINY_WINDOWS,
            window_s: float = TINY_MIN_WINDOW_S, warmups: int = 0,
-           log: Log | None = None) -> ProcedureResult:
+           log: Log | None = None, on_window: OnWindow | None = None) -> ProcedureResult:
     log = log or (lambda text: None)
     res = ProcedureResult("energy", False, None, "uJ/inf.", dut=dut.info)
     dut.mode = "energy"  # timestamps are edges, not lines
@@ -321,6 +324,8 @@ def energy(dut: Dut, meter: Any, samples: list[Sample], *, windows: int = TINY_W
                    energy_per_inf_uj=total * 1e6 / n, events=events,
                    samples_j=[float(x) for x in joules])
         res.windows.append(w)
+        if on_window:
+            on_window(w, windows)
         rec = _record(s, reply, "e")
         rec["power"] = {"samples": w.samples_j,
                         "timestamps": [[str(j), e] for j, e in enumerate(events)],

@@ -76,7 +76,7 @@ def run_procedure(board_port: str, baud: int, mode: str, task: Any, out_dir: str
     if isinstance(task, str):
         from edgeperf.tasks.registry import load_task
 
-        task = load_task(task, lambda text: say("task", {"text": text}))
+        task = load_task(task, lambda text: say("task", {"message": text}))
     samples, real = task_inputs(task)
     log_lines: list[str] = []
 
@@ -92,17 +92,26 @@ def run_procedure(board_port: str, baud: int, mode: str, task: Any, out_dir: str
             raise DutError(f"{board_port}: the board runs model {info.model} but task "
                            f"{task.name} needs {want}; flash the {want} firmware or pick the "
                            "task that fits it", "profile", f"m-model-[{info.model}]")
-        say("phase", {"mode": mode, "board": info.name, "model": info.model})
+        say("phase", {"mode": mode, "board": info.name, "model": info.model,
+                      "windows": windows, "window_s": window_s, "samples": len(samples)})
+
+        def on_window(w: procedures.Window, total: int) -> None:
+            say("window", {"mode": mode, "index": w.index, "total": total, "n": w.n,
+                           "seconds": w.seconds, "throughput": w.throughput,
+                           "energy_per_inf_uj": w.energy_per_inf_uj})
+
         if mode == "performance":
             result = procedures.performance(dut, samples, windows=windows, window_s=window_s,
-                                            warmups=10 if warmups is None else warmups, log=log)
+                                            warmups=10 if warmups is None else warmups, log=log,
+                                            on_window=on_window)
         elif mode == "accuracy":
             result = procedures.accuracy(dut, task, samples, log=log, real_inputs=real,
                                          progress=lambda d, t: say("accuracy",
                                                                    {"done": d, "total": t}))
         else:
             result = procedures.energy(dut, meter, samples, windows=windows, window_s=window_s,
-                                       warmups=0 if warmups is None else warmups, log=log)
+                                       warmups=0 if warmups is None else warmups, log=log,
+                                       on_window=on_window)
     out = Path(out_dir)
     tiny_results.write(out, result, log_lines)
     result.out_dir = str(out)

@@ -22,6 +22,7 @@ from edgeperf.boards.profile import BoardProfile, load_board, with_overrides
 from edgeperf.errors import UsageError
 from edgeperf.run.execute import run_on
 from edgeperf.run.session import Session
+from edgeperf.run.tiny import TinyResult
 from edgeperf.run.spec import (
     DEFAULT_SAMPLE_COUNT,
     EXIT_ERROR,
@@ -66,7 +67,8 @@ def score(path: str | Path, scenario: str, *, preset: str = "smoke",
 
 def connect(board: str | BoardProfile = "local", *, identity: str | None = None,
             known_hosts: str | None = None, python: str | None = None,
-            needs_runtime: bool = False, progress: Reporter | None = None) -> Device:
+            needs_runtime: bool = False, progress: Reporter | None = None,
+            port: str | None = None) -> Device:
     """Open a board's link and start its agent, once, for many runs.
 
     ``board``: a profile name (boards/NAME.toml), a .toml path, ``ssh://[user@]host[:port]``
@@ -74,12 +76,20 @@ def connect(board: str | BoardProfile = "local", *, identity: str | None = None,
     ``python`` override the profile's (SSH key, known_hosts file, the device's Python).
     ``needs_runtime``: an SSH device must have a TFLite runtime now (else a .tflite run
     checks it before its push). ``progress(event, data)`` hears the connection's events.
+    An MCU board (``link.type = "tiny"``, or ``tiny:///dev/ttyACM0?model=ic01``) has no
+    agent: its Device runs MLPerf Tiny's procedures through the firmware bridge; ``port``
+    overrides its profile's serial port (an emulated board's, from 'edgeperf emulate mcu').
     Raises UsageError (no such board), LinkError (the link cannot be opened or the device
     lacks what the agent needs: the message says what to install), RunError (the agent does
     not answer as it should).
     """
     profile = board if isinstance(board, BoardProfile) else load_board(board)
-    profile = with_overrides(profile, identity=identity, known_hosts=known_hosts, python=python)
+    profile = with_overrides(profile, identity=identity, known_hosts=known_hosts, python=python,
+                             port=port)
+    if profile.link_type == "tiny":
+        from edgeperf.links.registry import open_link
+
+        return Device(None, open_link(profile, report=progress))
     return Device(Session.open(profile, progress, needs_runtime=needs_runtime))
 
 
@@ -88,21 +98,31 @@ class Device:
     call close()). If its agent dies, the run in progress keeps what it measured (its
     result says why it ended) and the next run raises AgentDied: connect again."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session | None, board: Any = None) -> None:
         self._session = session
+        self._board = board  # an MCU board's TinyBoard (the firmware bridge's), no session
+
+    @property
+    def is_mcu(self) -> bool:
+        """A microcontroller board: runs MLPerf Tiny's procedures, returns TinyResult."""
+        return self._board is not None
 
     @property
     def profile(self) -> BoardProfile:
-        return self._session.profile
+        return self._board.profile if self._session is None else self._session.profile
 
     @property
     def link(self) -> str:
         """How the board is reached (e.g. ``ssh pi@10.0.0.5:22``)."""
-        return self._session.link.describe()
+        return self._board.describe() if self._session is None else \
+            self._session.link.describe()
 
     def info(self) -> dict[str, Any]:
         """What ``edgeperf info`` shows: the agent's hello (versions, runtimes, CPU, clock),
-        the device's telemetry now, and an SSH board's deployment."""
+        the device's telemetry now, and an SSH board's deployment. An MCU board: what its
+        firmware answers to name% and profile% (name, profile, model), its port and baud."""
+        if self._session is None:
+            return self._board.info()
         self._session.check_usable()
         info = dict(self._session.info)
         info["telemetry"] = self._session.client.telemetry()
@@ -111,7 +131,7 @@ class Device:
         return info
 
     def close(self) -> None:
-        self._session.close()
+        (self._board if self._session is None else self._session).close()
 
     def __enter__(self) -> Device:
         return self
@@ -130,7 +150,7 @@ class Device:
             load_options: dict[str, Any] | None = None, trace_all: bool = False,
             audit_outputs: int = 0, audit_against: str | Path | None = None,
             progress: Reporter | None = None, **overrides: Any
-            ) -> RunResult | list[RunResult]:
+            ) -> RunResult | list[RunResult] | TinyResult:
         """Run a benchmark on this device, as ``edgeperf run`` does.
 
         ``model`` (a .tflite path, builtin:NAME, synthetic:null|busy:US) or ``task`` (a
@@ -146,8 +166,25 @@ class Device:
         per-query log (long runs on slow links). ``audit_outputs=N``: check N queried samples'
         outputs against an accuracy run (``audit_against``, or submission mode's own).
         ``progress(event, data)`` hears pushes, progress and the end of each run.
+
+        An MCU board (``is_mcu``) runs one of MLPerf Tiny's procedures instead and returns a
+        TinyResult: ``task`` (default: the profile's), ``mode`` performance, accuracy or
+        energy (``meter``: an energy monitor URL, default the board's), ``out_dir``,
+        ``progress``, and ``windows=``/``window_s=`` (Tiny's 5 and 10 s; others make it
+        INVALID, the rule named); the agent's options are refused.
         """
         from edgeperf.tasks.modes import TaskRun, check_task_args
+
+        if self._session is None:
+            given = {k: v for k, v in locals().items() if k in _AGENT_ONLY
+                     and v != _AGENT_ONLY[k]}
+            if given:
+                raise UsageError(f"{sorted(given)[0]}= is an option of agent runs; board "
+                                 f"{self.profile.name} is a microcontroller running MLPerf "
+                                 "Tiny's procedures (task=, mode=, meter=, out_dir=, "
+                                 "windows=, window_s=)")
+            return self._board.run(task=task, model=model, mode=mode, out_dir=out_dir,
+                                   meter=meter, progress=progress, **overrides)
 
         if mode not in MODES:
             raise UsageError(f"mode {mode!r}: choose one of {', '.join(MODES)}")
@@ -180,6 +217,14 @@ class Device:
                 o = run_on(self._session, spec, progress, RunOptions(trace_all=trace_all))
                 results.append(o)
         return results if scenario is not None and not isinstance(scenario, str) else results[0]
+
+
+# Device.run's options that only an agent run takes, with their defaults
+_AGENT_ONLY = {"scenario": None, "preset": "quick", "settings": None, "user_conf": (),
+               "conf_model": "*", "seed": None, "threads": None,
+               "sample_count": DEFAULT_SAMPLE_COUNT, "idle_baseline_s": 0.0, "querylog": "full",
+               "input_shapes": None, "load_options": None, "trace_all": False,
+               "audit_outputs": 0, "audit_against": None}
 
 
 def _scenarios(scenario: str | Sequence[str] | None, settings: TestSettings | None,

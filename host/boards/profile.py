@@ -15,18 +15,21 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from edgeperf import errors
+from edgeperf.boards.tiny import INTERFACE_KEYS, TinyParams, parse_tiny_url, tiny_params
+from edgeperf.boards.tiny import LINK_KEYS as TINY_KEYS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-LINK_TYPES = ("local", "ssh", "serial")
+LINK_TYPES = ("local", "ssh", "serial", "tiny")  # tiny: an MCU board (MLPerf Tiny UART)
 _SSH_KEYS = {"host", "port", "user", "identity", "known_hosts", "proxy_jump",
              "connect_timeout", "command_timeout", "keepalive"}
 SERIAL_KEYS = {"port", "baud", "parity", "stopbits", "flow_control"}
 _SECTIONS = {"board": {"name", "description"},
-             "link": {"type", "python", "cache_dir"} | _SSH_KEYS | SERIAL_KEYS,
+             "link": {"type", "python", "cache_dir"} | _SSH_KEYS | SERIAL_KEYS | TINY_KEYS,
+             "interface": INTERFACE_KEYS,  # tiny boards: the interface board of energy runs
              "device": {"cpu_affinity", "cool_down_below_c", "cool_down_max_wait_s", "governor"},
              "meter": {"url"}}
 _GOVERNOR = re.compile(r"[a-z][a-z0-9_]*")
@@ -61,6 +64,7 @@ class BoardProfile:
     governor: str | None = None
     meter_url: str | None = None  # [meter] url: the board's power meter (edgeperf run --meter)
     serial: SerialParams | None = None  # link type "serial"
+    tiny: TinyParams | None = None  # link type "tiny"
 
     def to_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "link": self.link_type, "description": self.description,
@@ -70,6 +74,8 @@ class BoardProfile:
             d["ssh"] = {k: getattr(self, k) for k in sorted(_SSH_KEYS)}
         if self.serial is not None:
             d["serial"] = asdict(self.serial)
+        if self.tiny is not None:
+            d["tiny"] = asdict(self.tiny)
         if self.cool_down_below_c is not None or self.governor:
             d["tuning"] = {"cool_down_below_c": self.cool_down_below_c,
                            "cool_down_max_wait_s": self.cool_down_max_wait_s,
@@ -192,14 +198,39 @@ def parse_board(text: str, source: str = "<text>") -> BoardProfile:
         raise BoardError(f"{source}: meter.url must be a meter URL string (ptd://HOST:PORT, "
                          f"lpm01a:///dev/ttyACM0, joulescope, sysfs, csv:FILE), got {meter!r}")
     serial = _serial_params(link, source) if ltype == "serial" else None
-    if ltype != "serial" and set(link) & (SERIAL_KEYS - _SSH_KEYS):
-        raise BoardError(f"{source}: link.{sorted(set(link) & (SERIAL_KEYS - _SSH_KEYS))[0]} "
-                         f"belongs to a serial link, but link.type is {ltype!r}")
+    tiny = _tiny_params(link, data.get("interface"), source) if ltype == "tiny" else None
+    for kind, keys in (("serial", SERIAL_KEYS - _SSH_KEYS), ("tiny", TINY_KEYS - {"port"})):
+        stray = sorted(set(link) & keys - (TINY_KEYS if ltype == "tiny" else set())
+                       - (SERIAL_KEYS if ltype == "serial" else set()))
+        if ltype != kind and stray:
+            raise BoardError(f"{source}: link.{stray[0]} belongs to a {kind} link, but "
+                             f"link.type is {ltype!r}")
+    if "interface" in data and ltype != "tiny":
+        raise BoardError(f"{source}: [interface] (the interface board of MLPerf Tiny energy "
+                         f"runs) belongs to a tiny board, but link.type is {ltype!r}")
     ssh = _ssh_keys(link, ltype, source)
     tuning = _device_keys(device, source)
     return BoardProfile(name=name, link_type=ltype, description=board.get("description", ""),
                         python=py, cache_dir=link.get("cache_dir"), cpu_affinity=aff,
-                        source=source, meter_url=meter, serial=serial, **ssh, **tuning)
+                        source=source, meter_url=meter, serial=serial, tiny=tiny, **ssh,
+                        **tuning)
+
+
+def _tiny_params(link: dict[str, Any], interface: Any, source: str) -> TinyParams:
+    try:
+        return tiny_params(link, interface, source)
+    except ValueError as exc:
+        raise BoardError(str(exc)) from None
+
+
+def tiny_board_from_url(url: str) -> BoardProfile:
+    """``tiny:///dev/ttyACM0?baud=115200&model=ic01``: an MCU board with no profile file."""
+    try:
+        params, description = parse_tiny_url(url)
+    except ValueError as exc:
+        raise BoardError(str(exc)) from None
+    return BoardProfile(name=f"tiny:{params.port}", link_type="tiny", description=description,
+                        source=url, tiny=params)
 
 
 def _number(table: str, key: str, value: Any, source: str, lo: float, hi: float | None = None,
@@ -213,7 +244,8 @@ def _number(table: str, key: str, value: Any, source: str, lo: float, hi: float 
 
 def _ssh_keys(link: dict[str, Any], ltype: str, source: str) -> dict[str, Any]:
     # "port" is a TCP port for ssh and a device path for serial
-    given = sorted(k for k in link if k in _SSH_KEYS and not (ltype == "serial" and k == "port"))
+    given = sorted(k for k in link
+                   if k in _SSH_KEYS and not (ltype in ("serial", "tiny") and k == "port"))
     if ltype != "ssh":
         if given:
             raise BoardError(f"{source}: link.{given[0]} applies to type = \"ssh\" links only; "
@@ -307,8 +339,14 @@ def board_from_url(url: str) -> BoardProfile:
 
 
 def with_overrides(profile: BoardProfile, identity: str | None = None,
-                   known_hosts: str | None = None, python: str | None = None) -> BoardProfile:
-    """The command line's --identity/--known-hosts/--python over the profile's values."""
+                   known_hosts: str | None = None, python: str | None = None,
+                   port: str | None = None) -> BoardProfile:
+    """The command line's --identity/--known-hosts/--python/--port over the profile's."""
+    if port is not None:
+        if profile.tiny is None:
+            raise BoardError(f"--port applies to MCU boards (link.type \"tiny\"); board "
+                             f"{profile.name} has a {profile.link_type} link")
+        profile = replace(profile, tiny=replace(profile.tiny, port=port))
     if identity is not None or known_hosts is not None:
         if profile.link_type != "ssh":
             flag = "--identity" if identity is not None else "--known-hosts"
@@ -324,6 +362,8 @@ def load_board(name_or_path: str) -> BoardProfile:
         return board_from_url(name_or_path)
     if name_or_path.startswith("serial:"):
         return parse_board_url(name_or_path)
+    if name_or_path.startswith("tiny:"):
+        return tiny_board_from_url(name_or_path)
     p = Path(name_or_path)
     if p.suffix == ".toml" and p.exists():
         return parse_board(p.read_text(), str(p))

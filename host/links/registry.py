@@ -23,12 +23,17 @@ OPENERS = {
     "local": "edgeperf.links.local:open_profile",
     "ssh": "edgeperf.links.ssh.deploy:open_agent_link",
     "serial": "edgeperf.links.serial:open_profile",
+    # an MCU board speaks MLPerf Tiny's UART protocol, not the agent's frames: its opener is
+    # the firmware bridge's and gives a TinyBoard (the one way edgeperf reaches the bridge)
+    "tiny": "edgeperf_firmware.board:open_profile",
 }
 
 
 def open_link(profile: BoardProfile, report: Any = None, needs_runtime: bool = False) -> Link:
     """A Link to the board's agent. SSH boards: connect, ship the agent if the device lacks
-    it, check the device's Python (``needs_runtime``: and a TFLite runtime), start it."""
+    it, check the device's Python (``needs_runtime``: and a TFLite runtime), start it. A
+    ``tiny`` board gives the bridge's TinyBoard instead (edgeperf.connect hands it to a
+    Device)."""
     where = OPENERS.get(profile.link_type)
     if where is None:
         raise BoardError(f"board {profile.name}: link type {profile.link_type!r} is not "
