@@ -18,11 +18,21 @@ line into an ``Edge`` with the device time and the host time it arrived; ``on_ed
 called for each, e.g. ``falling_to(emulator)`` plays the line into the emulated LPM01A's D7
 input (``Lpm01aEmulator.gpio_falling_edge``), so its event records land in its stream as a
 real shield's would.
+
+``paced=True`` calls ``on_edge`` on the device's clock rather than on arrival: the first
+edge of a timeline (boot, or an ``infer``: the ticks start again) when it arrives, each
+later one when as much host time has passed since as device time did (at once if that is
+already past). On a board that runs ahead of real time (qemu without ``align``: about 100x
+here) every edge arrives early, so a meter fed so sees exactly the window the device timed,
+to the host's sleep precision; the reply comes before the last edge is played, so stop the
+meter after ``wait_played``. qemu's own pacing (``-icount align=on``) lags the device clock
+by about 2 % under load, and a late edge can only be played late.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import select
 import threading
 import time
@@ -66,15 +76,45 @@ def falling_to(emulator: object) -> Callable[[Edge], None]:
 class TimestampLine:
     """Edges read from ``fd`` (a raw, non-blocking tty) until ``close()``."""
 
-    def __init__(self, fd: int, on_edge: Callable[[Edge], None] | None = None) -> None:
+    def __init__(self, fd: int, on_edge: Callable[[Edge], None] | None = None, *,
+                 paced: bool = False) -> None:
         self.fd = fd
         self.on_edge = on_edge
+        self.paced = paced
         self.malformed: list[bytes] = []
         self._edges: list[Edge] = []
         self._cond = threading.Condition()
         self._stop = threading.Event()
+        self._due: queue.Queue[Edge | None] = queue.Queue()
+        self._anchor: tuple[int, int] | None = None  # (ticks, host ns) of the timeline's start
+        self._last_ticks = -1
+        self._played = 0
         self._thread = threading.Thread(target=self._run, name="timestamp-line", daemon=True)
+        self._player = threading.Thread(target=self._play, name="timestamp-line-player",
+                                        daemon=True)
         self._thread.start()
+        self._player.start()
+
+    def _play(self) -> None:
+        while True:
+            edge = self._due.get()
+            if edge is None:
+                return
+            if edge.ticks <= self._last_ticks or self._anchor is None or not self.paced:
+                self._anchor = None  # the lap timer restarted: a new timeline, played now
+            else:
+                ticks0, host0 = self._anchor
+                wait = (host0 + (edge.ticks - ticks0) * TICK_NS - time.monotonic_ns()) / 1e9
+                if wait > 0 and self._stop.wait(wait):
+                    return
+            self._last_ticks = edge.ticks
+            if self._anchor is None:  # from when the first edge was played, not read
+                self._anchor = (edge.ticks, time.monotonic_ns())
+            if self.on_edge is not None:
+                self.on_edge(edge)
+            with self._cond:
+                self._played += 1
+                self._cond.notify_all()
 
     def _run(self) -> None:
         buf = b""
@@ -95,8 +135,7 @@ class TimestampLine:
                 except ValueError:
                     self.malformed.append(line)
                     continue
-                if self.on_edge is not None:
-                    self.on_edge(edge)
+                self._due.put(edge)
                 with self._cond:
                     self._edges.append(edge)
                     self._cond.notify_all()
@@ -107,25 +146,37 @@ class TimestampLine:
             return list(self._edges)
 
     def clear(self) -> None:
+        """Forget the edges read so far (``edges``, and the count ``wait_played`` waits for)."""
         with self._cond:
+            self._played -= len(self._edges)
             self._edges.clear()
 
-    def wait(self, count: int, timeout: float = 5.0) -> list[Edge]:
-        """The edges once there are at least ``count``; TimeoutError naming what came."""
+    def _wait(self, done: Callable[[], int], count: int, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self._edges) < count:
+            while done() < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"timestamp line: {len(self._edges)} edge(s) within "
+                    raise TimeoutError(f"timestamp line: {done()} edge(s) {what} within "
                                        f"{timeout:g} s, {count} expected; is the firmware "
                                        "built in energy mode?")
                 self._cond.wait(left)
-            return list(self._edges)
+
+    def wait(self, count: int, timeout: float = 5.0) -> list[Edge]:
+        """The edges once there are at least ``count``; TimeoutError naming what came."""
+        self._wait(lambda: len(self._edges), count, timeout, "read")
+        return self.edges
+
+    def wait_played(self, count: int, timeout: float = 30.0) -> list[Edge]:
+        """As ``wait``, once ``on_edge`` has been called for ``count`` edges."""
+        self._wait(lambda: self._played, count, timeout, "played")
+        return self.edges
 
     def close(self) -> None:
         self._stop.set()
+        self._due.put(None)
         self._thread.join(timeout=2)
+        self._player.join(timeout=2)
 
     def __enter__(self) -> TimestampLine:
         return self

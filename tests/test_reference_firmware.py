@@ -90,7 +90,7 @@ class Booted:
     def __init__(self, fw: Firmware, realtime: bool = False) -> None:
         baud = 9600 if fw.mode == "energy" else 115200
         self.board = QemuBoard(fw.elf, realtime=realtime).start(run=False)
-        self.line = TimestampLine(self.board.line_fd)
+        self.line = TimestampLine(self.board.line_fd, paced=fw.mode == "energy")
         self.console = Console(self.board.port, baud)
         self.board.cont()
         self.banner = self.console.reply()
@@ -132,7 +132,7 @@ def board(firmware: dict[str, Firmware]) -> Iterator[Booted]:
 
 @pytest.fixture(scope="session")
 def energy_board(firmware: dict[str, Firmware]) -> Iterator[Booted]:
-    b = Booted(firmware["energy"], realtime=True)
+    b = Booted(firmware["energy"])
     yield b
     b.close()
 
@@ -345,11 +345,12 @@ def test_parse_edge_refuses_what_is_not_a_record() -> None:
 
 
 def test_energy_run_end_to_end_through_the_emulated_lpm01a(energy_board, trained) -> None:
-    """The firmware's falling edges, read off its second UART, drive the emulated PowerShield's
-    D7 input; the project's LPM01A driver streams energy samples at 1 kHz, and the energy
-    between the last two events over N is the energy per inference: with a constant 10 mW
-    load, 10 mW x the device's window / N, to the meter's resolution (one sample at each end)
-    plus how far qemu's real-time pacing (icount align=on) lags the device clock."""
+    """The firmware's falling edges, read off its second UART and played on the device's
+    clock, drive the emulated PowerShield's D7 input; the project's LPM01A driver streams
+    energy samples at 1 kHz, and the energy between the two events over N is the energy per
+    inference: with a constant 10 mW load, 10 mW x the device's window / N, to the meter's
+    resolution (an event lands in the sample after it: at most one 10 uJ sample more or
+    less in the window, 1 uJ an inference)."""
     from edgeperf.power.drivers.lpm01a import Lpm01aMeter
     from edgeperf.testing.emulators.lpm01a import Lpm01aEmulator
 
@@ -363,7 +364,7 @@ def test_energy_run_end_to_end_through_the_emulated_lpm01a(energy_board, trained
             time.sleep(meter.lead_s)
             b.line.clear()
             b.console.command(f"infer {n} 0", timeout=30)
-            b.line.wait(4)
+            b.line.wait_played(4)  # qemu runs ~100x ahead of real time: the reply came first
             time.sleep(meter.settle_s)
             meter.stop()
             trace = meter.trace()
@@ -381,4 +382,4 @@ def test_energy_run_end_to_end_through_the_emulated_lpm01a(energy_board, trained
     expected = watts * window_s * 1e6 / n  # 10 mW x 0.51031072 s / 10 = 510.31 uJ/inf.
     assert expected == pytest.approx(510.31072, abs=1e-6)
     print(f"energy: meter {uj_per_inf:.3f} uJ/inf., device window {expected:.3f}")
-    assert uj_per_inf == pytest.approx(expected, rel=0.05)
+    assert abs(uj_per_inf - expected) <= 1.0 + 0.2, (uj_per_inf, expected)
