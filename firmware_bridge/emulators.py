@@ -89,7 +89,8 @@ def line_for(profile: Any, mode: str, report: Reporter | None = None
         raise UsageError(f"board {profile.name}: energy mode needs a DUT whose timestamp line "
                          "reaches the meter; the Python DUT a run starts has none. Start a "
                          "board whose edges reach your --meter and pass --port PATH")
-    with start(params.emulate, params.model or "ic01", mode) as emu:
+    boot = "energy" if mode == "energy" else "performance"  # the firmware's two builds
+    with start(params.emulate, params.model or "ic01", boot) as emu:
         if report is not None:
             report("task", {"message": f"{profile.name} has no port: started {emu.what} on "
                                        f"{emu.port} for this run"})

@@ -50,6 +50,12 @@ def _board_bytes(x: np.ndarray) -> bytes:
     return protocol.encode_int8(raw) if x.dtype == np.int8 else raw
 
 
+def _tenths(say: Reporter, done: int, total: int) -> None:
+    """An accuracy event every tenth of the samples (a log gets ten lines, not 360)."""
+    if done == total or done % max(1, total // 10) == 0:
+        say("accuracy", {"done": done, "total": total})
+
+
 def open_dut(port: str, baud: int, mode: str, *, interface: bool | None = None,
              log: Callable[[str], None] | None = None, **kw: Any) -> Dut:
     cls = InterfaceDut if (mode == "energy" if interface is None else interface) else Dut
@@ -106,8 +112,7 @@ def run_procedure(board_port: str, baud: int, mode: str, task: Any, out_dir: str
                                             on_window=on_window)
         elif mode == "accuracy":
             result = procedures.accuracy(dut, task, samples, log=log, real_inputs=real,
-                                         progress=lambda d, t: say("accuracy",
-                                                                   {"done": d, "total": t}))
+                                         progress=lambda d, t: _tenths(say, d, t))
         else:
             result = procedures.energy(dut, meter, samples, windows=windows, window_s=window_s,
                                        warmups=0 if warmups is None else warmups, log=log,

@@ -7,6 +7,8 @@
     summary = edgeperf.score("latencies.txt", scenario="SingleStream")
     settings = edgeperf.preset("mlperf", scenario="Offline", user_conf=["user.conf"])
     q = edgeperf.read_querylog("results/RUN/querylog.npz")   # issue_ns, done_ns, sample_idx...
+    with edgeperf.connect("nucleo-l4r5zi") as mcu:       # an MCU board: MLPerf Tiny's procedures
+        t = mcu.run(task="ic-digits", mode="performance")  # a TinyResult: t.valid, t.value
 
 The names below are the public surface; every other module is private to its subpackage.
 """
@@ -28,6 +30,7 @@ from edgeperf.errors import (
 )
 from edgeperf.outputs.querylog_file import read_querylog
 from edgeperf.run.spec import RunResult
+from edgeperf.run.tiny import TinyResult
 from edgeperf.scoring.accuracy import AccuracyResult
 from edgeperf.scoring.loadgen import Summary
 from edgeperf.settings import PRESETS, SCENARIOS, TestSettings
@@ -50,6 +53,7 @@ __all__ = [
     "Summary",
     "TaskError",
     "TestSettings",
+    "TinyResult",
     "UsageError",
     "__version__",
     "connect",

@@ -9,7 +9,8 @@ import edgeperf
 # every public name, nothing private: a change here is a change of the public API
 PUBLIC = ("MODES PRESETS SCENARIOS AccuracyResult AgentDied AgentError AgentTimeout BoardProfile "
           "Device EdgeperfError LinkError MeterError RunError RunResult Summary TaskError "
-          "TestSettings UsageError __version__ connect preset read_querylog score").split()
+          "TestSettings TinyResult UsageError __version__ connect preset read_querylog "
+          "score").split()
 
 
 def test_all_is_exactly_the_public_surface() -> None:

@@ -1,4 +1,6 @@
-"""``edgeperf emulate ptd|lpm01a``: an emulated power instrument, to rehearse without one."""
+"""``edgeperf emulate ptd|lpm01a|mcu``: an emulated power instrument or MCU board, to rehearse
+without one. ``mcu``: the reference firmware on qemu when qemu-system-arm is installed, the
+Python DUT otherwise (``--python`` forces it); its port is printed."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ from edgeperf.cli.common import EXIT_ERROR, EXIT_USAGE, EXIT_VALID, formatter, n
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("emulate", help="emulated power instruments, to rehearse without "
-                                       "hardware", formatter_class=formatter)
-    p.add_argument("instrument", choices=("ptd", "lpm01a"),
+    p = sub.add_parser("emulate", help="emulated power instruments and MCU boards, to "
+                                       "rehearse without hardware", formatter_class=formatter)
+    p.add_argument("instrument", choices=("ptd", "lpm01a", "mcu"),
                    help="ptd: a PTDaemon with an analyser on TCP; lpm01a: a PowerShield on a "
-                        "pseudo-terminal (its path is printed)")
+                        "pseudo-terminal (its path is printed); mcu: an MLPerf Tiny board on a "
+                        "pseudo-terminal (qemu's mps2-an385 with the reference firmware when "
+                        "qemu-system-arm is installed, else the Python DUT)")
     load = p.add_mutually_exclusive_group()
     load.add_argument("--watts", type=non_negative, default=5.0,
                       help="the constant load the instrument measures (default: 5 W)")
@@ -26,11 +30,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pf", type=non_negative, default=1.0, help="ptd: power factor (default: 1)")
     p.add_argument("--logfile", help="ptd: also write each sample with its Mark to this file, "
                    "as PTDaemon's -l log (read it with ptd://...?logfile=FILE)")
+    m = p.add_argument_group("mcu")
+    m.add_argument("--python", action="store_true",
+                   help="mcu: the Python emulated DUT even when qemu is installed")
+    m.add_argument("--model", choices=("ic01", "ad01"), default="ic01",
+                   help="mcu: the MLPerf Tiny model it runs (ad01: Python DUT only; default: "
+                        "ic01)")
+    m.add_argument("--energy", action="store_true",
+                   help="mcu: boot in energy mode (timestamps as edges, behind an interface "
+                        "board)")
+    m.add_argument("--infer-us", type=int, default=1000, metavar="US",
+                   help="mcu --python: virtual microseconds an inference (default: 1000)")
     p.set_defaults(fn=cmd_emulate)
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
     from edgeperf.testing.emulators.load_profile import load_profile
+
+    if args.instrument == "mcu":
+        from edgeperf.links.registry import open_emulator
+
+        open_emulator("python" if args.python else None, args.model,
+                      "energy" if args.energy else "performance", args.infer_us)
+        return EXIT_VALID
 
     try:
         profile = load_profile(args.profile if args.profile else args.watts)

@@ -17,8 +17,11 @@ from edgeperf.cli.common import (
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="what a board's device has", formatter_class=formatter,
                        description="Connect to a board's agent and show what the device has: "
-                                   "Python, numpy, TFLite runtimes, CPUs, clock, temperatures.")
+                                   "Python, numpy, TFLite runtimes, CPUs, clock, temperatures. "
+                                   "An MCU board: its firmware's name, profile and model.")
     add_board_arg(p)
+    p.add_argument("--port", metavar="PATH", help="an MCU board's serial port, over its "
+                                                   "profile's")
     p.add_argument("--json", action="store_true", help="print it as JSON")
     add_ssh_args(p)
     p.set_defaults(fn=cmd_info)
@@ -26,11 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     with edgeperf.connect(args.board, identity=args.identity, known_hosts=args.known_hosts,
-                          python=args.python) as dev:
+                          python=args.python, port=args.port) as dev:
         info = dev.info()
         profile, link = dev.profile, dev.link
     if args.json:
         print(json.dumps(info, indent=1))
+    elif profile.link_type == "tiny":
+        print_tiny_info(info, link)
     else:
         print_info(profile.name, profile.link_type, info, link)
     return EXIT_VALID
@@ -66,3 +71,17 @@ def print_info(name: str, link_type: str, info: dict, link: str) -> None:
         print(f"thermal    {z['zone']} {z['type']}: {z['temp_c']:.1f} C")
     for c in tel["cpus"]:
         print(f"cpu{c['cpu']:<7} {c['cur_khz']} kHz (max {c['max_khz']}), {c['governor']}")
+
+
+def print_tiny_info(info: dict, link: str) -> None:
+    """An MCU board: what its firmware answers to name% and profile%."""
+    print(f"board      {info['board']} (tiny: MLPerf Tiny UART protocol)")
+    print(f"port       {info['port']} at {info['baud']} baud")
+    print(f"dut        {info['name']}")
+    print(f"profile    {info['profile']}")
+    print(f"model      {info['model']}" + (f" (profile: {info['profile_model']})"
+                                           if info.get("profile_model") else ""))
+    if info.get("timestamp_mode"):
+        print(f"timestamps {info['timestamp_mode']} mode")
+    if info.get("warning"):
+        print(f"warning    {info['warning']}")

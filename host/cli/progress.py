@@ -235,6 +235,19 @@ class ProgressPrinter:
         self._bar_update("accuracy", "accuracy", done, total,
                          f"{done}/{total} samples, {rate:,.0f}/s", "")
 
+    def _on_phase(self, data: dict[str, Any]) -> None:
+        """An MCU board's MLPerf Tiny procedure begins (the firmware bridge's events)."""
+        what = (f"{data['samples']} samples once" if data["mode"] == "accuracy" else
+                f"{data['windows']} windows of at least {data['window_s']:g} s of inference")
+        self.note(f"  running MLPerf Tiny's {data['mode']} procedure on {data['board']} "
+                  f"({data['model']}): {what} ...")
+
+    def _on_window(self, data: dict[str, Any]) -> None:
+        figure = (f"{data['energy_per_inf_uj']:.3f} uJ/inf." if data["mode"] == "energy" else
+                  f"{data['throughput']:.3f} inf./sec.")
+        self.note(f"  window {data['index']}/{data['total']}: {data['n']} inferences in "
+                  f"{data['seconds']:.3f} s, {figure}")
+
     def _on_done(self, data: dict[str, Any]) -> None:
         """The bars stay on the terminal as they ended; the run's at its end."""
         if self._progress is not None and "run" in self._bars:

@@ -5,6 +5,9 @@ the output audit.
     --mode accuracy      every sample once; metric and target checked (accuracy.txt)
     --mode submission    accuracy, then performance, as LoadGen's SubmissionRun: DIR/accuracy
                          and DIR/performance; a missed target fails the whole run (exit 3)
+
+A microcontroller board (link.type = "tiny") runs MLPerf Tiny's procedures instead
+(cli/run_tiny.py): --mode performance, accuracy or energy.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from edgeperf.cli.common import (
     worst,
 )
 from edgeperf.cli.progress import ProgressPrinter
+from edgeperf.cli.run_tiny import add_tiny_args, agent_board_problem, cmd_run_tiny, mcu_profile
 
 DEFAULT_PRESET = "quick"
 
@@ -45,6 +49,7 @@ EXAMPLES = """examples:
   edgeperf run --model my_model.tflite --scenario Server --target-qps 200 --target-latency-ms 20
   edgeperf run --task ic-digits --mode submission --scenario SingleStream
   edgeperf run --board raspberry-pi-4 --model builtin:mlp --scenario Offline --meter sysfs
+  edgeperf run --board emulated-tiny --task ic-digits --mode performance   # MLPerf Tiny
 
 """
 
@@ -74,9 +79,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--task", metavar="NAME",
                    help="a task (model + dataset + target): ic-digits, ad-synthetic, "
                         "tasks/NAME.toml or a .toml path; NAME:VARIANT picks int8 or fp32")
-    t.add_argument("--mode", default="performance", choices=edgeperf.MODES,
+    t.add_argument("--mode", default="performance", choices=(*edgeperf.MODES, "energy"),
                    help="accuracy: every sample once, metric checked; submission: accuracy "
-                        "then performance (default: performance)")
+                        "then performance; energy: MLPerf Tiny's energy procedure (MCU "
+                        "boards, with --meter) (default: performance)")
     t.add_argument("--audit-outputs", type=count(0), default=0, metavar="N",
                    help="after the timed run, check N queried samples' outputs against an "
                         "accuracy run's (MLPerf TEST01)")
@@ -96,6 +102,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="summary: the device keeps the per-query log and sends its sorted "
                         "latencies (exact scoring; for long runs over a serial line) "
                         "(default: full)")
+    add_tiny_args(r)
     r.set_defaults(fn=cmd_run)
 
 
@@ -142,8 +149,12 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Check the flags, connect once, run each scenario through ``Device.run`` and print each
-    result as it comes (a task's accuracy and submission modes: all of them in one call)."""
-    problem = _usage_problem(args)
+    result as it comes (a task's accuracy and submission modes: all of them in one call).
+    An MCU board runs MLPerf Tiny's procedure instead (run_tiny.py)."""
+    profile = mcu_profile(args.board)
+    if profile is not None:
+        return cmd_run_tiny(args, profile)
+    problem = agent_board_problem(args) or _usage_problem(args)
     if problem:
         say(problem)
         return EXIT_USAGE

@@ -41,3 +41,12 @@ def open_link(profile: BoardProfile, report: Any = None, needs_runtime: bool = F
     module, _, name = where.partition(":")
     opener = getattr(importlib.import_module(module), name)
     return opener(profile, report=report, needs_runtime=needs_runtime)
+
+
+EMULATOR = "edgeperf_firmware.emulators:serve"  # 'edgeperf emulate mcu'
+
+
+def open_emulator(*args: Any) -> Any:
+    """Serve an emulated MCU board (the bridge's) until Ctrl-C, printing its port."""
+    module, _, name = EMULATOR.partition(":")
+    return getattr(importlib.import_module(module), name)(*args)
