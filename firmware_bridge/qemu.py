@@ -94,7 +94,10 @@ class Qmp:
 
     def _read(self) -> dict:
         while b"\n" not in self._buf:
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                chunk = b""
             if not chunk:
                 raise QemuError("qemu closed its QMP socket")
             self._buf += chunk
