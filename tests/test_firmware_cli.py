@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -312,3 +313,29 @@ def test_emulate_mcu_python_prints_a_port_a_run_can_use(tmp_path, capsys):
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+# ---------------------------------------------------------------- the qemu reference board
+
+
+def test_the_qemu_board_started_for_a_run_gives_exact_figures(tmp_path, capsys):
+    """qemu-mps2-an385 with no port: the run builds the reference firmware (cached) and boots
+    it under -icount shift=6, where m-lap-us is exact: the same figures on every boot."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed; run scripts/test.sh (it installs "
+                        "gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm)",
+                        pytrace=False)
+    out = tmp_path / "qemu"
+    code = main(["run", "--board", "qemu-mps2-an385", "--mode", "performance", "--out",
+                 str(out)])  # MLPerf Tiny's 5 windows of 10 s: about 3 s of host time
+    assert code == 0
+    assert "started the reference firmware (ic01, performance mode) on qemu" in \
+        capsys.readouterr().err
+    rec = json.loads((out / "result.json").read_text())
+    laps = [(w["n"], w["t0_us"], w["t1_us"]) for w in rec["procedure"]["windows"]]
+    assert laps == [(216, 0, 11_000_648), (216, 0, 11_001_671), (216, 0, 10_999_417),
+                    (216, 0, 10_998_878), (216, 0, 11_006_689)]
+    assert rec["value"] == 216 / (11_000_648 / 1e6)  # window 1's: the median of the five
+    assert rec["result"] == "VALID" and rec["sut_name"] == "edgeperf-reference-mps2-an385 (ic01)"
+    assert "Median throughput is     19.635 inf./sec." in (out / "results.txt").read_text()
