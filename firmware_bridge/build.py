@@ -4,7 +4,8 @@ gcc-arm-none-eabi, its network generated from the project's model (gen_weights.p
 One gcc call compiles and links everything (about a second). A build lands in
 ``reference_firmware/build/<mode>-<key>/`` (git-ignored), ``key`` hashing the sources, the
 generated model.c, the flags and the compiler's version, so an unchanged firmware is not
-rebuilt and concurrent builds (two test workers) take a lock and share one result.
+rebuilt and concurrent builds (two test workers) take a lock and share one result; a new
+build removes the mode's builds of older sources.
 
 ``python -m edgeperf_firmware.build [--mode performance|energy|both]`` prints the ELF paths.
 """
@@ -119,6 +120,9 @@ def build(mode: str = "performance", task: str = "ic-digits",
             (tmp / "build.json").write_text(json.dumps(meta, indent=1) + "\n")
             shutil.rmtree(directory, ignore_errors=True)
             os.replace(tmp, directory)
+            for old in base.glob(f"{mode}-{task}-*"):  # builds of sources since changed
+                if old != directory and ".tmp" not in old.name:
+                    shutil.rmtree(old, ignore_errors=True)
     meta = json.loads((directory / "build.json").read_text())
     return Firmware(elf, mode, task, meta["model_id"], meta["tflite_sha256"], meta["size"])
 
