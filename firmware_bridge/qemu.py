@@ -15,11 +15,17 @@
   timestamp line's edges (timestamp_line.py). qemu's pty chardev drops output while no one
   holds the pty open, so the board starts paused (``-S``), the harness opens both ptys (raw,
   no echo: an echoing tty would feed the firmware its own output) and holds them open for
-  its lifetime, then continues the CPU over QMP; a client opening ``port`` later still reads
-  the boot banner. The pty paths come from QMP's ``query-chardev``. qemu notices that a
+  its lifetime, then continues the CPU over QMP. A client that opens ``port`` before
+  ``cont()`` (``start(run=False)``) reads the boot banner; pyserial flushes a port's queued
+  input when it opens it, so one opening later sees what follows (``reset()`` boots again).
+  The pty paths come from QMP's ``query-chardev``. qemu notices that a
   pty has a reader by polling once a second from its start, and reads no input before
   then, so ``cont()`` waits until that poll has passed (PTY_POLL_S after the launch): the
   board answers its first command at once.
+* The virtual clock runs about 100x ahead of real time (an inference of 51 ms takes half a
+  millisecond). ``realtime=True`` adds ``align=on``, qemu's pacing of the virtual clock to
+  the host's, for a host that times the board by its own clock (the MLCommons runner's 10 s
+  check); it lags the device clock by about 2 %.
 * ``close()`` quits over QMP and waits; the process is also told to die with its parent
   (PR_SET_PDEATHSIG), so a killed test run leaves no qemu behind.
 """
