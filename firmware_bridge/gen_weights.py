@@ -182,12 +182,6 @@ def generate(task: str = "ic-digits") -> Generated:
     return Generated(header + source, task, MODEL_IDS[task], digest, n_in, n_out)
 
 
-def input_bytes(x_int8: np.ndarray) -> bytes:
-    """What ``db`` carries for an int8 input: each value + 128 (uint8), as MLPerf Tiny's image
-    classification reference expects (its th_load_tensor subtracts 128)."""
-    return (np.asarray(x_int8, np.int16).reshape(-1) + 128).astype(np.uint8).tobytes()
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     sys.stdout.write(generate(*argv[:1]).source)

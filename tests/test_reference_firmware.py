@@ -25,7 +25,7 @@ from edgeperf.models.network import forward
 from edgeperf.tasks.training import IC_DIGITS
 from edgeperf.tasks.training import build as train
 from edgeperf_firmware.build import Firmware, build
-from edgeperf_firmware.gen_weights import input_bytes
+from edgeperf_firmware.protocol import encode_int8
 from edgeperf_firmware.qemu import QemuBoard, QemuError
 from edgeperf_firmware.timestamp_line import TICK_HZ, TimestampLine, falling_to, parse_edge
 
@@ -139,7 +139,7 @@ def energy_board(firmware: dict[str, Firmware]) -> Iterator[Booted]:
 
 
 def sample_bytes(trained, k: int) -> bytes:
-    return input_bytes(ops.quantize(trained.inputs[k][None], trained.int8_net.input_q))
+    return encode_int8(ops.quantize(trained.inputs[k][None], trained.int8_net.input_q).tobytes())
 
 
 def reference_int8(trained, k: int) -> np.ndarray:
