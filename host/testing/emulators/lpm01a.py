@@ -57,6 +57,7 @@ class Lpm01aEmulator(PtyDevice):
         self._events: list[int] = []
         self._out = bytearray()
         self._lock = threading.Lock()
+        self.edges: list[int] = []  # every falling edge recorded while acquiring (host ns)
         self.disconnected = False
         self._overcurrent = False
 
@@ -64,6 +65,7 @@ class Lpm01aEmulator(PtyDevice):
         with self._lock:
             if self.acquiring and self.settings["eventsrc"] == "d7 fal":
                 self._events.append(host_ns())
+                self.edges.append(self._events[-1])
 
     def overcurrent(self) -> None:
         """The DUT draws more than the shield measures: an overcurrent record in the stream."""
