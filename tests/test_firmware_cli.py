@@ -215,7 +215,12 @@ def test_energy_with_the_lpm01a_through_the_cli(net, tmp_path, capsys):
     rec = json.loads((out / "result.json").read_text())
     assert rec["baud"] == 9600 and rec["unit"] == "uJ/inf."
     assert len(rec["procedure"]["windows"]) == 5
-    assert rec["value"] == pytest.approx(watts * us, rel=0.05)  # 39.6 uJ an inference
+    # the median window's energy: the constant power over the time its inferences really
+    # took (2 ms each on an idle machine, 39.6 uJ; longer when the machine is loaded)
+    med = sorted(rec["procedure"]["windows"], key=lambda w: w["energy_per_inf_uj"])[2]
+    assert rec["value"] == med["energy_per_inf_uj"]
+    assert med["seconds"] >= med["n"] * us / 1e6 - 0.002
+    assert rec["value"] == pytest.approx(watts * med["seconds"] / med["n"] * 1e6, rel=1e-3)
     assert emu.commands[0] == "dut name"  # through the interface board
     assert "Median energy (uJ/inf.) : " in (out / "mlperf_log_summary.txt").read_text()
 
