@@ -49,7 +49,7 @@ class TinyBoard:
     def info(self, boot_wait: float = 0.5) -> dict[str, Any]:
         """What the DUT says: ``name%`` and ``profile%`` (name, profile, model)."""
         self._check_open()
-        with emulators.line_for(self.profile, "performance", self.report) as (port, baud):
+        with emulators.line_for(self.profile, "performance", self.report) as (port, baud, _):
             with Dut(port, baud) as dut:
                 info = dut.identify(boot_wait)
         d = {"board": self.profile.name, "port": port, "baud": baud, "name": info.name,
@@ -100,7 +100,13 @@ class TinyBoard:
         _check_tuning(tuning)
         say = progress or self.report
         meter_url = meter or self.profile.meter_url
-        if mode == "energy" and not meter_url:
+        started = not self.params.line(mode)[0] and bool(self.params.emulate)
+        if mode == "energy" and started and meter_url:
+            raise UsageError(f"board {self.profile.name} has no port, so the run starts an "
+                             "emulated board, which brings its own emulated LPM01A: drop "
+                             "--meter (meter=), or start the board with 'edgeperf emulate mcu "
+                             "--mode energy' and pass the --port and --meter it prints")
+        if mode == "energy" and not meter_url and not started:
             raise UsageError(f"energy mode needs an energy monitor and board "
                              f"{self.profile.name} names none: pass --meter "
                              "'lpm01a:///dev/ttyACM0?freq=1k&output=energy' (meter= in the API) "
@@ -108,8 +114,8 @@ class TinyBoard:
         t = self._task(task, model)
         out = Path(out_dir) if out_dir is not None else Path("results") / (
             datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{t.name}-{mode}")
-        with emulators.line_for(self.profile, mode, say) as (port, baud):
-            m = _open_meter(meter_url) if mode == "energy" else None
+        with emulators.line_for(self.profile, mode, say) as (port, baud, emulated_meter):
+            m = _open_meter(meter_url or emulated_meter) if mode == "energy" else None
             start = datetime.now(timezone.utc)
             try:
                 r = run_procedure(port, baud, mode, t, out, meter=m, report=say, **tuning)

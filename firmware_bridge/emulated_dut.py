@@ -29,11 +29,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgeperf.testing.pty_device import PtyDevice
+from edgeperf.testing.pty_device import PtyDevice, write_all
 from edgeperf_firmware import protocol as P
 
 MAX_DB_INPUT_SIZE = 4096
-INTERFACE_NAME = "tinyML Enhanced Interface Board"
+INTERFACE_NAME = P.INTERFACE_NAME
 
 
 def ic_digits_network():
@@ -91,13 +91,7 @@ class EmulatedDut(PtyDevice):
         data = b"".join(self._wrap(line).encode() + b"\r\n" for line in lines)
         if self.garbage:
             data = bytes(b | 0x80 for b in data)
-        while data and not self._closing.is_set():
-            try:
-                _, w, _ = select.select([], [self.master], [], 0.05)
-                if w:
-                    data = data[os.write(self.master, data):]
-            except OSError:
-                return
+        write_all(self.master, data, self._closing)
 
     def _wrap(self, line: str) -> str:
         return P.DUT_PREFIX + line if self.interface else line

@@ -281,13 +281,17 @@ def _metered(dut: Dut, meter: Any, n: int, warmups: int, mark: str
     finally:
         time.sleep(getattr(meter, "settle_s", 0.05))  # the last edge reaches the stream
         meter.stop()
+    events = [int(e.sample_index) for e in meter.events]
+    if hasattr(meter, "energy_samples") and getattr(meter, "output", "") == "energy":
+        joules, period = meter.energy_samples()  # the shield's own samples and clock
+        return reply, events, joules, period
     trace = meter.trace()
     period = trace.interval_ns / 1e9 if trace.interval_ns else 0.0
     if not period:
         raise ValueError(f"energy mode needs the monitor's output in energy per sample "
                          f"(LPM01A: output=energy); {meter.url} gives instantaneous values")
     joules = np.asarray(trace.watts, np.float64) * period
-    return reply, [int(e.sample_index) for e in meter.events], joules, period
+    return reply, events, joules, period
 
 
 def energy(dut: Dut, meter: Any, samples: list[Sample], *, windows: int = TINY_WINDOWS,

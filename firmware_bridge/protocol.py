@@ -31,6 +31,7 @@ MODE_PREFIX = "m-timestamp-mode-"
 MODES = ("performance", "energy")
 MODELS = ("kws01", "vww01", "ic01", "ad01")
 DUT_PREFIX = "[dut]: "
+INTERFACE_NAME = "tinyML Enhanced Interface Board"  # the interface board's answer to name%
 FW_VERSION = "ULPMark for tinyML Firmware V0.0.1"  # EE_FW_VERSION
 
 # The runner's timing rules (serial_device.py, device_under_test.py): each reply line within

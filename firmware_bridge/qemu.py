@@ -146,6 +146,12 @@ class QemuBoard:
     def line_fd(self) -> int:
         return self._fds[1]
 
+    @property
+    def port_fd(self) -> int:
+        """The protocol UART's pty as the harness holds it (raw, non-blocking), for a relay
+        that stands between the board and its host (energy_bench.py)."""
+        return self._fds[0]
+
     def command(self, socket_path: Path) -> list[str]:
         align = "on" if self.realtime else "off"
         return [qemu_binary(), "-M", MACHINE, "-nodefaults", "-display", "none",

@@ -27,6 +27,14 @@ here) every edge arrives early, so a meter fed so sees exactly the window the de
 to the host's sleep precision; the reply comes before the last edge is played, so stop the
 meter after ``wait_played``. qemu's own pacing (``-icount align=on``) lags the device clock
 by about 2 % under load, and a late edge can only be played late.
+
+``falling_to(shield, device_clock=True)`` goes one step further for an emulated shield that
+takes an edge's time (``Lpm01aEmulator.gpio_falling_edge(at_ns)``): the first edge of a
+timeline is placed at the start of the shield's next sample, each later one exactly as much
+later as the device clock says, so the samples between two edges are the device's window
+rounded up to whole samples, the same on every run. ``settle()`` lets a relay that carries
+the protocol UART (energy_bench.py) hold the board's output until every edge the firmware
+wrote before it has been played: the reply then comes when a real board's would.
 """
 
 from __future__ import annotations
@@ -63,11 +71,22 @@ def parse_edge(line: bytes, host_ns: int = 0) -> Edge:
     return Edge(text[0] == "F", int(text[1:]), host_ns)
 
 
-def falling_to(emulator: object) -> Callable[[Edge], None]:
-    """An ``on_edge`` that plays falling edges into an emulated LPM01A's D7 input."""
+def falling_to(emulator: object, device_clock: bool = False) -> Callable[[Edge], None]:
+    """An ``on_edge`` that plays falling edges into an emulated LPM01A's D7 input: when it is
+    called, or (``device_clock``) at the host time the device clock gives it (module doc)."""
+    anchor: list[tuple[int, int] | None] = [None]  # (ticks, host ns) of the timeline's start
+    last = [-1]
 
     def on_edge(edge: Edge) -> None:
-        if edge.falling:
+        if device_clock:
+            if anchor[0] is None or edge.ticks <= last[0]:  # boot or infer: a new timeline
+                at = emulator.sample_boundary_ns()
+                anchor[0] = (edge.ticks, time.monotonic_ns() if at is None else at)
+            last[0] = edge.ticks
+            ticks0, host0 = anchor[0]
+            if edge.falling:
+                emulator.gpio_falling_edge(at_ns=host0 + (edge.ticks - ticks0) * TICK_NS)
+        elif edge.falling:
             emulator.gpio_falling_edge()
 
     return on_edge
@@ -89,6 +108,8 @@ class TimestampLine:
         self._anchor: tuple[int, int] | None = None  # (ticks, host ns) of the timeline's start
         self._last_ticks = -1
         self._played = 0
+        self._buf = b""
+        self._read_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="timestamp-line", daemon=True)
         self._player = threading.Thread(target=self._play, name="timestamp-line-player",
                                         daemon=True)
@@ -117,19 +138,29 @@ class TimestampLine:
                 self._cond.notify_all()
 
     def _run(self) -> None:
-        buf = b""
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([self.fd], [], [], 0.05)
-                data = os.read(self.fd, 4096) if ready else b""
-            except BlockingIOError:
-                continue
+                select.select([self.fd], [], [], 0.05)
+                self._read_now()
             except (OSError, ValueError):
                 return
+
+    def _read_now(self) -> int:
+        """Read and parse what the line holds now; the number of edges read so far."""
+        with self._read_lock:
+            data = b""
+            while True:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
             now = time.monotonic_ns()
-            buf += data
-            while b"\n" in buf:
-                line, _, buf = buf.partition(b"\n")
+            self._buf += data
+            while b"\n" in self._buf:
+                line, _, self._buf = self._buf.partition(b"\n")
                 try:
                     edge = parse_edge(line, now)
                 except ValueError:
@@ -139,6 +170,16 @@ class TimestampLine:
                 with self._cond:
                     self._edges.append(edge)
                     self._cond.notify_all()
+            with self._cond:
+                return len(self._edges)
+
+    def settle(self, timeout: float = 60.0) -> None:
+        """Read what the line holds now, then wait until every edge read has been played."""
+        try:
+            count = self._read_now()
+        except (OSError, ValueError):  # the board is gone: nothing more will come
+            return
+        self._wait(lambda: self._played, count, timeout, "played")
 
     @property
     def edges(self) -> list[Edge]:

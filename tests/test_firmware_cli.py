@@ -193,12 +193,35 @@ def test_a_missed_accuracy_target_exits_3(dut, tmp_path, capsys):
     assert rec["exit_code"] == 3 and rec["result"] == "VALID"  # the procedure held its rules
 
 
-def test_energy_needs_a_meter(tmp_path, capsys):
-    code = main(["run", "--board", "emulated-tiny", "--mode", "energy", "--out",
+def test_energy_needs_a_meter(dut, tmp_path, capsys):
+    code = main(["run", "--board", url(dut), "--mode", "energy", "--out",
                  str(tmp_path / "e")])
     assert code == 2
-    assert ("energy mode needs an energy monitor and board emulated-tiny names none: pass "
+    assert (f"energy mode needs an energy monitor and board tiny:{dut.path} names none: pass "
             "--meter 'lpm01a:///dev/ttyACM0?freq=1k&output=energy'") in capsys.readouterr().err
+
+
+def test_an_emulated_board_started_for_an_energy_run_brings_its_shield(tmp_path, capsys):
+    """emulated-tiny has no port: an energy run starts the Python DUT behind an emulated
+    interface board with an emulated LPM01A (10 mW) its timestamps drive, and measures with
+    it; 1 ms an inference (in real time), so about 10 uJ an inference."""
+    out = tmp_path / "e"
+    code = main(["run", "--board", "emulated-tiny", "--mode", "energy", "--tiny-window-s",
+                 "0.25", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 3, err  # 0.25 s windows
+    assert "its timestamps into an emulated LPM01A (10 mW)" in err
+    rec = json.loads((out / "result.json").read_text())
+    windows = rec["procedure"]["windows"]
+    assert len(windows) == 5 and rec["unit"] == "uJ/inf."
+    for w in windows:  # 10 uJ a 1 ms sample: the energy is the samples between the events
+        samples = w["events"][-1] - w["events"][-2]
+        assert w["seconds"] == samples / 1000
+        assert w["energy_per_inf_uj"] == pytest.approx(10.0 * samples / w["n"], rel=1e-9)
+    code = main(["run", "--board", "emulated-tiny", "--mode", "energy", "--meter",
+                 "lpm01a:///dev/ttyACM0", "--out", str(tmp_path / "x")])
+    assert code == 2
+    assert "brings its own emulated LPM01A: drop --meter" in capsys.readouterr().err
 
 
 def test_energy_with_the_lpm01a_through_the_cli(net, tmp_path, capsys):
@@ -295,6 +318,16 @@ def test_the_api_runs_the_procedure_and_returns_a_tiny_result(dut, tmp_path):
 # ---------------------------------------------------------------- edgeperf emulate mcu
 
 
+def _interrupt(proc: subprocess.Popen) -> None:
+    """Ctrl-C, as a user stops it: it exits 0."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_emulate_mcu_python_prints_a_port_a_run_can_use(tmp_path, capsys):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "edgeperf.cli", "emulate", "mcu",
@@ -312,12 +345,30 @@ def test_emulate_mcu_python_prints_a_port_a_run_can_use(tmp_path, capsys):
                      "--quiet"]) == 0
         assert json.loads((out / "result.json").read_text())["value"] == 1000.0
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            assert proc.wait(timeout=10) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        _interrupt(proc)
+
+
+def test_emulate_mcu_energy_prints_the_board_and_its_shield(tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "edgeperf.cli", "emulate", "mcu",
+                             "--python", "--energy", "--watts", "0.02"], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        first = proc.stdout.readline()
+        assert "into an emulated LPM01A (20 mW) on /dev/pts/" in first, first
+        m = re.search(r"--port (/dev/pts/\d+) --mode energy --meter '(lpm01a://\S+)'",
+                      proc.stdout.readline())
+        assert m
+        out = tmp_path / "e"
+        assert main(["run", "--board", "emulated-tiny", "--port", m[1], "--mode", "energy",
+                     "--meter", m[2], "--tiny-window-s", "0.2", "--out", str(out),
+                     "--quiet"]) == 3  # 0.2 s windows
+        rec = json.loads((out / "result.json").read_text())
+        w = rec["procedure"]["windows"][0]
+        samples = w["events"][-1] - w["events"][-2]
+        assert w["energy_per_inf_uj"] == pytest.approx(20.0 * samples / w["n"], rel=1e-9)
+    finally:
+        _interrupt(proc)
 
 
 # ---------------------------------------------------------------- the qemu reference board
@@ -344,3 +395,30 @@ def test_the_qemu_board_started_for_a_run_gives_exact_figures(tmp_path, capsys):
     assert rec["value"] == 216 / (11_000_648 / 1e6)  # window 1's: the median of the five
     assert rec["result"] == "VALID" and rec["sut_name"] == "edgeperf-reference-mps2-an385 (ic01)"
     assert "Median throughput is     19.635 inf./sec." in (out / "results.txt").read_text()
+
+
+def test_the_qemu_board_started_for_an_energy_run_gives_exact_figures(tmp_path, capsys):
+    """qemu-mps2-an385 with no port, energy mode: the run starts the energy bench (the
+    firmware behind an emulated interface board, its timestamp line into an emulated LPM01A
+    drawing 10 mW, edges placed on the device's clock) and measures with its shield. Under
+    icount every window's samples are exact, so the median is exactly 10 uJ x 10951 / 215.
+    MLPerf Tiny's 5 windows of 10 s, played in real time: about a minute."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed; run scripts/test.sh", pytrace=False)
+    out = tmp_path / "qemu-energy"
+    code = main(["run", "--board", "qemu-mps2-an385", "--mode", "energy", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "behind an emulated interface board, its timestamp line into an emulated LPM01A" \
+        in err
+    rec = json.loads((out / "result.json").read_text())
+    windows = rec["procedure"]["windows"]
+    assert [(w["n"], w["events"][-1] - w["events"][-2]) for w in windows] == [
+        (215, 10951), (215, 10952), (215, 10950), (215, 10949), (215, 10957)]
+    assert rec["result"] == "VALID" and rec["unit"] == "uJ/inf."
+    assert rec["value"] == pytest.approx(10.0 * 10951 / 215, rel=1e-12)  # 509.3488 uJ/inf.
+    text = (out / "results.txt").read_text()
+    m = re.search(r"Median energy cost is ([\d\.]+) uJ/inf", text)  # Tiny's checker's regex
+    assert m and m[1] == "509.3488"
+

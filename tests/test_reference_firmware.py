@@ -408,3 +408,42 @@ def test_energy_run_end_to_end_through_the_emulated_lpm01a(energy_board, trained
     assert expected == pytest.approx(510.31072, abs=1e-6)
     print(f"energy: meter {uj_per_inf:.3f} uJ/inf., device window {expected:.3f}")
     assert abs(uj_per_inf - expected) <= 1.0 + 0.2, (uj_per_inf, expected)
+
+
+def test_the_energy_bench_measures_the_devices_window_exactly(firmware, trained) -> None:
+    """The bench (energy_bench.py): the firmware behind an emulated interface board, its
+    timestamp line into the emulated LPM01A on the device's clock. The samples between the
+    two events are the device's window (falling edge to falling edge, in 25 MHz ticks)
+    rounded up to whole 1 ms samples, so 10 mW gives an exact energy per inference; the reply
+    comes only once the window has been played to the shield."""
+    import math
+
+    from edgeperf.power.meter import open_meter
+    from edgeperf_firmware import procedures
+    from edgeperf_firmware.dut import InterfaceDut
+    from edgeperf_firmware.energy_bench import EnergyBench
+
+    n = 10
+    with EnergyBench(firmware["energy"].elf, 0.010) as bench:
+        meter = open_meter(bench.meter_url)
+        try:
+            with InterfaceDut(bench.port, 9600) as dut:
+                info = dut.identify(0.5)
+                assert (info.name, info.model) == ("edgeperf-reference-mps2-an385", "ic01")
+                dut.mode = "energy"
+                dut.load(sample_bytes(trained, 0))
+                bench.line.clear()
+                reply, events, joules, period = procedures._metered(dut, meter, n, 0, "w")
+                edges = bench.line.edges
+        finally:
+            meter.close()
+        assert bench.relay.commands[:2] == ["dut name", "dut profile"]
+        assert bench.shield.late_edges == 0
+    assert reply.results and period == 0.001
+    falling = [e.ticks for e in edges if e.falling]
+    assert falling[-1] - falling[-2] == ENERGY_WINDOW_10_SAMPLE_0  # 510.31072 ms
+    samples = events[-1] - events[-2]
+    assert samples == math.ceil(ENERGY_WINDOW_10_SAMPLE_0 * 40 / 1e6) == 511
+    assert float(joules[events[-2]:events[-1]].sum()) * 1e6 / n == pytest.approx(511.0,
+                                                                               rel=1e-12)
+

@@ -18,8 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "pseudo-terminal (qemu's mps2-an385 with the reference firmware when "
                         "qemu-system-arm is installed, else the Python DUT)")
     load = p.add_mutually_exclusive_group()
-    load.add_argument("--watts", type=non_negative, default=5.0,
-                      help="the constant load the instrument measures (default: 5 W)")
+    load.add_argument("--watts", type=non_negative, default=None,
+                      help="the constant load the instrument measures (default: 5 W; mcu "
+                           "--energy: the emulated LPM01A's load, 0.01 W)")
     load.add_argument("--profile", metavar="FILE",
                       help="a load profile: 'SECONDS WATTS' a line ('repeat' to loop)")
     p.add_argument("--port", type=int, default=8888, help="ptd: TCP port (default: 8888)")
@@ -38,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "ic01)")
     m.add_argument("--energy", action="store_true",
                    help="mcu: boot in energy mode (timestamps as edges, behind an interface "
-                        "board)")
+                        "board), with an emulated LPM01A its timestamp line drives (both "
+                        "ports printed)")
     m.add_argument("--infer-us", type=int, default=1000, metavar="US",
                    help="mcu --python: virtual microseconds an inference (default: 1000)")
     p.set_defaults(fn=cmd_emulate)
@@ -50,12 +52,18 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     if args.instrument == "mcu":
         from edgeperf.links.registry import open_emulator
 
+        try:
+            load = load_profile(args.profile) if args.profile else args.watts
+        except ValueError as exc:
+            say(str(exc))
+            return EXIT_USAGE
         open_emulator("python" if args.python else None, args.model,
-                      "energy" if args.energy else "performance", args.infer_us)
+                      "energy" if args.energy else "performance", args.infer_us, None, load)
         return EXIT_VALID
 
     try:
-        profile = load_profile(args.profile if args.profile else args.watts)
+        profile = load_profile(args.profile if args.profile else
+                               (5.0 if args.watts is None else args.watts))
     except ValueError as exc:
         say(str(exc))
         return EXIT_USAGE

@@ -9,11 +9,26 @@ slave path a driver opens with pyserial, and a thread that answers on the master
 from __future__ import annotations
 
 import os
+import select
 import threading
 import tty
 from typing import TypeVar
 
 T = TypeVar("T", bound="PtyDevice")
+
+
+def write_all(fd: int, data: bytes, closing: threading.Event) -> None:
+    """Write all of ``data`` to ``fd`` as fast as it takes it, until ``closing`` is set (a
+    closed fd ends it: the reader is gone)."""
+    while data and not closing.is_set():
+        try:
+            _, w, _ = select.select([], [fd], [], 0.05)
+            if w:
+                data = data[os.write(fd, data):]
+        except BlockingIOError:
+            continue
+        except OSError:
+            return
 
 
 class PtyDevice:

@@ -18,6 +18,7 @@ are kept with their sample index: on the shield's timeline they need no host clo
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -36,6 +37,10 @@ from edgeperf.power.drivers.lpm01a_stream import (
 )
 from edgeperf.power.meter import Meter, MeterError, MeterURL
 from edgeperf.power.trace import PowerTrace
+
+# A GPIO event in ascii_dec: ``event 00 ris`` as the MLCommons Tiny runner matches it
+# (power_manager_lpm.py: ``event \d+ ris``); ``fal`` and ``Event ...`` are accepted too
+EVENT_LINE = re.compile(r"^(event \d+ (ris|fal)\b|Event\b)", re.IGNORECASE)
 
 
 class Lpm01aMeter(Meter):
@@ -248,7 +253,7 @@ class Lpm01aMeter(Meter):
                         wall_offset_ns=self._anchor.offset_ns,
                         timing_uncertainty_ns=bound + 100_000)
         stamps = [m for m in p.metadata if m.timestamp_ms is not None]
-        events = [m for m in p.metadata if m.kind == MD_EVENT or m.text.startswith("Event")]
+        events = self.events
         if events:
             tr.notes.append(f"GPIO events at samples {[m.sample_index for m in events][:20]}")
         if stamps:
@@ -260,11 +265,21 @@ class Lpm01aMeter(Meter):
                                 "samples were lost")
         return tr
 
+    def energy_samples(self) -> tuple[np.ndarray, float]:
+        """(the shield's samples as it sent them, in J each with ``output=energy``; its own
+        sample period in s): what MLPerf Tiny's energy figures count, on the shield's clock
+        alone (the runner's ``samples / energy_sampling_freq``), with no host clock fit."""
+        if self.output != "energy":
+            raise MeterError(f"{self.url}: energy samples need output=energy (the shield "
+                             f"sends {self.output})")
+        values = self._parser.values if self._parser is not None else []
+        return np.asarray(values, np.float64), 1.0 / FREQS[self.freq]
+
     @property
     def events(self) -> list[Metadata]:
         p = self._parser
         return [m for m in (p.metadata if p else []) if m.kind == MD_EVENT
-                or m.text.startswith("Event")]
+                or EVENT_LINE.match(m.text)]
 
     def info(self) -> dict[str, Any]:
         return {"url": self.url, "version": self.version, "freq": self.freq,

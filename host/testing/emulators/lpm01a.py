@@ -6,7 +6,16 @@ firmware's help text describes (frequencies, the 10 kHz ascii_dec limit, host co
 first), and streams samples in real time on its own clock: current (A) or energy per
 period (J) from its load profile at the ``volt`` setting, in ascii_dec or bin_hexa, with a
 timestamp record every second. ``gpio_falling_edge()`` plays the DUT pulling D7 low
-(reported when ``eventsrc d7 fal`` is set); ``disconnect()`` plays a pulled cable.
+(reported when ``eventsrc d7 fal`` is set), now or at a given host time (``at_ns``: a bench
+that knows when the edge happened on the device's clock, energy_bench.py, places it there;
+``sample_boundary_ns`` names the next sample's start); ``disconnect()`` plays a pulled cable.
+``lag_s`` holds each sample back that long before it is sent (a shield's buffer), so an edge
+played a little late still lands where it happened; ``stop`` sends everything up to now.
+
+In ascii_dec an event is the line ``event NN ris`` (NN counting from 00), the spelling the
+MLCommons Tiny runner matches (``event (\\d+) ris``, power_manager_lpm.py) and its JS220
+adapter imitates; whether a real shield prints ``ris`` with ``eventsrc d7 fal`` is the
+runner's assumption, not checked against hardware here.
 
 The binary metadata records 0xF1 error, 0xF2 info, 0xF3 timestamp (4-byte ms, buffer load),
 0xF4 end and 0xF5 overcurrent follow the codes that drivers written against real shields
@@ -17,6 +26,7 @@ overcurrent lines are this emulator's rendering and should be checked against a 
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import threading
@@ -42,8 +52,9 @@ VERSION = "1.0.2-edgeperf-emulated"
 class Lpm01aEmulator(PtyDevice):
     thread_name = "lpm01a-emulator"
 
-    def __init__(self, profile: LoadProfile | float = 0.01) -> None:
+    def __init__(self, profile: LoadProfile | float = 0.01, lag_s: float = 0.0) -> None:
         super().__init__()
+        self.lag_ns = int(lag_s * 1e9)
         self.profile = profile if isinstance(profile, LoadProfile) else ConstantProfile(profile)
         os.set_blocking(self.master, False)
         self.htc = False
@@ -55,17 +66,41 @@ class Lpm01aEmulator(PtyDevice):
         self._t0 = 0
         self._k = 0  # samples sent
         self._events: list[int] = []
+        self._n_events = 0  # event records sent this acquisition (ascii's NN)
+        self.late_edges = 0  # edges placed after their sample had already been sent
         self._out = bytearray()
         self._lock = threading.Lock()
         self.edges: list[int] = []  # every falling edge recorded while acquiring (host ns)
         self.disconnected = False
         self._overcurrent = False
 
-    def gpio_falling_edge(self) -> None:
+    def gpio_falling_edge(self, at_ns: int | None = None) -> None:
+        """D7 pulled low now, or at host time ``at_ns`` (monotonic ns; one not yet streamed
+        lands in the sample it falls in, one already streamed in the next sample sent)."""
         with self._lock:
             if self.acquiring and self.settings["eventsrc"] == "d7 fal":
-                self._events.append(host_ns())
-                self.edges.append(self._events[-1])
+                at = host_ns() if at_ns is None else int(at_ns)
+                if self._k and at <= self._t0 + int((self._k - 1) * self._period()):
+                    self.late_edges += 1  # its sample (the first starting at or after it) is sent
+                self._events.append(at)
+                self.edges.append(at)
+
+    def _period(self) -> float:
+        return 1_000_000_000 / FREQS[self.settings["freq"]]
+
+    def sample_boundary_ns(self, at_ns: int | None = None) -> int | None:
+        """The host time the first sample starting at or after ``at_ns`` (now) starts; None
+        when not acquiring."""
+        with self._lock:
+            if not self.acquiring:
+                return None
+            at, period = host_ns() if at_ns is None else int(at_ns), self._period()
+            k = max(0, math.ceil((at - self._t0) / period))
+            while self._t0 + int(k * period) < at:  # sample k starts at t0 + int(k x period)
+                k += 1
+            while k and self._t0 + int((k - 1) * period) >= at:
+                k -= 1
+            return self._t0 + int(k * period)
 
     def overcurrent(self) -> None:
         """The DUT draws more than the shield measures: an overcurrent record in the stream."""
@@ -192,12 +227,13 @@ class Lpm01aEmulator(PtyDevice):
                 self._t0 = host_ns()
                 self._k = 0
                 self._events = []
+                self._n_events = 0
                 self.profile.anchor(self._t0)
                 return
             elif cmd == "stop":
                 if not self.acquiring:
                     return self._error(line, "no acquisition in progress")
-                self._stream()
+                self._stream(final=True)
                 self.acquiring = False
                 if s["format"] == "bin_hexa":
                     self._out += bytes([MD_START, MD_END, 0xFF, 0xFF])
@@ -208,11 +244,11 @@ class Lpm01aEmulator(PtyDevice):
             self._say(f"ack {line}")
 
     # ---------------------------------------------------------------- the stream
-    def _stream(self) -> None:
+    def _stream(self, final: bool = False) -> None:
         s = self.settings
         f = FREQS[s["freq"]]
         period = 1_000_000_000 / f
-        now = host_ns()
+        now = host_ns() - (0 if final else self.lag_ns)
         due = int((now - self._t0) // period)
         binary = s["format"] == "bin_hexa"
         volts = s["volt"] / 1000.0
@@ -241,7 +277,8 @@ class Lpm01aEmulator(PtyDevice):
                     self._out += bytes([MD_START, MD_EVENT]) + k.to_bytes(4, "big") + \
                         bytes([0x07, 0xFF, 0xFF])
                 else:
-                    self._out += f"Event D7 falling edge, sample {k}\r\n".encode()
+                    self._out += f"event {self._n_events:02d} ris\r\n".encode()
+                self._n_events += 1
             if not powered:
                 value = 0.0
             elif s["output"] == "energy":
