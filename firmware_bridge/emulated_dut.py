@@ -43,6 +43,53 @@ def ic_digits_network():
     return build(IC_DIGITS).int8_net
 
 
+def ad_synthetic_network():
+    """The ad-synthetic int8 network the task's .tflite file was written from."""
+    from edgeperf.tasks.training import AD_SYNTHETIC, build
+
+    return build(AD_SYNTHETIC).int8_net
+
+
+# ---------------------------------------------------------------- ad01, as the C firmware
+
+
+def quantize_float_to_int8(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Tiny's QuantizeFloatToInt8 as the reference firmware computes it (th_port.c): the
+    quotient value / scale in float32, rounded half away from zero (C's round()), plus the
+    zero point, clamped to int8."""
+    q = np.asarray(x, np.float32) / np.float32(scale)
+    q = np.where(q > np.float32(-256), q, np.float32(-256))  # NaN too, as the C's !(q > -256)
+    q = np.minimum(q, np.float32(256))
+    r = np.trunc(q)
+    rem = q - r  # exact
+    r = r + (rem >= np.float32(0.5)) - (rem <= np.float32(-0.5))
+    return np.clip(r.astype(np.int32) + zero_point, -128, 127).astype(np.int8)
+
+
+def ad01_score(net, x: np.ndarray) -> np.float32:
+    """An ad01 board's anomaly score for one float32 input, bit for bit as the reference
+    firmware (and Tiny's AD reference, calculate_result) computes it: the input quantized on
+    the board, the network run, each output dequantized in float32, then the squared
+    differences to the float input summed in float32 in index order (np.cumsum adds
+    sequentially; np.sum would pair) and divided by the element count in float32."""
+    from edgeperf.models.network import forward
+
+    xf = np.asarray(x, np.float32).reshape(-1)
+    q = quantize_float_to_int8(xf, net.input_q.scale, net.input_q.zero_point)
+    y = forward(net, q.reshape(net.input_shape)).reshape(-1)
+    out_q = net.int8[-1].out
+    deq = (y.astype(np.int32) - out_q.zero_point).astype(np.float32) * np.float32(out_q.scale)
+    diff = deq - xf
+    total = np.cumsum(diff * diff, dtype=np.float32)[-1]
+    return np.float32(total / np.float32(len(xf)))
+
+
+def ad01_results_line(score: float) -> str:
+    """What an ad01 board prints for ``score`` (protocol.TINY_IO's decimals: 6, not Tiny's 3;
+    see there)."""
+    return P.results_line([float(np.float32(score))], P.TINY_IO["ad01"].results_format)
+
+
 class EmulatedDut(PtyDevice):
     thread_name = "emulated-dut"
 
@@ -79,6 +126,8 @@ class EmulatedDut(PtyDevice):
     def start(self) -> EmulatedDut:
         if self.net is None and self.model == "ic01":
             self.net = ic_digits_network()
+        if self.net is None and self.model == "ad01":
+            self.net = ad_synthetic_network()
         return super().start()
 
     def reset(self) -> None:
@@ -258,18 +307,20 @@ class EmulatedDut(PtyDevice):
 
         net = self.net
         size = int(np.prod(net.input_shape))
+        if self.model == "ad01":  # float32 in, the anomaly score out, as th_port.c
+            if len(self.buffer) != 4 * size:
+                raise ValueError(f"Input db has {len(self.buffer)} bytes, expected {4 * size}")
+            return [float(ad01_score(net, np.frombuffer(bytes(self.buffer), "<f4")))]
         if len(self.buffer) != size:
             raise ValueError(f"Input db has {len(self.buffer)} bytes, expected {size}")
         x = np.frombuffer(P.decode_int8(bytes(self.buffer)), np.int8).reshape(net.input_shape)
         out_q = net.int8[-1].out
         y = out_q.scale * (forward(net, x).astype(np.float64).reshape(-1) - out_q.zero_point)
-        if self.model == "ad01":  # the anomaly score: mean squared reconstruction error
-            xr = net.input_q.scale * (x.astype(np.float64).reshape(-1) - net.input_q.zero_point)
-            return [float(np.mean((y - xr) ** 2))]
         return [float(v) for v in y]
 
     def _results_line(self) -> str:
-        return P.results_line(self.last_results, "%.6e" if self.model == "ad01" else "%0.3f")
+        io = P.TINY_IO.get(self.model, P.TINY_IO["ic01"])
+        return P.results_line(self.last_results, io.results_format)
 
 
 def serve(model: str = "ic01", mode: str = "performance", infer_us: int = 1000) -> None:

@@ -10,7 +10,12 @@ the one the task's -int8.tflite was written from (``to_tflite`` of it equals the
 bytes), and the file's SHA-256 is written into the source: the firmware's weights are the
 .tflite's.
 
-``python -m edgeperf_firmware.gen_weights [ic-digits] > model.c``
+The model descriptor also says how the board talks about the model, as MLPerf Tiny's reference
+for its id does (``protocol.TINY_IO``): ic01 takes the int8 input offset by 128 and prints the
+dequantized output vector with 3 decimals; ad01 takes float32 inputs it quantizes itself and
+prints the mean squared reconstruction error (see th_port.c and emulated_dut.ad01_score).
+
+``python -m edgeperf_firmware.gen_weights [ic-digits|ad-synthetic] > model.c``
 """
 
 from __future__ import annotations
@@ -34,11 +39,15 @@ from edgeperf.models.network import (
     Softmax,
     to_tflite,
 )
+from edgeperf_firmware.protocol import TINY_IO
 
 # which task becomes which MLPerf Tiny model id (m-model-[...])
-MODEL_IDS = {"ic-digits": "ic01"}
+MODEL_IDS = {"ic-digits": "ic01", "ad-synthetic": "ad01"}
 ARENA_MAX = 4096  # nn.c's activation buffers (bytes each)
-INPUT_MAX = 4096  # th_port.c's input tensor
+INPUT_MAX = 4096  # th_port.c's input tensor (int8 values)
+FLOAT_INPUT_MAX = 1024  # th_port.c's float32 input (values; 4 bytes each)
+OUTPUT_MAX = 256  # th_port.c's output tensor
+DB_MAX = 96 * 96 * 3  # ee.h's MAX_DB_INPUT_SIZE: the most bytes a 'db load' takes
 
 
 class GenerateError(errors.EdgeperfError, ValueError):
@@ -76,6 +85,10 @@ def _multipliers(x_q: ops.QParams, w_scale: np.ndarray, out_q: ops.QParams) -> t
 
 def network_source(net: Network, model_id: str, description: str) -> tuple[str, int, int]:
     """(C source defining NN_MODEL, input size, output size) for an int8 network."""
+    if model_id not in TINY_IO:
+        raise GenerateError(f"model id {model_id!r}: the firmware speaks "
+                            f"{', '.join(TINY_IO)}")
+    io = TINY_IO[model_id]
     if not net.quantized:
         raise GenerateError("the firmware runs int8 networks; quantize the network first")
     shape = tuple(net.input_shape[1:])  # (h, w, c) or (n,)
@@ -142,29 +155,45 @@ def network_source(net: Network, model_id: str, description: str) -> tuple[str, 
         fields = ", ".join(f".{k} = {v}" for k, v in f.items())
         layers.append(f"    {{{fields}{', ' + refs if refs else ''}}},")
         x_q = p.out
-    input_size = int(np.prod(net.input_shape))
+    input_size, output_size = int(np.prod(net.input_shape)), int(np.prod(shape))
     if input_size > INPUT_MAX:
         raise GenerateError(f"the input ({input_size} bytes) exceeds the firmware's {INPUT_MAX}")
+    if output_size > OUTPUT_MAX:
+        raise GenerateError(f"the output ({output_size} bytes) exceeds the firmware's "
+                            f"{OUTPUT_MAX}")
+    if io.input_kind == "float32" and input_size > min(FLOAT_INPUT_MAX, DB_MAX // 4):
+        raise GenerateError(f"the float32 input ({input_size} values) exceeds the firmware's "
+                            f"{FLOAT_INPUT_MAX}")
+    if io.result_kind == "mse" and output_size != input_size:
+        raise GenerateError(f"{model_id} scores the reconstruction error: the output "
+                            f"({output_size} values) must be the input's size ({input_size})")
     out_q = net.int8[-1].out
+    kinds = {"int8-offset": "NN_INPUT_INT8_OFFSET", "float32": "NN_INPUT_FLOAT32",
+             "vector": "NN_RESULT_VECTOR", "mse": "NN_RESULT_MSE"}
     source = (
         '#include "nn.h"\n\n'
         + "\n".join(arrays)
         + f"\nstatic const nn_layer_t LAYERS[{len(layers)}] = {{\n" + "\n".join(layers) + "\n};\n\n"
         + "const nn_model_t NN_MODEL = {\n"
         + f'    .id = "{model_id}",\n    .description = "{description}",\n'
-        + f"    .input_size = {input_size}, .output_size = {int(np.prod(shape))},\n"
+        + f"    .input_size = {input_size}, .output_size = {output_size},\n"
         + f"    .arena_size = {ARENA_MAX}, .n_layers = {len(layers)},\n"
         + f"    .output_zp = {out_q.zero_point}, "
         + f".output_scale_bits = 0x{int(_f32_bits(out_q.scale)):08x}u,\n"
+        + f"    .input_kind = {kinds[io.input_kind]}, .result_kind = {kinds[io.result_kind]}, "
+        + f".result_decimals = {io.decimals},\n"
+        + f"    .input_zp = {net.input_q.zero_point}, "
+        + f".input_scale_bits = 0x{int(_f32_bits(net.input_q.scale)):08x}u,\n"
+        + f"    .uart_baud = {io.baud}u,\n"
         + "    .layers = LAYERS,\n};\n")
-    return source, input_size, int(np.prod(shape))
+    return source, input_size, output_size
 
 
 def generate(task: str = "ic-digits") -> Generated:
     """model.c for a built-in task's int8 model, checked against the task's .tflite file."""
     from edgeperf.tasks import training
 
-    recipes = {"ic-digits": training.IC_DIGITS}
+    recipes = {"ic-digits": training.IC_DIGITS, "ad-synthetic": training.AD_SYNTHETIC}
     if task not in recipes:
         raise GenerateError(f"no firmware model for task {task!r}; the firmware has "
                             f"{', '.join(recipes)}")

@@ -49,6 +49,28 @@ BAUD = {"performance": 115200, "accuracy": 115200, "energy": 9600}
 BAUD_AD01 = {"performance": 921600, "accuracy": 921600, "energy": 9600}
 
 
+@dataclass(frozen=True)
+class TinyIO:
+    """How a board exchanges one sample for a model id, as Tiny's reference for it does
+    (submitter_implemented.cpp): the db bytes, the m-results line, the UART."""
+    input_kind: str  # "int8-offset" (uint8 = int8 + 128) | "float32" (LE, quantized on board)
+    result_kind: str  # "vector" (the dequantized outputs) | "mse" (one reconstruction error)
+    decimals: int  # m-results values as "%0.<decimals>f"
+    baud: int  # performance mode's UART
+
+    @property
+    def results_format(self) -> str:
+        return f"%0.{self.decimals}f"
+
+
+# ad01: Tiny prints "%0.3f", but edgeperf's ad-synthetic scores are about 0.001 (0.0004 to
+# 0.027): 3 decimals leave 22 distinct values of its 600 and an AUC of 0.8683 where the
+# float32 scores give 0.9486; 6 decimals (500 distinct, AUC 0.94863) are the fewest that keep
+# it to 4 places. Both the reference firmware and the emulated DUT print 6.
+TINY_IO = {"ic01": TinyIO("int8-offset", "vector", 3, BAUD["performance"]),
+           "ad01": TinyIO("float32", "mse", 6, BAUD_AD01["performance"])}
+
+
 class ProtocolError(ValueError):
     """A line that claims to be a protocol line but cannot be read as one."""
 

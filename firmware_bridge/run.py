@@ -26,8 +26,11 @@ Reporter = Callable[[str, dict[str, Any]], None]
 
 
 def task_inputs(task: Any) -> tuple[list[Sample], np.ndarray]:
-    """The task's samples as the board takes them (an int8 model's input quantized as TFLite's
-    QUANTIZE does, then sent as uint8 = int8 + 128 like Tiny's ic01), and their real values."""
+    """The task's samples as the board takes them, and their real values. As Tiny's reference
+    for the task's model id (protocol.TINY_IO): ic01 takes an int8 model's input quantized as
+    TFLite's QUANTIZE does, sent as uint8 = int8 + 128; ad01 takes the real input values as
+    float32 little-endian (the runner's AD .bin files: it sends ``bytes_to_send`` of them a
+    sample) and quantizes them itself."""
     from edgeperf.models.tflite_reader import read_model
     from edgeperf.tasks.datasets import fit, real_values
 
@@ -37,12 +40,16 @@ def task_inputs(task: Any) -> tuple[list[Sample], np.ndarray]:
     if len(details) != 1:
         raise DutError(f"task {task.full_name}: a Tiny board takes one input tensor, the model "
                        f"has {len(details)}")
-    arrays = fit(task.dataset, details)[0]
+    arrays = fit(task.dataset, details)[0]  # checks the shapes either way
+    real = real_values(task.dataset, details)
+    io = protocol.TINY_IO.get(TASK_MODELS.get(task.name, ""))
+    if io is not None and io.input_kind == "float32":
+        arrays = real.astype("<f4")  # the dataset's float32 values, exactly
     labels = np.asarray(task.dataset.labels).reshape(-1)
     classes = int(labels.max()) + 1 if labels.dtype.kind in "iu" else 0
     samples = [Sample(i, f"{task.name}_{i:05d}.bin", classes, int(labels[i]),
                       _board_bytes(arrays[i])) for i in range(len(labels))]
-    return samples, real_values(task.dataset, details)
+    return samples, real
 
 
 def _board_bytes(x: np.ndarray) -> bytes:

@@ -15,7 +15,12 @@ from edgeperf.tasks.metrics import auc, top1
 from edgeperf.tasks.registry import load_task
 from edgeperf_firmware import protocol as P
 from edgeperf_firmware.dut import DutError
-from edgeperf_firmware.emulated_dut import EmulatedDut
+from edgeperf_firmware.emulated_dut import (
+    EmulatedDut,
+    ad01_results_line,
+    ad01_score,
+    quantize_float_to_int8,
+)
 from edgeperf_firmware.run import run_procedure, task_inputs
 
 # virtual microseconds an inference takes on each of the five performance inputs
@@ -127,20 +132,52 @@ def test_accuracy_auc_on_ad_synthetic(tmp_path):
 
     task = load_task("ad-synthetic")
     net = build(AD_SYNTHETIC).int8_net
-    samples, _ = task_inputs(task)
+    samples, real = task_inputs(task)
+    inputs = task.dataset.inputs[0]
+    # as Tiny's AD runner sends them: the task's real values as float32, not quantized
+    assert [s.data for s in samples] == [np.asarray(x, "<f4").tobytes() for x in inputs]
+    np.testing.assert_array_equal(real, inputs)
     with EmulatedDut("ad01", net=net) as emu:
         r = run_procedure(emu.path, 921600, "accuracy", task, tmp_path, boot_wait=0.05)
-    q = net.input_q
-    scores = []
-    for s in samples:  # the board's anomaly score, printed with %.6e
-        x = np.frombuffer(P.decode_int8(s.data), np.int8).reshape(net.input_shape)
-        o = net.int8[-1].out
-        y = o.scale * (forward(net, x).astype(np.float64).reshape(-1) - o.zero_point)
-        xr = q.scale * (x.astype(np.float64).reshape(-1) - q.zero_point)
-        scores.append(float("%.6e" % np.mean((y - xr) ** 2)))
+    # the board's anomaly score as the reference firmware prints it (6 decimals)
+    scores = [float("%0.6f" % ad01_score(net, np.frombuffer(s.data, "<f4"))) for s in samples]
     assert r.valid and r.metric == "auc" and r.count == 600
+    assert r.outputs == [[v] for v in scores]
     assert r.value == auc(np.array(scores), task.dataset.labels) == r.auc
     assert r.value >= 0.85 and r.passed
+    assert emu.commands.count("db load 512") == 600
+
+
+def test_ad01_reference_is_tinys_quantize_and_float32_sequential_mse():
+    """emulated_dut's ad01 functions against Tiny's code read literally, one float32 operation
+    at a time: QuantizeFloatToInt8 (round() of the float32 quotient, halves away from zero)
+    and calculate_result (diffsum += diff * diff in index order, then /= the count)."""
+    from edgeperf.tasks.training import AD_SYNTHETIC, build
+
+    f32 = np.float32
+    scale, zp = 0.5, -3
+    x = np.array([0.25, -0.25, 0.75, -0.75, 0.2499999, 1e9, -1e9, 63.0, -70.0, np.nan], f32)
+    got = quantize_float_to_int8(x, scale, zp)
+    want = []
+    for v in x:
+        q = f32(v) / f32(scale)
+        r = math.floor(abs(float(q)) + 0.5) * (1 if q >= 0 else -1) if q == q else -256
+        want.append(max(-128, min(127, r + zp)))
+    assert got.tolist() == want == [-2, -4, -1, -5, -3, 127, -128, 123, -128, -128]
+
+    t = build(AD_SYNTHETIC)
+    net = t.int8_net
+    out_q = net.int8[-1].out
+    for x in t.inputs[::97]:
+        q = quantize_float_to_int8(x, net.input_q.scale, net.input_q.zero_point)
+        y = forward(net, q.reshape(net.input_shape)).reshape(-1)
+        diffsum = f32(0)
+        for i in range(len(x)):
+            diff = f32(f32(int(y[i]) - out_q.zero_point) * f32(out_q.scale)) - f32(x[i])
+            diffsum = f32(diffsum + f32(diff * diff))
+        diffsum = f32(diffsum / f32(len(x)))
+        assert ad01_score(net, x).tobytes() == diffsum.tobytes()
+        assert ad01_results_line(diffsum) == f"m-results-[{float(diffsum):0.6f}]"
 
 
 def test_the_wrong_model_on_the_board_is_refused(ic, tmp_path):

@@ -8,6 +8,13 @@
 
 enum { NN_CONV = 1, NN_DEPTHWISE, NN_FULLY_CONNECTED, NN_MAX_POOL, NN_AVERAGE_POOL, NN_SOFTMAX };
 
+/* What the db bytes are: the int8 input offset by 128 (uint8, Tiny's ic01/vww01/kws01), or
+ * the real input as float32 little-endian that the device quantizes (Tiny's ad01). */
+enum { NN_INPUT_INT8_OFFSET = 1, NN_INPUT_FLOAT32 };
+/* What m-results prints: the dequantized output vector (ic01), or the mean squared error
+ * between the dequantized output and the float input, one value (ad01). */
+enum { NN_RESULT_VECTOR = 1, NN_RESULT_MSE };
+
 typedef struct {
     uint8_t op;
     uint8_t kh, kw, sh, sw, pad_t, pad_l; /* window, stride, padding before (SAME/VALID) */
@@ -29,6 +36,12 @@ typedef struct {
     uint16_t input_size, output_size, arena_size, n_layers;
     int16_t output_zp;
     uint32_t output_scale_bits;
+    uint8_t input_kind;         /* NN_INPUT_... */
+    uint8_t result_kind;        /* NN_RESULT_... */
+    uint8_t result_decimals;    /* m-results values as "%0.<N>f" */
+    int16_t input_zp;           /* NN_INPUT_FLOAT32: the input tensor's quantization */
+    uint32_t input_scale_bits;  /*   (float32 bits of its scale) */
+    uint32_t uart_baud;         /* performance mode's UART, as the model's Tiny reference */
     const nn_layer_t *layers;
 } nn_model_t;
 

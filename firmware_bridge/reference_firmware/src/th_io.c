@@ -62,7 +62,7 @@ void th_printf(const char *fmt, ...) {
 
 void th_print_u64(uint64_t v) { put_uint(v, 10, 0, ' '); }
 
-void th_print_fixed3(float v) {
+void th_print_fixed(float v, int decimals) {
     union { float f; uint32_t u; } b = {v};
     uint32_t exp = (b.u >> 23) & 0xFFu, frac = b.u & 0x7FFFFFu;
     if (b.u >> 31) board_putc('-');
@@ -70,21 +70,31 @@ void th_print_fixed3(float v) {
         put_str(frac ? "nan" : "inf");
         return;
     }
-    /* |v| = m * 2^e exactly; |v| * 1000 = m * 1000 * 2^e, rounded to an integer. */
+    uint64_t scale = 1u; /* 10^decimals: 1 <= decimals <= 9, so m * scale < 2^54 */
+    for (int i = 0; i < decimals; i++) scale *= 10u;
+    /* |v| = m * 2^e exactly; |v| * 10^decimals = m * 10^decimals * 2^e, rounded to an
+     * integer half to even: the exact binary value correctly rounded, as printf does. */
     uint64_t m = exp ? (frac | 0x800000u) : frac;
     int e = exp ? (int)exp - 150 : -149;
-    uint64_t n = m * 1000u, q;
-    if (e >= 0) {
-        q = e < 24 ? n << e : 0xFFFFFFFFFFFFFFFFull; /* beyond any value printed here */
-    } else if (-e >= 63) {
-        q = 0u; /* n < 2^34: below half of one step */
+    uint64_t whole, part = 0u;
+    if (e >= 0) { /* an integer: no fraction */
+        whole = e < 40 ? m << e : 0xFFFFFFFFFFFFFFFFull; /* beyond any value printed here */
     } else {
+        uint64_t n = m * scale, q;
         int s = -e;
-        q = n >> s;
-        uint64_t rem = n - (q << s), half = (uint64_t)1 << (s - 1);
-        if (rem > half || (rem == half && (q & 1u))) q++;
+        if (s >= 63) {
+            q = 0u; /* n < 2^54: below half of one step */
+        } else {
+            q = n >> s;
+            uint64_t rem = n - (q << s), half = (uint64_t)1 << (s - 1);
+            if (rem > half || (rem == half && (q & 1u))) q++;
+        }
+        whole = q / scale;
+        part = q % scale;
     }
-    put_uint(q / 1000u, 10, 0, ' ');
-    board_putc('.');
-    put_uint(q % 1000u, 10, 3, '0');
+    put_uint(whole, 10, 0, ' ');
+    if (decimals > 0) {
+        board_putc('.');
+        put_uint(part, 10, decimals, '0');
+    }
 }

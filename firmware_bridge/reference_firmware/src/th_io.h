@@ -7,7 +7,8 @@
 
 void th_printf(const char *fmt, ...);
 void th_print_u64(uint64_t v);
-/* v rounded to 3 decimals, as "%0.3f" renders a float (correctly rounded, ties to even). */
-void th_print_fixed3(float v);
+/* v rounded to 0 <= decimals <= 9 places, as "%0.<decimals>f" renders a float (the exact
+ * binary value correctly rounded, ties to even; Python's '%.Nf' % float(v) alike). */
+void th_print_fixed(float v, int decimals);
 
 #endif
