@@ -48,10 +48,12 @@ def start(kind: str | None = None, model: str = "ic01", mode: str = "performance
         from edgeperf_firmware.build import build
         from edgeperf_firmware.qemu import QemuBoard
 
-        if model != "ic01":
-            raise UsageError(f"the reference firmware runs ic01 only, not {model}; use the "
-                             "Python DUT (--python) for ad01")
-        fw = build("energy" if mode == "energy" else "performance", "ic-digits")
+        from edgeperf_firmware.gen_weights import MODEL_IDS
+
+        tasks = {m: t for t, m in MODEL_IDS.items()}
+        if model not in tasks:
+            raise UsageError(f"the reference firmware runs {', '.join(tasks)}, not {model}")
+        fw = build("energy" if mode == "energy" else "performance", tasks[model])
         if mode == "energy":
             from edgeperf_firmware.energy_bench import WATTS, EnergyBench
 
@@ -109,7 +111,8 @@ def serve(kind: str | None = None, model: str = "ic01", mode: str = "performance
           infer_us: int = 1000, board: str | None = None, watts: Any = None) -> None:
     """Start one, print its port and how to use it, serve until Ctrl-C."""
     with start(kind, model, mode, infer_us, watts) as emu:
-        name = board or ("qemu-mps2-an385" if "qemu" in emu.what else "emulated-tiny")
+        name = board or ("emulated-tiny" if "qemu" not in emu.what else "qemu-mps2-an385"
+                         + ("-ad01" if model == "ad01" else ""))
         print(f"edgeperf: {emu.what} on {emu.port}", flush=True)
         meter = f" --meter '{emu.meter_url}'" if emu.meter_url else ""
         print(f"edgeperf: use it with: edgeperf run --board {name} --port {emu.port} "

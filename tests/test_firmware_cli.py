@@ -66,6 +66,9 @@ def test_emulated_profiles_have_no_port_and_say_where_it_comes_from():
     p = with_overrides(load_board("emulated-tiny"), port="/dev/pts/9")
     assert p.tiny.line("performance") == ("/dev/pts/9", 115200)
     assert p.tiny.line("energy") == ("/dev/pts/9", 9600)  # no interface board: the DUT's own
+    t = load_board("qemu-mps2-an385-ad01").tiny  # the ad01 build, at the AD reference's baud
+    assert (t.port, t.emulate, t.model, t.baud, t.default_task) == (
+        None, "qemu", "ad01", 921600, "ad-synthetic")
 
 
 def test_tiny_urls():

@@ -1,7 +1,9 @@
 """The reference firmware (firmware_bridge/reference_firmware/) built with gcc-arm-none-eabi and
 run on qemu's mps2-an385: the MLPerf Tiny protocol reply for reply, outputs bit-exact with
 the numpy int8 reference and LiteRT, lap times exact under icount, the energy mode's
-timestamp line into the emulated LPM01A.
+timestamp line into the emulated LPM01A; and the ad01 build (the ad-synthetic autoencoder)
+speaking Tiny's AD protocol: float32 inputs, the reconstruction error bit-exact with
+emulated_dut.ad01_score, the AUC of a whole accuracy run exact.
 
 Nothing here skips: scripts/test.sh installs the compiler and qemu, and a missing one fails
 with the install to run.
@@ -22,9 +24,11 @@ import serial
 
 from edgeperf.models import reference_ops as ops
 from edgeperf.models.network import forward
-from edgeperf.tasks.training import IC_DIGITS
+from edgeperf.tasks.metrics import auc
+from edgeperf.tasks.training import AD_SYNTHETIC, IC_DIGITS
 from edgeperf.tasks.training import build as train
 from edgeperf_firmware.build import Firmware, build
+from edgeperf_firmware.emulated_dut import ad01_results_line, ad01_score
 from edgeperf_firmware.protocol import encode_int8
 from edgeperf_firmware.qemu import QemuBoard, QemuError
 from edgeperf_firmware.timestamp_line import TICK_HZ, TimestampLine, falling_to, parse_edge
@@ -41,6 +45,13 @@ LAP_20_SAMPLE_0 = (0, 1_018_597)  # m-lap-us-t0, m-lap-us-t1 of 'infer 20 0' on 
 LAP_40_SAMPLE_0 = (0, 2_037_173)  # 'infer 40 0': 50928.8 us an inference, 21 us of laps
 BOOT_EDGES = (523, 25_799)  # energy mode: the boot pulse (falling, rising), device ticks
 ENERGY_WINDOW_10_SAMPLE_0 = 12_757_768  # ticks between the falling edges of 'infer 10 0'
+# ad01 (the ad-synthetic dense autoencoder, 128-64-16-64-128): 8409.35 us an inference
+AD_LAP_20_SAMPLE_0 = (0, 168_207)
+AD_LAP_40_SAMPLE_0 = (0, 336_394)
+AD_SAMPLES = range(0, 600, 15)  # 40 of the 600 held-out clips, both classes
+# the AUC of the 600 scores as the board prints them (6 decimals); the float32 scores give
+# 0.9486222, Tiny's 3 decimals would give 0.8683444 (protocol.TINY_IO)
+AD_AUC = 0.9486277777777777
 
 
 def _require_tools() -> None:
@@ -124,6 +135,24 @@ def trained(session_cache: None):
 
 
 @pytest.fixture(scope="session")
+def ad_firmware(session_cache: None) -> Firmware:
+    _require_tools()
+    return build("performance", "ad-synthetic")
+
+
+@pytest.fixture(scope="session")
+def ad_trained(session_cache: None):
+    return train(AD_SYNTHETIC)
+
+
+@pytest.fixture(scope="session")
+def ad_board(ad_firmware: Firmware) -> Iterator[Booted]:
+    b = Booted(ad_firmware)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="session")
 def board(firmware: dict[str, Firmware]) -> Iterator[Booted]:
     b = Booted(firmware["performance"])
     yield b
@@ -151,6 +180,11 @@ def results_line(q: np.ndarray, out_q: ops.QParams) -> str:
     """What the IC reference's th_results prints: DequantizeInt8ToFloat, then %0.3f."""
     values = [np.float32(int(v) - out_q.zero_point) * np.float32(out_q.scale) for v in q]
     return "m-results-[" + ",".join("%0.3f" % float(v) for v in values) + "]"
+
+
+def ad_sample_bytes(ad_trained, k: int) -> bytes:
+    """An ad01 sample as Tiny's AD runner sends it: the real values as float32 (LE)."""
+    return np.asarray(ad_trained.inputs[k], "<f4").tobytes()
 
 
 def laps(reply: list[str]) -> list[int]:
@@ -447,3 +481,107 @@ def test_the_energy_bench_measures_the_devices_window_exactly(firmware, trained)
     assert float(joules[events[-2]:events[-1]].sum()) * 1e6 / n == pytest.approx(511.0,
                                                                                rel=1e-12)
 
+
+
+# ---------------------------------------------------------------- ad01: anomaly detection
+
+
+def test_ad01_build_carries_the_ad_synthetic_model(ad_firmware, ad_trained) -> None:
+    import subprocess
+    import sys
+
+    fw = ad_firmware
+    assert build("performance", "ad-synthetic").elf == fw.elf  # cached: the task is in the key
+    assert (fw.model_id, fw.task) == ("ad01", "ad-synthetic")
+    assert fw.tflite_sha256 == hashlib.sha256(
+        Path(ad_trained.model_path("int8")).read_bytes()).hexdigest()
+    assert 18_432 < fw.size["text"] < 40_960, fw.size  # 18432 weight bytes
+    model_c = (fw.elf.parent / "model.c").read_text()
+    assert fw.tflite_sha256 in model_c and "static const int8_t L0_w[8192]" in model_c
+    assert ".input_kind = NN_INPUT_FLOAT32, .result_kind = NN_RESULT_MSE, " \
+           ".result_decimals = 6," in model_c
+    r = subprocess.run([sys.executable, "-m", "edgeperf_firmware.build", "--mode",
+                        "performance", "--task", "ad-synthetic"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"{fw.elf}  (performance, ad01, text ")
+
+
+def test_ad01_banner_name_and_profile(ad_board: Booted) -> None:
+    c = ad_board.console
+    assert ad_board.banner[0] == "m-timestamp-mode-performance"
+    assert ad_board.banner[2:] == ["m-init-done", "m-ready"]
+    assert c.command("name") == ["m-name-dut-[edgeperf-reference-mps2-an385]", "m-ready"]
+    assert c.command("profile") == ["m-profile-[ULPMark for tinyML Firmware V0.0.1]",
+                                    "m-model-[ad01]", "m-ready"]
+
+
+def test_ad01_db_takes_a_float32_sample(ad_board: Booted, ad_trained) -> None:
+    c = ad_board.console
+    assert c.command("db load 128") == ["m-[Expecting 128 bytes]", "m-ready"]
+    c.command("db " + "00" * 31)
+    assert c.command("infer 1 0") == ["e-[Input db has 31 bytes, expected 512]", "m-ready"]
+    data = ad_sample_bytes(ad_trained, 7)
+    assert len(data) == 512 and c.load(data) == ["m-load-done", "m-ready"]
+    want = ["m-buffer-" + "-".join(f"{b:02x}" for b in data[i:i + 8])
+            for i in range(0, len(data), 8)]
+    assert c.command("db print") == want + ["m-ready"]
+
+
+def test_ad01_scores_are_bit_exact_with_the_numpy_reference(ad_board: Booted,
+                                                             ad_trained) -> None:
+    net = ad_trained.int8_net
+    labels = set()
+    for k in AD_SAMPLES:
+        assert ad_board.console.load(ad_sample_bytes(ad_trained, k))[0] == "m-load-done"
+        reply = ad_board.console.command("infer 1 0")
+        assert reply[:3] == ["m-warmup-start-0", "m-warmup-done", "m-infer-start-1"]
+        assert len(laps(reply[3:5])) == 2 and reply[5:6] == ["m-infer-done"]
+        assert len(reply) == 8 and reply[-1] == "m-ready"
+        want = ad01_results_line(ad01_score(net, ad_trained.inputs[k]))
+        assert reply[-2] == want, f"sample {k}"
+        assert re.fullmatch(r"m-results-\[0\.\d{6}]", reply[-2])
+        assert ad_board.console.command("results") == [want, "m-ready"]
+        labels.add(int(ad_trained.labels[k]))
+    assert labels == {0, 1}
+
+
+def test_ad01_lap_times_are_exact_and_reproducible_across_boots(ad_firmware, ad_board,
+                                                                ad_trained) -> None:
+    data = ad_sample_bytes(ad_trained, 0)
+    first = (_lap_window(ad_board, data, 20), _lap_window(ad_board, data, 40))
+    again = Booted(ad_firmware)
+    try:
+        second = (_lap_window(again, data, 20), _lap_window(again, data, 40))
+    finally:
+        again.close()
+    assert first == second == (AD_LAP_20_SAMPLE_0, AD_LAP_40_SAMPLE_0)
+    per = (AD_LAP_40_SAMPLE_0[1] - AD_LAP_20_SAMPLE_0[1]) / 20
+    assert per == 8409.35  # us an inference: 118.9 inf./sec.
+
+
+def test_ad01_accuracy_run_on_the_qemu_board_gives_the_references_auc(ad_trained, tmp_path,
+                                                                       capsys) -> None:
+    """The qemu-mps2-an385-ad01 profile has no port: the run builds the ad01 firmware and
+    boots it (emulators.start(kind="qemu", model="ad01")), then scores all 600 held-out clips,
+    512 bytes each over the pty (about 45 s: qemu takes a UART byte in some 70 us). Every
+    score is the numpy reference's, so the AUC is too, to the last bit."""
+    import json
+
+    from edgeperf.cli.main import main
+
+    out = tmp_path / "ad01"
+    code = main(["run", "--board", "qemu-mps2-an385-ad01", "--mode", "accuracy", "--out",
+                 str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "started the reference firmware (ad01, performance mode) on qemu" in err
+    net = ad_trained.int8_net
+    want = [float("%0.6f" % ad01_score(net, x)) for x in ad_trained.inputs]
+    runner = json.loads((out / "results.json").read_text())
+    assert [e["infer"]["results"] for e in runner] == [[v] for v in want]
+    ref = auc(np.array(want), ad_trained.labels)
+    rec = json.loads((out / "result.json").read_text())
+    assert rec["value"] == ref == AD_AUC
+    assert rec["accuracy"]["count"] == 600 and rec["accuracy"]["passed"] is True
+    assert rec["result"] == "VALID" and rec["sut_name"] == "edgeperf-reference-mps2-an385 (ad01)"

@@ -35,8 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--python", action="store_true",
                    help="mcu: the Python emulated DUT even when qemu is installed")
     m.add_argument("--model", choices=("ic01", "ad01"), default="ic01",
-                   help="mcu: the MLPerf Tiny model it runs (ad01: Python DUT only; default: "
-                        "ic01)")
+                   help="mcu: the MLPerf Tiny model it runs (default: ic01)")
     m.add_argument("--energy", action="store_true",
                    help="mcu: boot in energy mode (timestamps as edges, behind an interface "
                         "board), with an emulated LPM01A its timestamp line drives (both "
