@@ -4,7 +4,8 @@ The agent executes nothing it was sent: requests name one of the operations belo
 data (models, sample sets, settings), never code. Each operation takes the request's Call
 (dispatch.py: its header, body and the sender of its events) and returns (header, body).
 
-Operations: hello, push_model, load_model, push_samples, run, results, infer, telemetry,
+Operations: hello, push_model, load_model, push_samples, run, run_official (the official
+LoadGen driving the backend: loadgen_official.py), results, infer, telemetry,
 clock, governor (action get | set | restore; set needs root), sensors, sample_power, bye.
 ``shutdown`` restores the governors the agent changed; the serving loops call it however
 the link ends.
@@ -19,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import __version__, infer, power, qlcodec, sampleset, telemetry, wire
+from . import __version__, infer, loadgen_official, power, qlcodec, sampleset, telemetry, wire
 from .backends import Backend, available_runtimes, make_backend
 from .dispatch import AgentError, Call, Op, Reply, Sink, dispatch, no_events
 from .querylog import QueryLog
@@ -44,6 +45,7 @@ class Agent:
         self.ops: Dict[str, Op] = {
             "hello": self.hello, "push_model": self.push_model, "load_model": self.load_model,
             "push_samples": self.push_samples, "run": self.run, "results": self.results,
+            "run_official": self.run_official,
             "telemetry": self.telemetry, "clock": self.clock, "governor": self.governor,
             "infer": self.infer, "sensors": self.sensors, "sample_power": self.sample_power,
             "bye": self.bye,
@@ -66,6 +68,7 @@ class Agent:
             "cache_dir": self.store.root, "pid": os.getpid(),
             "querylog_encodings": ["raw"] + list(qlcodec.ENCODINGS),
             "querylog_modes": ["full", "summary"],
+            "loadgen_official": loadgen_official.available(),
         }, b""
 
     def _push(self, kind: str, suffix: str, req: Dict[str, Any], body: bytes) -> Reply:
@@ -176,6 +179,25 @@ class Agent:
             "querylog_bytes": log.nbytes, "n_samples": n_samples,
             "offline_sample_count": runner.offline_sample_count,
         }), packed
+
+    def run_official(self, call: Call) -> Reply:
+        """The official LoadGen drives the loaded backend over the request's sample set; its
+        log files go back as "lgfile" events (loadgen_official.py)."""
+        req = call.header
+        if self.backend is None:
+            raise AgentError("no model is loaded; call load_model first")
+        lg = loadgen_official.load_loadgen()  # before anything is bound: names the install
+        n_samples = self._bind_samples(req, 1024)
+        self.log = None
+        affinity = self._set_affinity(req.get("cpu_affinity"))
+        before = telemetry.snapshot()
+        try:
+            reply = loadgen_official.run_official(self.backend, n_samples, req, call.emit, lg)
+        finally:
+            if affinity is not None:
+                os.sched_setaffinity(0, affinity)
+        reply.update(telemetry_before=before, telemetry_after=telemetry.snapshot())
+        return reply, b""
 
     @staticmethod
     def _run_emitter(call: Call) -> Tuple[Callable, bool]:

@@ -58,6 +58,9 @@ class Backend:
         raise NotImplementedError
 
     batch = 1  # samples the model takes in one invoke
+    # the arrays the invoker built last copies a query's outputs into (allocated with it,
+    # before any timed region); official LoadGen's responses point into them
+    output_buffers: List[np.ndarray] = []
 
     def gather_invoker(self) -> Optional[Callable[[Any, int, int], Any]]:
         """``f(order, base, count)`` answering ``count`` <= batch distinct samples in one
@@ -219,8 +222,10 @@ class TfliteBackend(Backend):
         """(view getter, preallocated array) per output: a query's outputs are read into
         memory allocated once, before the timed loop (the view is dropped before the next
         invoke, as the runtime requires)."""
-        return [(self.interp.tensor(o["index"]), np.empty(o["shape"], dtype=o["dtype"]))
-                for o in self.outputs]
+        readers = [(self.interp.tensor(o["index"]), np.empty(o["shape"], dtype=o["dtype"]))
+                   for o in self.outputs]
+        self.output_buffers = [out for _, out in readers]
+        return readers
 
     def _batch_buffers(self) -> List[Tuple[int, np.ndarray, np.ndarray]]:
         """(input index, sample array, batch buffer) per input; the buffer starts filled
