@@ -29,6 +29,7 @@ from edgeperf.run.spec import (
     EXIT_INVALID,
     EXIT_USAGE,
     EXIT_VALID,
+    LOADGEN_DRIVERS,
     QUERYLOG_MODES,
     Reporter,
     RunOptions,
@@ -149,7 +150,7 @@ class Device:
             input_shapes: dict[str, list[int]] | None = None,
             load_options: dict[str, Any] | None = None, trace_all: bool = False,
             audit_outputs: int = 0, audit_against: str | Path | None = None,
-            progress: Reporter | None = None, **overrides: Any
+            loadgen: str = "edgeperf", progress: Reporter | None = None, **overrides: Any
             ) -> RunResult | list[RunResult] | TinyResult:
         """Run a benchmark on this device, as ``edgeperf run`` does.
 
@@ -166,6 +167,9 @@ class Device:
         per-query log (long runs on slow links). ``audit_outputs=N``: check N queried samples'
         outputs against an accuracy run (``audit_against``, or submission mode's own).
         ``progress(event, data)`` hears pushes, progress and the end of each run.
+        ``loadgen="official"``: MLCommons LoadGen (``pip install mlcommons-loadgen`` on the
+        device) drives the model instead of edgeperf's loops and writes the logs itself;
+        the result's ``summary`` is None and ``result`` holds LoadGen's figures.
 
         An MCU board (``is_mcu``) runs one of MLPerf Tiny's procedures instead and returns a
         TinyResult: ``task`` (default: the profile's), ``mode`` performance, accuracy or
@@ -191,6 +195,7 @@ class Device:
         if querylog not in QUERYLOG_MODES:
             raise UsageError(f"querylog {querylog!r}: choose one of {', '.join(QUERYLOG_MODES)}")
         check_task_args(model, task, mode, audit_outputs, audit_against)
+        _check_loadgen(loadgen, meter or self.profile.meter_url, audit_outputs)
         scenarios = _scenarios(scenario, settings, needed=mode != "accuracy")
         all_settings = [_settings(scen, settings, preset, user_conf, conf_model, seed,
                                   overrides) for scen in scenarios]
@@ -201,7 +206,7 @@ class Device:
                        threads=threads, sample_count=sample_count,
                        conf_files=[str(c) for c in user_conf], meter=meter,
                        idle_baseline_s=idle_baseline_s, querylog=querylog,
-                       load_options=dict(load_options or {}))
+                       load_options=dict(load_options or {}), loadgen=loadgen)
         if input_shapes:
             base.load_options["input_shapes"] = input_shapes
         if task is not None or mode != "performance":
@@ -224,7 +229,15 @@ _AGENT_ONLY = {"scenario": None, "preset": "quick", "settings": None, "user_conf
                "conf_model": "*", "seed": None, "threads": None,
                "sample_count": DEFAULT_SAMPLE_COUNT, "idle_baseline_s": 0.0, "querylog": "full",
                "input_shapes": None, "load_options": None, "trace_all": False,
-               "audit_outputs": 0, "audit_against": None}
+               "audit_outputs": 0, "audit_against": None, "loadgen": "edgeperf"}
+
+
+def _check_loadgen(loadgen: str, meter: str | None, audit_outputs: int) -> None:
+    if loadgen not in LOADGEN_DRIVERS:
+        raise UsageError(f"loadgen {loadgen!r}: choose one of {', '.join(LOADGEN_DRIVERS)}")
+    if loadgen == "official" and (meter or audit_outputs):
+        raise UsageError(f"{'a meter' if meter else 'audit_outputs'} needs edgeperf's QueryLog;"
+                         " with loadgen='official' LoadGen keeps none: use loadgen='edgeperf'")
 
 
 def _scenarios(scenario: str | Sequence[str] | None, settings: TestSettings | None,

@@ -74,6 +74,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--quiet", action="store_true", help="no progress (the summary still prints)")
     r.add_argument("--trace-all", action="store_true",
                    help="every query in mlperf_log_trace.json (default: the first 10,000)")
+    r.add_argument("--loadgen", choices=("edgeperf", "official"), default="edgeperf",
+                   help="who drives and times the run on the device: edgeperf's own loops, "
+                        "or the official MLCommons LoadGen (needs 'pip install "
+                        "mlcommons-loadgen' on the device; its own log files are written) "
+                        "(default: edgeperf)")
     add_ssh_args(r)
     t = r.add_argument_group("tasks and accuracy")
     t.add_argument("--task", metavar="NAME",
@@ -152,6 +157,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     result as it comes (a task's accuracy and submission modes: all of them in one call).
     An MCU board runs MLPerf Tiny's procedure instead (run_tiny.py)."""
     profile = mcu_profile(args.board)
+    if profile is not None and args.loadgen == "official":
+        say(f"--loadgen official: board {args.board} is a microcontroller; MCU boards run "
+            "MLPerf Tiny's procedures (EEMBC runner protocol), not LoadGen's: leave "
+            "--loadgen out")
+        return EXIT_USAGE
     if profile is not None:
         return cmd_run_tiny(args, profile)
     problem = agent_board_problem(args) or _usage_problem(args)
@@ -193,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 threads=args.threads, meter=args.meter, idle_baseline_s=args.idle_baseline,
                 querylog=args.querylog, input_shapes=input_shapes, trace_all=args.trace_all,
                 audit_outputs=args.audit_outputs, audit_against=args.audit_against,
-                progress=printer, **settings_overrides(args))
+                loadgen=args.loadgen, progress=printer, **settings_overrides(args))
             for r in results if isinstance(results, list) else [results]:
                 printer.close()  # nothing live while a summary prints
                 code = worst(code, _print_result(args, r, settings.get(r.scenario), shown))
@@ -206,6 +216,13 @@ def _what(args: argparse.Namespace, r: Any) -> str:
     if not task.get("name"):
         return args.model
     return f"{task['name']}:{task['variant']}" if task.get("variant") else task["name"]
+
+
+def _driver_line(rec: dict[str, Any]) -> str:
+    if rec.get("driver") == "loadgen-official":
+        return (f"driver: loadgen-official (MLCommons LoadGen {rec.get('loadgen_version')} on "
+                "the device; its own summary below)")
+    return "driver: edgeperf (edgeperf's loops on the device, scored by LoadGen's rules)"
 
 
 def _print_result(args: argparse.Namespace, r: Any, s: Any, shown: set[str]) -> int:
@@ -223,6 +240,7 @@ def _print_result(args: argparse.Namespace, r: Any, s: Any, shown: set[str]) -> 
     if r.mode == "accuracy":
         return r.exit_code
     print(f"\n=== {r.scenario} on {args.board}: {_what(args, r)} -> {r.out_dir}")
+    print(_driver_line(r.result))
     print_summary(Path(r.out_dir))
     for warning in r.result.get("warnings", []):
         say(f"warning: {warning.removeprefix('edgeperf: ')}")

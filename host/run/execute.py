@@ -22,7 +22,7 @@ from edgeperf.boards.profile import BoardProfile, load_board
 from edgeperf.errors import AgentDied, AgentError, AgentTimeout, LinkError, RunError
 from edgeperf.models.resolve import ModelRef, resolve_model
 from edgeperf.outputs import record
-from edgeperf.run import device_state
+from edgeperf.run import device_state, official
 from edgeperf.run.finish import Measured, finish
 from edgeperf.run.querylog import QueryLogCollector
 from edgeperf.run.samples import check_dynamic_inputs, generate_samples, loaded_set_order
@@ -123,12 +123,15 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
     out.mkdir(parents=True, exist_ok=True)
     rec: dict[str, Any] = record.new_record(profile, model, spec)
     rec.update(options.record_extra)
+    rec["driver"] = official.DRIVERS[spec.loadgen]
     m = Measured(spec, options, rec, QueryLogCollector(out / "querylog.spill"), out)
     first = session.runs == 0
     session.runs += 1
     governor = device_state.GovernorControl(client, profile)
     stage = "setup"
     try:
+        if spec.loadgen == "official":
+            official.check_device(session.info, profile.name)
         if session.deploy is not None:  # an SSH board: the agent was shipped (on the first run)
             rec["deploy"] = session.deploy.to_dict()
             rec["transfers"]["agent_bytes_sent"] = session.deploy.uploaded_bytes if first else 0
@@ -186,8 +189,18 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
                               on_event=lambda h, b: on_event(h, b, phase == "testing"),
                               cpu_affinity=profile.cpu_affinity, querylog=spec.querylog)
 
+        if spec.loadgen == "official":  # an error before LoadGen's files arrive: nothing kept
+            rec["settings"]["loadgen"] = lgs = official.loadgen_settings(s, eff)
+            say("run", {"scenario": s.scenario, "phase": "testing"})
+            m.reply, m.files = official.run(
+                client, lgs, samples=samples_sha, sample_count=n_samples,
+                qsl_indices=qsl.tolist(), qsl_total=spec.qsl_total or n_samples,
+                warmup_queries=s.warmup_queries, idle_timeout=spec.run_idle_timeout,
+                cpu_affinity=profile.cpu_affinity)
+            m.reply["rows"] = 0
         stage = "run"
-        m.reply = m.power.measure(run_phase) if m.power else run_phase()
+        if spec.loadgen != "official":
+            m.reply = m.power.measure(run_phase) if m.power else run_phase()
         while collector.rows < m.reply["rows"] and "latency_summary" not in m.reply:
             hdr, body = client.results(first=collector.rows)  # fetch the rest
             if not hdr["rows"]:
@@ -228,7 +241,7 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
         rec["transfers"]["line"] = line
     if stage != "run":
         raise RunError(f"{profile.name}: " + "; ".join(m.errors))
-    return finish(m, say)
+    return official.finish(m, say) if spec.loadgen == "official" else finish(m, say)
 
 
 def _open_power(spec: CoreRunSpec, profile: BoardProfile, client: Any, out: Path,

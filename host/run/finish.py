@@ -39,6 +39,7 @@ class Measured:
     errors: list[str] = field(default_factory=list)
     power: Any = None  # the PowerSession, with a meter
     qsl: np.ndarray | None = None  # QSL index of each position in the pushed set
+    files: dict[str, bytes] = field(default_factory=dict)  # an official LoadGen run's logs
 
 
 @dataclass(frozen=True)

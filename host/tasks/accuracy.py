@@ -57,6 +57,7 @@ class AccuracySpec:
     # asked for), logged with mode AccuracyOnly as LoadGen logs an accuracy run's; their
     # scenario wins over ``scenario``. None: LoadGen's TestSettings defaults for ``scenario``.
     settings: TestSettings | None = None
+    loadgen: str = "edgeperf"  # "official": LoadGen's AccuracyOnly on the device logs the outputs
 
 
 def accuracy_settings(spec: AccuracySpec) -> TestSettings:
@@ -225,7 +226,9 @@ def run_accuracy_on(session: Session, spec: AccuracySpec, report: Reporter | Non
         details = client.load_model("tflite", sha256=sha, options=opts)
         rec["model"]["details"] = details
         check_labels(task, details["outputs"])
-        for lo in range(0, n, window):
+        if spec.loadgen == "official":
+            outputs = _official_outputs(client, arrays, settings, out, rec, say)
+        for lo in range(0 if spec.loadgen != "official" else n, n, window):
             hi = min(n, lo + window)
             w_sha, sent = client.push_samples([a[lo:hi] for a in arrays])
             rec["transfers"]["samples_bytes_sent"] += sent
@@ -244,13 +247,46 @@ def run_accuracy_on(session: Session, spec: AccuracySpec, report: Reporter | Non
         session.mark_dead("an accuracy run on it was interrupted")
         raise
     end = datetime.now(timezone.utc)
-    entries = [(i, i, data) for i, data in enumerate(outputs)]
-    mlperf_logs.write_accuracy_json(out / "mlperf_log_accuracy.json", entries)
+    if spec.loadgen != "official":
+        entries = [(i, i, data) for i, data in enumerate(outputs)]
+        mlperf_logs.write_accuracy_json(out / "mlperf_log_accuracy.json", entries)
     result = _score(task, outputs, details, n_nonfinite, nonfinite)
     _write_logs(out, spec, settings, rec, result, start, end)
     say("done", {"out": str(out), "accuracy": result.result})
     return AccuracyOutcome(out, result, EXIT_VALID if result.passed else EXIT_INVALID,
                            outputs, rec)
+
+
+def _official_outputs(client: Any, arrays: list[np.ndarray], settings: TestSettings, out: Path,
+                      rec: dict[str, Any], say: Reporter) -> list[bytes]:
+    """LoadGen's AccuracyOnly on the device over the whole dataset, pushed in the order
+    LoadGen loads it; the outputs by dataset index, read from its mlperf_log_accuracy.json."""
+    from edgeperf.run import official
+    from edgeperf_agent.lgseq import accuracy_sample_sets
+
+    n = len(arrays[0])
+    order = accuracy_sample_sets(n, n, settings.qsl_rng_seed, settings.scenario)[0][0][:n]
+    sha, sent = client.push_samples([a[order] for a in arrays])
+    rec["transfers"]["samples_bytes_sent"] += sent
+    lgs = dict(official.loadgen_settings(settings, effective_settings(
+        settings, total_sample_count=n)), performance_sample_count=n)
+    reply, files = official.run(client, lgs, samples=sha, sample_count=n, qsl_indices=order,
+                                qsl_total=n, warmup_queries=settings.warmup_queries,
+                                idle_timeout=120.0)
+    detail = official.write_files(out, files)
+    rec["driver"], rec["loadgen_version"] = official.DRIVERS["official"], str(
+        detail.get("loadgen_version", "")).split(" @")[0] or None
+    rec["scoring"] = {"by": "the task's metric on LoadGen's mlperf_log_accuracy.json",
+                      "edgeperf": official.NOT_SCORED}
+    by_idx: dict[int, bytes] = {}
+    for e in mlperf_logs.parse_accuracy_json(out / "mlperf_log_accuracy.json"):
+        by_idx.setdefault(e.qsl_idx, e.data)
+    missing = [i for i in range(n) if i not in by_idx]
+    if missing:
+        raise RunError(f"LoadGen's accuracy log has no output for {len(missing)} of {n} "
+                       f"samples (qsl_idx {missing[:10]})")
+    say("accuracy", {"done": n, "total": n})
+    return [by_idx[i] for i in range(n)]
 
 
 def _score(task: Task, outputs: list[bytes], details: dict[str, Any], n_nonfinite: int,
@@ -295,6 +331,21 @@ def _write_logs(out: Path, spec: AccuracySpec, settings: TestSettings, rec: dict
     n = r.count
     sut = f"edgeperf:{rec['model']['name']}@{rec['board']['name']}"
     (out / "accuracy.txt").write_text(format_accuracy_txt(task, r))
+    rec.setdefault("driver", "edgeperf")
+    if rec["driver"] == "edgeperf":  # else LoadGen's own files are there already
+        _write_edgeperf_logs(out, settings, r, start, end, sut, task)
+    eff = effective_settings(settings, total_sample_count=n)
+    rec["settings"] = {"requested": settings.to_dict(), "effective": eff.to_dict()}
+    rec["accuracy"] = r.to_dict()
+    rec["result"], rec["valid"] = r.result, r.passed
+    rec["files"] = {"summary": "mlperf_log_summary.txt", "detail": "mlperf_log_detail.txt",
+                    "accuracy": "mlperf_log_accuracy.json", "accuracy_txt": "accuracy.txt"}
+    record.write_record(out, rec)
+
+
+def _write_edgeperf_logs(out: Path, settings: TestSettings, r: AccuracyResult, start: datetime,
+                         end: datetime, sut: str, task: Task) -> None:
+    n = r.count
     mlperf_logs.write_summary(out / "mlperf_log_summary.txt", None, settings, sut)
     eff = effective_settings(settings, total_sample_count=n)
     gen_count, gen_spq, gen_duration = mlperf_logs.generated_queries(settings, eff)
@@ -307,9 +358,3 @@ def _write_logs(out: Path, spec: AccuracySpec, settings: TestSettings, rec: dict
                "edgeperf_accuracy_value": None if np.isnan(r.value) else r.value,
                "edgeperf_accuracy_target": r.target, "edgeperf_accuracy_result": r.result})
     mlperf_logs.write_detail(out / "mlperf_log_detail.txt", settings, None, info)
-    rec["settings"] = {"requested": settings.to_dict(), "effective": eff.to_dict()}
-    rec["accuracy"] = r.to_dict()
-    rec["result"], rec["valid"] = r.result, r.passed
-    rec["files"] = {"summary": "mlperf_log_summary.txt", "detail": "mlperf_log_detail.txt",
-                    "accuracy": "mlperf_log_accuracy.json", "accuracy_txt": "accuracy.txt"}
-    record.write_record(out, rec)

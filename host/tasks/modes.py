@@ -92,7 +92,8 @@ class TaskRun:
             # the accuracy phase logs the run's settings (a Server run's rate and bound too)
             acc = run_accuracy_on(self.session, AccuracySpec(
                 task, self.session.profile, acc_dir, self.base.threads, self.input_shapes,
-                scenario=settings[0].scenario, settings=settings[0]), self.progress)
+                scenario=settings[0].scenario, settings=settings[0],
+                loadgen=self.base.loadgen), self.progress)
             acc_result = RunResult(acc.out_dir, None, acc.exit_code, None,
                                    list(acc.result.reasons), acc.record, settings[0].scenario,
                                    self.mode, acc.result)
@@ -130,7 +131,8 @@ class TaskRun:
                               conf_files=list(self.base.conf_files))
         b = self.base  # what the task's spec leaves to the caller
         spec = dataclasses.replace(spec, meter=b.meter, idle_baseline_s=b.idle_baseline_s,
-                                   querylog=b.querylog, run_idle_timeout=b.run_idle_timeout)
+                                   querylog=b.querylog, run_idle_timeout=b.run_idle_timeout,
+                                   loadgen=b.loadgen)
         r = run_on(self.session, spec, self.progress)  # the spec carries its options
         r.mode = self.mode
         if r.result.get("audit"):

@@ -56,7 +56,7 @@ def task_perf_spec(task: Task, settings: TestSettings, out: Path, *, board: str 
         after = OutputAudit(ref, subset, count, settings.sample_index_rng_seed, task.tolerance)
     return RunSpec(model=task.model, settings=settings, board=board, out_dir=out,
                    threads=threads, samples=[a[subset] for a in arrays],
-                   qsl_indices=subset.tolist(),
+                   qsl_indices=subset.tolist(), qsl_total=n,
                    load_options={"input_shapes": input_shapes} if input_shapes else {},
                    after_run=after, trace_all=trace_all, conf_files=list(conf_files or []),
                    record_extra={"task": dict(task.describe(), performance_samples=len(subset),
