@@ -1,7 +1,7 @@
 """The MLCommons Tiny runner itself against the qemu reference board, beside edgeperf's own
 procedure on the same board: their median throughputs and accuracies, side by side.
 
-    python benchmarks/bench_tiny_runner.py RUNNER [--venv DIR] [--out DIR] [--keep]
+    python benchmarks/bench_tiny_runner.py RUNNER [--venv DIR] [--out DIR] [--ad01]
 
 RUNNER is the mlcommons/tiny repository (a git directory, bare or not, e.g. the search tool's
 mirror /work/.mirror/mlcommons+tiny/repo) or an exported ``benchmark/runner`` folder. This is
@@ -26,7 +26,13 @@ What it does:
    is edgeperf's N and warm-ups (its stock ``infer 20 5`` is 1 s of inference on this
    board, under Tiny's 10 s a window and the runner's own 10 s for the loop), then both in
    accuracy mode (every sample once, ``infer 1 0``, the runner's stock tests_accuracy.yaml);
-5. prints both medians, per-window throughputs and accuracies with their ratios.
+5. prints both medians, per-window throughputs and accuracies with their ratios;
+6. with ``--ad01``, also the anomaly-detection firmware (``build(task="ad-synthetic")``): the
+   runner's dataset folder ``ad01/`` (``y_labels.csv``: ``file,2,class,bytes_to_send,stride``
+   with 512 and 512, so each .bin, the clip's 128 float32 values, is one segment, as the
+   runner cuts its AD clips), a device yaml at the AD reference's 921600 baud, the runner's
+   stock accuracy script for ad01 and edgeperf's accuracy procedure on the same board, and
+   their AUCs (the runner's roc_auc_score over its results.json, and edgeperf's).
 
 The launcher (written beside the export, run by the runner's venv) changes two things in the
 runner's process before it runs ``main.py`` as ``__main__``, and nothing in its files:
@@ -165,22 +171,30 @@ def runner_python(venv: Path) -> Path:
 # ---------------------------------------------------------------- dataset and yamls
 
 
-def write_dataset(root: Path, samples) -> Path:
-    folder = root / "ic01"
+def write_dataset(root: Path, samples, model: str = "ic01") -> Path:
+    """The runner's dataset folder for ``model``; an ad01 row also says bytes_to_send and
+    stride (one segment a file: the sample's float32 bytes)."""
+    folder = root / model
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "y_labels.csv", "w", newline="") as f:
         w = csv.writer(f)
         for s in samples:
             (folder / s.file).write_bytes(s.data)
-            w.writerow([s.file, s.classes, s.label])
+            extra = [len(s.data), len(s.data)] if model == "ad01" else []
+            w.writerow([s.file, s.classes, s.label, *extra])
     return root
 
 
-def write_yamls(root: Path, n: int, warmups: int) -> tuple[Path, Path]:
-    devices = root / "devices_qemu.yaml"
+def write_devices(root: Path, baud: int = BAUD) -> Path:
+    devices = root / f"devices_qemu_{baud}.yaml"
     devices.write_text(
         "- name: l4r5zi\n  type: dut\n  baud:\n    energy: 9600\n"
-        f"    performance: {BAUD}\n    accuracy: {BAUD}\n  usb:\n    0x{VID:04X}: 0x{PID:04X}\n")
+        f"    performance: {baud}\n    accuracy: {baud}\n  usb:\n    0x{VID:04X}: 0x{PID:04X}\n")
+    return devices
+
+
+def write_yamls(root: Path, n: int, warmups: int) -> tuple[Path, Path]:
+    devices = write_devices(root)
     perf = root / "tests_performance_qemu.yaml"
     perf.write_text("ic01:\n  name: image_classification\n  model: ic01\n"
                     "  truth_file: y_labels.csv\n  script:\n    - loop 5:\n"
@@ -220,7 +234,11 @@ def run_runner(py: Path, launcher: Path, runner: Path, port: str, work: Path, mo
         out["median_exact"] = statistics.median(w["throughput"] for w in out["windows"])
     scored = [rec for rec in records if rec.get("infer", {}).get("results")
               and "throughput" not in rec["infer"]]
-    if scored:  # Top-1 before results.txt rounds it to 1 decimal (its rule: argmax == class)
+    if scored and all(len(r["infer"]["results"]) == 1 for r in scored):  # ad01's scores
+        out["scores"] = [r["infer"]["results"][0] for r in scored]
+        out["labels"] = [int(r["class"]) for r in scored]
+        out["scored"] = len(scored)
+    elif scored:  # Top-1 before results.txt rounds it to 1 decimal (its rule: argmax == class)
         hits = sum(max(range(len(r["infer"]["results"])), key=r["infer"]["results"].__getitem__)
                    == int(r["class"]) for r in scored)
         out["top1_exact"], out["scored"] = 100.0 * hits / len(scored), len(scored)
@@ -237,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venv", type=Path, default=VENV_DEFAULT,
                     help=f"the runner's own Python environment (default {VENV_DEFAULT})")
     ap.add_argument("--out", type=Path, help="keep the sessions and edgeperf's runs here")
+    ap.add_argument("--ad01", action="store_true", help="also the ad01 (ad-synthetic) firmware "
+                    "in accuracy mode: the runner's AUC beside edgeperf's")
     args = ap.parse_args(argv)
     if not args.runner:
         print("bench_tiny_runner: pass the MLCommons Tiny runner: the mlcommons/tiny "
@@ -284,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             ep_acc = run_procedure(board.port, BAUD, "accuracy", task, out / "edgeperf_accuracy")
             ep_acc_wall = time.monotonic() - t0
+        ad = ad01_accuracy(py, launcher, runner, tmp, out) if args.ad01 else None
     finally:
         if not args.out:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -324,9 +345,54 @@ def main(argv: list[str] | None = None) -> int:
           f"{ep_acc.result} ({ep_acc.count} samples, passed={ep_acc.passed})")
     print(f"host time: runner p {rp['wall_s']:.1f} s, a {ra['wall_s']:.1f} s; edgeperf p "
           f"{ep_perf_wall:.1f} s, a {ep_acc_wall:.1f} s")
+    if ad:
+        print_ad01(ad)
     if args.out:
         print(f"sessions and runs kept in {out}")
     return 0
+
+
+def ad01_accuracy(py: Path, launcher: Path, runner: Path, tmp: Path, out: Path) -> dict:
+    """The runner's stock ad01 accuracy script and edgeperf's accuracy procedure on the ad01
+    firmware (one qemu board, not paced: accuracy has no host-time rule)."""
+    from edgeperf.tasks.metrics import auc
+    from edgeperf.tasks.registry import load_task
+    from edgeperf_firmware.build import build
+    from edgeperf_firmware.protocol import BAUD_AD01
+    from edgeperf_firmware.qemu import QemuBoard
+    from edgeperf_firmware.run import run_procedure, task_inputs
+
+    baud = BAUD_AD01["accuracy"]
+    task = load_task("ad-synthetic")
+    samples, _ = task_inputs(task)
+    datasets = write_dataset(tmp / "datasets", samples, "ad01")
+    devices = write_devices(tmp, baud)
+    fw = build("performance", "ad-synthetic")
+    with QemuBoard(fw.elf) as board:
+        ra = run_runner(py, launcher, runner, board.port, out / "runner_accuracy_ad01", "a",
+                        devices, runner / "tests_accuracy.yaml", datasets)
+        t0 = time.monotonic()
+        ep = run_procedure(board.port, baud, "accuracy", task, out / "edgeperf_accuracy_ad01")
+        wall = time.monotonic() - t0
+    ra["auc_exact"] = auc(ra["scores"], ra["labels"]) if ra.get("scores") else None
+    ra["same_scores"] = ra.get("scores") == [o[0] for o in ep.outputs]
+    return {"runner": ra, "edgeperf": ep, "edgeperf_wall_s": wall, "firmware": fw}
+
+
+def print_ad01(ad: dict) -> None:
+    ra, ep = ad["runner"], ad["edgeperf"]
+    print()
+    print(f"# ad01 (ad-synthetic) accuracy, firmware {ad['firmware'].elf.parent.name}, "
+          "icount shift=6")
+    print("| figure | MLCommons runner | edgeperf |")
+    print("|---|---|---|")
+    print(f"| AUC, results.txt (3 decimals) | {ra.get('auc')} | {ep.auc:.3f} |")
+    exact = ra.get("auc_exact")
+    print(f"| AUC, exact ({ra.get('scored')} files / {ep.count} samples) | "
+          f"{'-' if exact is None else f'{exact:.10f}'} | {ep.auc:.10f} |")
+    print(f"same 600 scores from the board: {ra['same_scores']}; runner results.txt errors: "
+          f"{ra['errors'] or 'none'}; host time: runner {ra['wall_s']:.1f} s, edgeperf "
+          f"{ad['edgeperf_wall_s']:.1f} s")
 
 
 if __name__ == "__main__":

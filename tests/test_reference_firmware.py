@@ -564,7 +564,8 @@ def test_ad01_accuracy_run_on_the_qemu_board_gives_the_references_auc(ad_trained
                                                                        capsys) -> None:
     """The qemu-mps2-an385-ad01 profile has no port: the run builds the ad01 firmware and
     boots it (emulators.start(kind="qemu", model="ad01")), then scores all 600 held-out clips,
-    512 bytes each over the pty (about 45 s: qemu takes a UART byte in some 70 us). Every
+    512 bytes each over the pty (25 s on an idle 2-core machine, up to 50 s under load:
+    qemu takes a UART byte in some 70 us). Every
     score is the numpy reference's, so the AUC is too, to the last bit."""
     import json
 
