@@ -52,7 +52,7 @@ def system_json(division: str) -> dict:
     return d
 
 
-def _result(scen: Path, run: Path, acc: Path, division: str) -> None:
+def _result(scen: Path, run: Path, acc: Path, division: str, bench) -> None:
     perf = scen / "performance" / "run_1"
     perf.mkdir(parents=True)
     for f in ("mlperf_log_detail.txt", "mlperf_log_summary.txt"):
@@ -61,14 +61,14 @@ def _result(scen: Path, run: Path, acc: Path, division: str) -> None:
     truncate_accuracy_log(scen / "accuracy" / "mlperf_log_accuracy.json",
                           scen / "accuracy" / "accuracy.txt", SHIPPED)
     rec = json.loads((run / "result.json").read_text())
-    (scen / "README.md").write_text(f"# {BENCH.name} {scen.name}\n\nmodel sha256: "
+    (scen / "README.md").write_text(f"# {bench.name} {scen.name}\n\nmodel sha256: "
                                     f"{rec['model']['sha256']}\naccuracy run: {acc}\n"
                                     f"performance run: {run}\n")
     (scen / "user.conf").write_text(f"*.{scen.name}.min_duration = 1\n")
     (scen / "measurements.json").write_text(json.dumps(
         {f: "int8" for f in SHIPPED.measurements_required_fields}))
     if division == "closed":
-        for test in BENCH.compliance:
+        for test in bench.compliance:
             t = scen / test
             shutil.copytree(perf, t / "performance" / "run_1")
             (t / "verify_performance.txt").write_text("Reference score = 1\nTest score = 1\n"
@@ -79,7 +79,7 @@ def _result(scen: Path, run: Path, acc: Path, division: str) -> None:
 
 
 def build_tree(root: Path, runs: dict[str, Path], acc: Path,
-               divisions: tuple[str, ...] = ("closed", "open")) -> Path:
+               divisions: tuple[str, ...] = ("closed", "open"), bench=BENCH) -> Path:
     for division in divisions:
         org = root / division / ORG
         (org / "systems").mkdir(parents=True)
@@ -87,7 +87,7 @@ def build_tree(root: Path, runs: dict[str, Path], acc: Path,
         (org / "src").mkdir()
         (org / "src" / "README.md").write_text("edgeperf\n")
         for scenario, run in runs.items():
-            _result(org / "results" / SYS / BENCH.name / scenario, run, acc, division)
+            _result(org / "results" / SYS / bench.name / scenario, run, acc, division, bench)
     write_manifest(root)
     return root
 
@@ -416,3 +416,97 @@ OFFICIAL = ROOT / "scripts" / "official_checker.sh"
 def official(root: Path) -> tuple[int, str]:
     r = subprocess.run([str(OFFICIAL), str(root)], capture_output=True, text=True, timeout=300)
     return r.returncode, r.stdout + r.stderr
+
+
+def _resnet_runs(d: Path) -> dict[str, Path]:
+    """edgeperf runs MLCommons' checker takes for open resnet: a 50000-sample QSL (the
+    ic-digits model on its inputs repeated), performance_sample_count 1024, the 600 s setting
+    kept and the runs cut short by max_query_count (SingleStream) and a low target_qps
+    (Offline): INVALID logs, which MLCommons' v6.1 checker accepts (survey §6.13)."""
+    import numpy as np
+
+    from edgeperf.tasks.training import IC_DIGITS, build
+
+    ic = build(IC_DIGITS)
+    n = 50000
+    reps = -(-n // len(ic.labels))
+    (d / "resnet50.tflite").write_bytes(ic.model_path("int8").read_bytes())
+    np.savez(d / "resnet50.npz", inputs=np.concatenate([ic.inputs] * reps)[:n],
+             labels=np.concatenate([ic.labels] * reps)[:n])
+    (d / "resnet50.toml").write_text('model = "resnet50.tflite"\ndataset = "resnet50.npz"\n'
+                                     'metric = "top1"\ntarget = 0.9\n')
+    (d / "user.conf").write_text("*.*.performance_sample_count_override = 1024\n"
+                                 "*.*.min_duration = 600000\n*.*.max_duration = 0\n"
+                                 "*.SingleStream.max_query_count = 300\n"
+                                 "*.Offline.target_qps = 50\n")
+    code = main(["run", "--task", str(d / "resnet50.toml"), "--mode", "submission",
+                 "--scenario", "SingleStream,Offline", "--preset", "smoke", "--user-conf",
+                 str(d / "user.conf"), "--out", str(d / "run"), "--quiet"])
+    assert code == 3  # INVALID: 600 s not run
+    return {s: d / "run" / "performance" / s for s in ("SingleStream", "Offline")}
+
+
+# (what breaks, the rule edgeperf names): each applied to a copy of the open resnet tree
+RN = f"open/{ORG}/results/{SYS}/resnet50/SingleStream"
+BREAKS = {
+    "no-src": ("src", lambda t: shutil.rmtree(t / f"open/{ORG}/src")),
+    "empty-readme": ("empty-file", lambda t: (t / RN / "README.md").write_text("")),
+    "untruncated": ("accuracy-log-size", lambda t: shutil.copy(
+        t.parent / "run" / "accuracy" / "mlperf_log_accuracy.json",
+        t / RN / "accuracy" / "mlperf_log_accuracy.json")),
+    "is-network": ("is-network", lambda t: _set_system(t, is_network="false")),
+    "seed": ("seeds", lambda t: edit_detail(t / RN / "performance/run_1/mlperf_log_detail.txt",
+                                            "effective_schedule_rng_seed", 7)),
+    "psc": ("performance-sample-count", lambda t: edit_detail(
+        t / RN / "performance/run_1/mlperf_log_detail.txt",
+        "effective_performance_sample_count", 64)),
+    "dataset": ("dataset-size", lambda t: edit_detail(
+        t / RN / "accuracy/mlperf_log_detail.txt", "effective_accuracy_sample_count", 360)),
+    "early-stopping": ("early-stopping", lambda t: edit_detail(
+        t / RN / "performance/run_1/mlperf_log_detail.txt", "early_stopping_met", False)),
+    "min-duration": ("min-duration-setting", lambda t: edit_detail(
+        t / RN / "performance/run_1/mlperf_log_detail.txt", "effective_min_duration_ms", 1000)),
+    "status": ("system-status", lambda t: _set_system(t, status="soon")),
+}
+
+
+def _set_system(t: Path, **kw) -> None:
+    p = t / f"open/{ORG}/systems/{SYS}.json"
+    p.write_text(json.dumps({**json.loads(p.read_text()), **kw}))
+
+
+@pytest.mark.skipif(not MIRROR.is_dir(), reason="no mirror of mlcommons/inference")
+def test_mlcommons_checker_accepts_edgeperfs_tree_and_refuses_no_tree_edgeperf_passes(
+        tmp_path: Path) -> None:
+    runs = _resnet_runs(tmp_path)
+    good = build_tree(tmp_path / "good", runs, tmp_path / "run" / "accuracy", ("open",),
+                      SHIPPED.benchmark("resnet50"))
+    trees = {"good": good}
+    for name, (_, brk) in BREAKS.items():
+        t = tmp_path / name
+        shutil.copytree(good, t)
+        brk(t)
+        if name != "no-src":  # the manifest lives in src/
+            write_manifest(t)
+        trees[name] = t
+    procs = {name: subprocess.Popen([str(OFFICIAL), str(t)], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+             for name, t in trees.items()}
+    outcome = {name: (p.wait(timeout=300), p.stdout.read()) for name, p in procs.items()}
+    print("MLCommons checker exit codes:", {n: rc for n, (rc, _) in outcome.items()})
+    rc, log = outcome["good"]
+    assert rc == 0 and "SUMMARY: submission looks OK" in log, log[-3000:]
+    assert "Results=2, NoResults=0" in log
+    # edgeperf refuses the good tree for what MLCommons lets through: INVALID capped runs
+    good_rules = {r for _, r, _ in errors(good, SHIPPED)}
+    assert good_rules == {"result-validity", "min-duration-measured"}
+    refused = []
+    for name, (rule, _) in BREAKS.items():
+        rc, log = outcome[name]
+        errs = errors(trees[name], SHIPPED)
+        assert any(r == rule for _, r, _ in errs), (name, errs)  # edgeperf always refuses
+        if rc != 0:
+            refused.append(name)
+            assert "SUMMARY: submission has errors" in log or "Traceback" in log
+    # MLCommons refuses every one of these too (survey §3-§6, §10)
+    assert refused == list(BREAKS), refused
