@@ -335,6 +335,23 @@ def test_server_accuracy_and_submission_runs(tmp_path: Path, capsys) -> None:
     assert rec["samples"]["generated"] is False  # the task's data
 
 
+def test_offline_accuracy_and_submission_need_no_target_qps(tmp_path: Path, capsys) -> None:
+    """Offline's accuracy run is one query of the whole set: it needs no expected QPS, and
+    logs what LoadGen generates for it (1 query of 360 samples)."""
+    acc = tmp_path / "acc"
+    code = main(["run", "--task", "ic-digits", "--mode", "accuracy", "--scenario", "Offline",
+                 "--out", str(acc), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    d = _events(acc / "mlperf_log_detail.txt")
+    assert (d["generated_query_count"], d["generated_samples_per_query"]) == (1, 360)
+    sub = tmp_path / "sub"
+    code = main(["run", "--task", "ic-digits", "--mode", "submission", "--scenario", "Offline",
+                 "--preset", "smoke", "--out", str(sub), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    rec = json.loads((sub / "performance" / "result.json").read_text())
+    assert rec["submission_result"] == "VALID" and rec["accuracy"]["count"] == 360
+
+
 # ---------------------------------------------------------------- any .tflite
 
 

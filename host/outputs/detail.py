@@ -58,10 +58,14 @@ def generated_queries(requested: TestSettings, effective: TestSettings
     decided it; its duration (one period of the expected QPS) is None while no rate is
     known."""
     scen = requested.scenario
-    if scen == "Offline" and effective.samples_per_query and not effective.target_qps > 0:
-        return 1, effective.samples_per_query, None
-    stream = scen in ("SingleStream", "MultiStream")
     accuracy = requested.mode == "AccuracyOnly"
+    if scen == "Offline" and not effective.target_qps > 0:
+        # no expected QPS (an accuracy run needs none: its one query is the whole set)
+        spq = effective.samples_per_query or (effective.performance_sample_count
+                                              if accuracy else 0)
+        if spq:
+            return 1, spq, None
+    stream = scen in ("SingleStream", "MultiStream")
     count, spq, duration = lgseq.generated_queries(
         scen, requested.min_duration_ms, requested.min_query_count,
         target_qps=effective.target_qps,
