@@ -6,7 +6,17 @@ import argparse
 import sys
 
 from edgeperf import __version__
-from edgeperf.cli import emulate, info, line_sim, listings, report, run, score, trust
+from edgeperf.cli import (
+    emulate,
+    info,
+    line_sim,
+    listings,
+    report,
+    run,
+    score,
+    submission,
+    trust,
+)
 from edgeperf.errors import EdgeperfError, UsageError
 from edgeperf.cli.common import EXIT_CODES_HELP, EXIT_ERROR, EXIT_USAGE, formatter, say
 
@@ -26,6 +36,7 @@ def make_parser() -> argparse.ArgumentParser:
     emulate.add_parser(sub)
     listings.add_parsers(sub)
     line_sim.add_parser(sub)
+    submission.add_parser(sub)
     return ap
 
 
