@@ -25,7 +25,7 @@ NOT_SCORED = ("not run: the official LoadGen timed this run and scored it itself
 # the figure each scenario is judged by, as LoadGen's detail log names it
 METRIC_KEYS = {"SingleStream": "early_stopping_latency_ss",
                "MultiStream": "early_stopping_latency_ms",
-               "Server": "result_scheduled_samples_per_sec",
+               "Server": "result_completed_samples_per_sec",
                "Offline": "result_samples_per_second"}
 
 
