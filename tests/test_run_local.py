@@ -229,7 +229,8 @@ def test_cli_info_boards_models(capsys):
     assert {"builtin:mlp", "builtin:mlp-int8", "synthetic:null"} <= set(models)
     assert main(["info", "--board", "nope"]) == 2  # a usage error, as every unknown name
     assert "no board profile named 'nope'; known boards: android-termux, emulated-tiny, " \
-        "local, nucleo-l4r5zi, qemu-mps2-an385, raspberry-pi-4" in capsys.readouterr().err
+        "local, nucleo-l4r5zi, qemu-mps2-an385, qemu-mps2-an385-ad01, raspberry-pi-4" in \
+        capsys.readouterr().err
 
 
 def test_trace_is_capped_and_querylog_rescores(tmp_path, capsys):
