@@ -3,8 +3,8 @@
 # submission tree:  scripts/official_checker.sh TREE [checker args, e.g. --submitter ORG]
 #
 # It installs PyYAML into the venv if missing (the checker's one dependency), exports
-# tools/submission from the bare mirror (MLCOMMONS_INFERENCE_GIT, default
-# /work/.mirror/mlcommons+inference/repo) into EXPORT_DIR (default
+# tools/submission from the git dir scripts/mlcommons_tools.sh names (MLCOMMONS_INFERENCE_GIT,
+# a local mirror, or a fetched copy) into EXPORT_DIR (default
 # ${TMPDIR:-/tmp}/edgeperf-official-checker/<commit>), and runs
 #   python -m submission_checker.main --input TREE --version v6.1 --csv <EXPORT_DIR>/summary.csv
 # from inside EXPORT_DIR (the checker writes its CSV to the working directory).
@@ -14,9 +14,9 @@ set -eu
 tree=$(cd "$1" && pwd); shift
 here=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-$here/.venv/bin/python}
-git_dir=${MLCOMMONS_INFERENCE_GIT:-/work/.mirror/mlcommons+inference/repo}
+git_dir=$(bash "$here/scripts/mlcommons_tools.sh")
 "$py" -c "import yaml" 2>/dev/null || "$py" -m pip install --quiet PyYAML >&2
-commit=$(git -C "$git_dir" rev-parse HEAD)
+commit=$(bash "$here/scripts/mlcommons_tools.sh" --commit)
 export_dir=${EXPORT_DIR:-${TMPDIR:-/tmp}/edgeperf-official-checker/$commit}
 if [ ! -f "$export_dir/tools/submission/submission_checker/main.py" ]; then
     tmp="$export_dir.tmp.$$"

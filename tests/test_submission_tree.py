@@ -22,7 +22,6 @@ from edgeperf.submission.manifest import verify_manifest, write_manifest
 from edgeperf.submission.rules import load_rules
 from edgeperf.submission.tree import add_runs, init_tree, load_state
 
-MIRROR = Path("/work/.mirror/mlcommons+inference/repo")
 SYSTEM_TOML = """[system]
 status = "available"
 host_memory_capacity = "2 GB"
@@ -131,18 +130,17 @@ def test_layout_system_measurements_user_conf(tmp_path, runs):
         str((runs["ss"] / "performance").resolve())
 
 
-def _export_truncate_tool(dst: Path) -> Path:
-    if not MIRROR.exists():
-        pytest.skip("no mirror of mlcommons/inference here")
-    text = subprocess.run(["git", "-C", str(MIRROR), "show",
-                           "HEAD:tools/submission/truncate_accuracy_log.py"],
+def _export_truncate_tool(dst: Path, mlcommons: tuple[str, str]) -> Path:
+    git_dir, commit = mlcommons
+    text = subprocess.run(["git", "-C", git_dir, "show",
+                           f"{commit}:tools/submission/truncate_accuracy_log.py"],
                           capture_output=True, text=True, check=True).stdout
     tool = dst / "truncate_accuracy_log.py"
     tool.write_text(text)
     return tool
 
 
-def test_truncation_equals_mlcommons_tool_byte_for_byte(tmp_path, runs):
+def test_truncation_equals_mlcommons_tool_byte_for_byte(tmp_path, runs, mlcommons_inference):
     root = _tree(tmp_path, runs)
     add_runs(root, [runs["ss"]], system_name="vm", benchmark="ic-digits")
     ours = root / "open/EdgeOrg/results/vm/ic-digits/SingleStream/accuracy"
@@ -168,7 +166,7 @@ def test_truncation_equals_mlcommons_tool_byte_for_byte(tmp_path, runs):
             (base / "accuracy/accuracy.txt").write_text(first + orig_txt)
         truncate_accuracy_log(mine / name / "accuracy/mlperf_log_accuracy.json",
                               mine / name / "accuracy/accuracy.txt", load_rules())
-    tool = _export_truncate_tool(tmp_path)
+    tool = _export_truncate_tool(tmp_path, mlcommons_inference)
     subprocess.run([sys.executable, str(tool), "--input", str(official), "--submitter", "Org",
                     "--backup", str(tmp_path / "backup")], check=True, capture_output=True)
     for name in cases:
