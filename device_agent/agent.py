@@ -5,7 +5,8 @@ data (models, sample sets, settings), never code. Each operation takes the reque
 (dispatch.py: its header, body and the sender of its events) and returns (header, body).
 
 Operations: hello, push_model, load_model, push_samples, run, run_official (the official
-LoadGen driving the backend: loadgen_official.py), results, infer, telemetry,
+LoadGen driving the backend: loadgen_official.py), results, logged_outputs (the outputs a
+TEST01 run logged), infer, telemetry,
 clock, governor (action get | set | restore; set needs root), sensors, sample_power, bye.
 ``shutdown`` restores the governors the agent changed; the serving loops call it however
 the link ends.
@@ -41,11 +42,12 @@ class Agent:
         self.samples: Optional[List[np.ndarray]] = None
         self.samples_sha: Optional[str] = None
         self.log: Optional[QueryLog] = None
+        self.logged: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None
         self.sampler: Optional[power.Sampler] = None
         self.ops: Dict[str, Op] = {
             "hello": self.hello, "push_model": self.push_model, "load_model": self.load_model,
             "push_samples": self.push_samples, "run": self.run, "results": self.results,
-            "run_official": self.run_official,
+            "run_official": self.run_official, "logged_outputs": self.logged_outputs,
             "telemetry": self.telemetry, "clock": self.clock, "governor": self.governor,
             "infer": self.infer, "sensors": self.sensors, "sample_power": self.sample_power,
             "bye": self.bye,
@@ -149,8 +151,9 @@ class Agent:
         invoke = self.backend.invoker()
         gather = self.backend.gather_invoker() if req.get("batched", True) else None
         emit, summary = self._run_emitter(call)
-        runner = ScenarioRunner(settings, invoke, n_samples, emit, gather, self.backend.batch)
-        self.log = None
+        runner = ScenarioRunner(settings, invoke, n_samples, emit, gather, self.backend.batch,
+                                backend=self.backend)
+        self.log = self.logged = None
         affinity = self._set_affinity(req.get("cpu_affinity"))
         before = telemetry.snapshot()
         wall0, mono0 = time.time_ns(), time.perf_counter_ns()
@@ -161,6 +164,11 @@ class Agent:
                 os.sched_setaffinity(0, affinity)
         self.log = log
         extra: Dict[str, Any] = {}
+        if runner.outlog is not None:
+            self.logged = runner.outlog.entries()
+            extra["logged_outputs"] = {
+                "count": len(self.logged[0]), "sample_bytes": runner.outlog.sample_bytes,
+                "probability": runner.accuracy_log_probability}
         packed = b""
         if summary:
             extra, packed = self._latency_summary(log)
@@ -274,6 +282,19 @@ class Agent:
         if req.get("encoding") in qlcodec.ENCODINGS:  # a slow link asks for the compact form
             return qlcodec.encode_stretch(header, body)
         return header, body
+
+    def logged_outputs(self, call: Call) -> Reply:
+        """Entries [first, first + n) of the outputs the last run logged (TEST01): their
+        sequence ids and loaded-set positions (int64 lists) and their bytes, joined."""
+        if self.logged is None:
+            raise AgentError("the last run logged no outputs (it set no accuracy_log_*)")
+        seq, pos, data = self.logged
+        first = min(max(0, int(call.header.get("first", 0))), len(seq))
+        per = max(1, data.shape[1]) if data.ndim == 2 else 1
+        last = min(len(seq), first + max(1, MAX_CHUNK // per))
+        return {"first": first, "count": last - first, "total": len(seq),
+                "sample_bytes": int(data.shape[1]), "seq_ids": seq[first:last].tolist(),
+                "positions": pos[first:last].tolist()}, data[first:last].tobytes()
 
     def telemetry(self, call: Call) -> Reply:
         return telemetry.snapshot(), b""

@@ -259,7 +259,8 @@ class SampleOrder:
     """
 
     def __init__(self, scenario: str, set_size: int, samples_per_query: int, min_queries: int,
-                 sample_index_rng_seed: int, mode: str = "PerformanceOnly") -> None:
+                 sample_index_rng_seed: int, mode: str = "PerformanceOnly",
+                 same_index: Optional[int] = None) -> None:
         _check(scenario, mode)
         if set_size < 1:
             raise ValueError("set size %d: needs at least 1" % set_size)
@@ -275,6 +276,8 @@ class SampleOrder:
         self._rng = MT19937(sample_index_rng_seed)
         self._acc: Optional[np.ndarray] = None
         self._done = 0
+        # performance_issue_same: every query starts at this position, no draws at all
+        self.same = None if same_index is None or mode == "AccuracyOnly" else int(same_index)
         if mode == "AccuracyOnly":
             min_queries = padded // (self.set_size if scenario == "Offline" else self.spq)
             acc = list(range(0, self.set_size, stride))
@@ -291,8 +294,12 @@ class SampleOrder:
         n = int(n_queries)
         if self.scenario == "Offline":
             size = self.set_size if self.mode == "AccuracyOnly" else self.spq
+            if self.same is not None:
+                return np.full(size * n, self.same, dtype=np.uint32)
             return np.tile(offline_positions(size, self.set_size), n)
-        if self._acc is not None:
+        if self.same is not None:
+            starts = np.full(n, self.same, dtype=np.uint32)
+        elif self._acc is not None:
             if self._done + n > len(self._acc):
                 raise IndexError("accuracy mode issues %d queries; %d asked for"
                                  % (len(self._acc), self._done + n))

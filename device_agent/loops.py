@@ -27,13 +27,15 @@ def loop_single(invoke, order, issue, done, lo: int, hi: int, check_ns: int) -> 
     return hi
 
 
-def loop_multi(invoke, order, issue, done, lo: int, hi: int, check_ns: int, n: int) -> int:
+def loop_multi(calls, order, issue, done, lo: int, hi: int, check_ns: int, n: int) -> int:
+    """``calls``: (invoker, k) for the query's n samples in order; one invoker for all of
+    them, or (a run that logs outputs) one per sample, each keeping its own outputs."""
     pc = clock
     for j in range(lo, hi):
         base = j * n
         t0 = pc()
-        for k in range(base, base + n):
-            invoke(order[k])
+        for invoke, k in calls:
+            invoke(order[base + k])
         t1 = pc()
         issue[j] = t0
         done[j] = t1
@@ -42,15 +44,16 @@ def loop_multi(invoke, order, issue, done, lo: int, hi: int, check_ns: int, n: i
     return hi
 
 
-def loop_batched(gather, order, issue, done, lo: int, hi: int, check_ns: int, n: int,
+def loop_batched(order, issue, done, lo: int, hi: int, check_ns: int, n: int,
                   parts) -> int:
     """MultiStream on a batched model: the query's n distinct samples in batches
-    (``parts``: (offset, count) of each invoke; a partial batch is padded by the backend)."""
+    (``parts``: (gather invoker, offset, count) of each invoke; a partial batch is padded by
+    the backend)."""
     pc = clock
     for j in range(lo, hi):
         base = j * n
         t0 = pc()
-        for off, cnt in parts:
+        for gather, off, cnt in parts:
             gather(order, base + off, cnt)
         t1 = pc()
         issue[j] = t0
@@ -87,9 +90,11 @@ def loop_server(invoke, order, sched, done, lo: int, hi: int, start: int, check_
 
 
 def loop_server_batched(gather, order, sched, done, lo: int, hi: int, start: int,
-                         check_ns: int, gap_ns: int, hard_ns: int, batch: int) -> int:
+                         check_ns: int, gap_ns: int, hard_ns: int, batch: int,
+                         ret_at: int) -> int:
     """Server on a batched model: the queries already due when the device is free (up to a
-    batch, each a distinct sample) go in one invoke and complete together."""
+    batch, each a distinct sample) go in one invoke and complete together. Returns also
+    after the batch that reaches ``ret_at`` (a query whose outputs are to be logged)."""
     pc = clock
     sleep = time.sleep
     j = lo
@@ -111,14 +116,15 @@ def loop_server_batched(gather, order, sched, done, lo: int, hi: int, start: int
             sched[k] = start + sched[k]
             done[k] = t1
         j += m
-        if t1 >= check_ns and (t1 >= hard_ns or j == hi or start + sched[j] - t1 >= gap_ns):
+        if j >= ret_at or (t1 >= check_ns and (t1 >= hard_ns or j == hi
+                                               or start + sched[j] - t1 >= gap_ns)):
             return j
     return hi
 
 
-def loop_offline(invoke, order, done, m: int, stop_ns: int) -> int:
+def loop_offline(invoke, order, done, lo: int, m: int, stop_ns: int) -> int:
     pc = clock
-    for k in range(m):
+    for k in range(lo, m):
         invoke(order[k])
         t = done[k] = pc()
         if t >= stop_ns:

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import loops
 from . import querylog as ql
+from .acclog import AccLogSampler, OutputLog, sampling_probability
 from .lgseq import (
     SCENARIOS,
     SampleOrder,
@@ -53,6 +54,14 @@ class RunSettings:
     warmup_queries: int = 10
     flush_interval_ns: int = 500_000_000
     offline_sample_count: int = 0  # 0: derived from expected QPS and min duration
+    expected_latency_ns: int = 0  # SingleStream/MultiStream: LoadGen's target QPS is 1e9 / it
+    # TEST04: every query issues the sample at this loaded-set position (MultiStream: from it)
+    performance_issue_same: bool = False
+    performance_issue_same_index: int = 0
+    # TEST01: log the outputs of the samples LoadGen's accuracy-log sampling picks
+    accuracy_log_rng_seed: int = 0
+    accuracy_log_probability: float = 0.0
+    accuracy_log_sampling_target: int = 0
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> RunSettings:
@@ -70,7 +79,17 @@ class RunSettings:
             raise RunError("Server needs a target QPS > 0")
         if s.samples_per_query < 1:
             raise RunError("samples_per_query must be >= 1")
+        if not 0.0 <= s.accuracy_log_probability <= 1.0:
+            raise RunError("accuracy_log_probability %r: needs 0 to 1"
+                           % s.accuracy_log_probability)
+        if s.accuracy_log_sampling_target < 0 or s.performance_issue_same_index < 0:
+            raise RunError("accuracy_log_sampling_target and performance_issue_same_index "
+                           "must be >= 0")
         return s
+
+    @property
+    def logs_outputs(self) -> bool:
+        return bool(self.accuracy_log_sampling_target or self.accuracy_log_probability > 0)
 
 
 # ---------------------------------------------------------------- the controller
@@ -91,8 +110,9 @@ class ScenarioRunner:
     def __init__(self, settings: RunSettings, invoke: Callable[[int], Any],
                  n_samples: int, emit: Emit,
                  gather: Optional[Callable[[Any, int, int], Any]] = None,
-                 batch: int = 1) -> None:
+                 batch: int = 1, backend: Any = None) -> None:
         self.s = settings
+        self.backend = backend  # for a run that logs outputs: its invokers' output buffers
         self.invoke = invoke
         self.gather = gather if batch > 1 else None
         self.batch = batch if self.gather is not None else 1
@@ -109,20 +129,87 @@ class ScenarioRunner:
         self.flush_costs: Deque[int] = deque(maxlen=8)
         self.busy_flushes = 0  # Server flushes that found no idle gap (saturated device)
         self._order: Optional[SampleOrder] = None
+        self.outlog: Optional[OutputLog] = None  # TEST01: the logged samples' outputs
+        self._hits: Dict[int, Dict[int, List[int]]] = {}  # chunk -> query -> logged samples
+        self.accuracy_log_probability = 0.0  # LoadGen's accuracy_log_prob, once decided
+        if settings.performance_issue_same and (
+                settings.performance_issue_same_index >= self.n_samples):
+            raise RunError("performance_issue_same_index %d is outside the loaded set of %d "
+                           "samples" % (settings.performance_issue_same_index, self.n_samples))
+        if settings.logs_outputs and backend is None:
+            raise RunError("logging outputs (accuracy_log_*) needs the backend's invokers")
 
     # -- helpers outside the timed region
-    def _fill_order(self, buf: array, n_queries: int) -> None:
+    def _fill_order(self, buf: array, n_queries: int, first_query: int = 0) -> None:
         """The next ``n_queries`` queries' samples, LoadGen's sequence (positions in the
-        loaded set; a MultiStream query's contiguous samples wrap into its padding)."""
+        loaded set; a MultiStream query's contiguous samples wrap into its padding); in a
+        run that logs outputs, also which of them are logged (rows reserved for them)."""
         if self._order is None:
             s = self.s
             self._order = SampleOrder(s.scenario, self.n_samples, self.log.samples_per_row,
-                                      s.min_query_count, s.sample_index_rng_seed)
+                                      s.min_query_count, s.sample_index_rng_seed,
+                                      same_index=s.performance_issue_same_index
+                                      if s.performance_issue_same else None)
         pos = self._order.next(n_queries)
         n = len(pos)
         if self.log.samples_per_row > 1:
             pos = np.remainder(pos, self.n_samples)
         np.frombuffer(buf, np.uint32, n)[:] = pos
+        if self.outlog is not None:
+            spr = self.log.samples_per_row
+            hits: Dict[int, List[int]] = {}
+            for h in self.outlog.plan(first_query * spr, pos, self._bufs0).tolist():
+                hits.setdefault(h // spr, []).append(h % spr)
+            self._hits[first_query // ql.CHUNK] = hits
+
+    def _start_logging(self, qps: float, offline_samples: int = 0) -> None:
+        """Before the timed run (after warm-up: Offline's rate may come from it): LoadGen's
+        sampling probability, and invokers of our own whose output buffers are known.
+        Offline's minimum is its query's size (LoadGen's min_sample_count)."""
+        s = self.s
+        if not s.logs_outputs:
+            return
+        spq = self.s.samples_per_query if s.scenario == "MultiStream" else 1
+        minimum = offline_samples if s.scenario == "Offline" else s.min_query_count
+        self.accuracy_log_probability = sampling_probability(
+            s.scenario, s.accuracy_log_sampling_target, s.accuracy_log_probability, qps,
+            s.min_duration_ns // 1_000_000, minimum, spq)
+        b = self.backend
+        self.outlog = OutputLog(AccLogSampler(s.accuracy_log_rng_seed,
+                                              self.accuracy_log_probability), b.batch != 1)
+        if self.gather is not None and s.scenario != "SingleStream":  # the loops' gather
+            n = len(self._calls(spq)) if s.scenario == "MultiStream" else 1
+            self._gathers, self._bufs = [], []
+            for _ in range(n):
+                self._gathers.append(b.gather_invoker())
+                self._bufs.append(b.output_buffers)
+        else:
+            self._invokers, self._bufs = [], []
+            for _ in range(spq):
+                self._invokers.append(b.invoker())
+                self._bufs.append(b.output_buffers)
+        self._bufs0 = self._bufs[0]
+
+    def _lg_qps(self) -> float:
+        """LoadGen's target QPS for the run (SingleStream/MultiStream: 1e9 / expected)."""
+        s = self.s
+        if s.scenario in ("SingleStream", "MultiStream"):
+            return 1e9 / s.expected_latency_ns if s.expected_latency_ns else s.target_qps
+        return s.target_qps
+
+    def _put_query(self, q: int, ks: List[int]) -> None:
+        """After query ``q`` (global index) completed: copy its logged samples' outputs."""
+        out = self.outlog
+        assert out is not None
+        if self.gather is not None and self.s.scenario == "MultiStream":
+            b = self.batch
+            for k in ks:
+                out.put(self._bufs[k // b], k % b)
+        elif self.s.scenario == "MultiStream":
+            for k in ks:
+                out.put(self._bufs[k])
+        else:
+            out.put(self._bufs[0])
 
     def _flush(self, upto: int) -> None:
         if upto <= self.sent:
@@ -194,6 +281,7 @@ class ScenarioRunner:
         self.warmup()
         if self.s.scenario == "Offline":
             return self._run_offline()
+        self._start_logging(self._lg_qps())
         if self.s.scenario == "Server":
             return self._run_server()
         return self._run_stream()
@@ -207,10 +295,17 @@ class ScenarioRunner:
         s, log = self.s, self.log
         spr = log.samples_per_row
         gather = self.gather if s.scenario == "MultiStream" else None
-        parts = self._calls(spr)
+        logging = self.outlog is not None
+        gathers = self._gathers if logging and gather is not None else None
+        parts = [(gathers[p] if gathers else gather, off, cnt)
+                 for p, (off, cnt) in enumerate(self._calls(spr))]
+        invokers = self._invokers if logging and gather is None else [self.invoke] * spr
+        calls = [(invokers[k] if spr > 1 else invokers[0], k) for k in range(spr)]
+        single = invokers[0]
         issue, done, order, _ = log.chunk_for(0)
         self._fill_order(order, ql.CHUNK)
         order_np = np.frombuffer(order, np.uint32)
+        hits = self._hits.get(0, {})
         j = 0
         log.start_ns = start = clock()
         next_flush = start + s.flush_interval_ns
@@ -219,20 +314,28 @@ class ScenarioRunner:
         while True:
             if j and j % ql.CHUNK == 0:
                 issue, done, order, _ = log.chunk_for(j)
-                self._fill_order(order, ql.CHUNK)
+                self._fill_order(order, ql.CHUNK, j)
                 order_np = np.frombuffer(order, np.uint32)
+                hits = self._hits.pop(j // ql.CHUNK, {})
             base = j - j % ql.CHUNK
             limit = s.max_query_count or BIG
             if j < s.min_query_count:
                 limit = min(limit, s.min_query_count)
             lo, hi = j - base, min(ql.CHUNK, limit - base)
+            # the next query whose outputs are logged (keys ascend, each popped when its
+            # query is done): the loop returns right after it
+            hit = next(iter(hits)) if hits else -1
+            if 0 <= hit < hi:
+                hi = hit + 1
             check = min(next_flush, max_end, min_end if j >= s.min_query_count else BIG)
             if gather is not None:
-                end = loops.loop_batched(gather, order_np, issue, done, lo, hi, check, spr, parts)
+                end = loops.loop_batched(order_np, issue, done, lo, hi, check, spr, parts)
             elif spr > 1:
-                end = loops.loop_multi(self.invoke, order, issue, done, lo, hi, check, spr)
+                end = loops.loop_multi(calls, order, issue, done, lo, hi, check, spr)
             else:
-                end = loops.loop_single(self.invoke, order, issue, done, lo, hi, check)
+                end = loops.loop_single(single, order, issue, done, lo, hi, check)
+            if 0 <= hit < end:
+                self._put_query(base + hit, hits.pop(hit))
             j = base + end
             log.rows = j
             issued = issue[end - 1] - start  # the last query's issue time
@@ -273,9 +376,12 @@ class ScenarioRunner:
             issue, _, order, _ = log.chunk_for(base)
             m = min(ql.CHUNK, total - base)
             np.frombuffer(issue, np.int64, m)[:] = offsets[base:base + m]
-            self._fill_order(order, m)
+            self._fill_order(order, m, base)
         del offsets
-        gather, batch = self.gather, self.batch
+        gather, batch, invoke = self.gather, self.batch, self.invoke
+        if self.outlog is not None:
+            gather = self._gathers[0] if gather is not None else None
+            invoke = self._invokers[0] if gather is None else invoke
         self._send(0, 0)  # times a send (progress 0): the first idle gap must fit one
         j = 0
         log.start_ns = start = clock()
@@ -287,12 +393,22 @@ class ScenarioRunner:
             base = c * ql.CHUNK
             lo, hi = j - base, min(ql.CHUNK, total - base)
             gap = 2 * max(self.flush_costs) + 100_000
+            hits = self._hits.get(c)
+            hit = next(iter(hits)) if hits else BIG  # the next query whose outputs are logged
             if gather is not None:
                 end = loops.loop_server_batched(gather, np.frombuffer(order, np.uint32), sched,
-                                           done, lo, hi, start, next_flush, gap, force, batch)
+                                                done, lo, hi, start, next_flush, gap, force,
+                                                batch, hit + 1)
             else:
-                end = loops.loop_server(self.invoke, order, sched, done, lo, hi, start, next_flush,
-                                   gap, force)
+                end = loops.loop_server(invoke, order, sched, done, lo, min(hi, hit + 1),
+                                        start, next_flush, gap, force)
+            while hits and next(iter(hits)) < end:  # the last batch holds them
+                q = next(iter(hits))
+                first = q  # the batch's first query: its members completed together
+                while gather is not None and first > lo and done[first - 1] == done[q]:
+                    first -= 1
+                self.outlog.put(self._bufs[0], q - first if gather is not None else None)
+                del hits[q]
             j = base + end
             log.rows = j
             now = clock()
@@ -315,12 +431,18 @@ class ScenarioRunner:
         s, log = self.s, self.log
         n = s.offline_sample_count
         per = self.warmup_ns_per_sample or 1_000_000
+        qps = s.target_qps or 1e9 / per
         if not n:
-            qps = s.target_qps or 1e9 / per
             n = offline_sample_count(s.min_duration_ns // 1_000_000, qps, s.min_query_count)
         n = max(n, 1)
         self.offline_sample_count = n
         positions = offline_positions(n, self.n_samples)
+        if s.performance_issue_same:
+            positions[:] = s.performance_issue_same_index
+        self._start_logging(qps, n)
+        self._off_hits: List[int] = []
+        if self.outlog is not None:
+            self._off_hits = self.outlog.plan(0, positions, self._bufs0).tolist()[::-1]
         chunks = []
         for base in range(0, n, ql.CHUNK):
             _, done, order, _ = log.chunk_for(base)
@@ -347,23 +469,59 @@ class ScenarioRunner:
         self._progress(rows, log.end_ns)
         return log
 
+    def _put_range(self, lo: int, hi: int) -> None:
+        """Copy the outputs of the logged samples in [lo, hi) (global indices), one batch
+        whose first sample is ``lo`` (a model taking one sample: one sample)."""
+        hits = self._off_hits  # descending: the next one last
+        while hits and hits[-1] < hi:
+            g = hits.pop()
+            self.outlog.put(self._bufs0, g - lo if self.gather is not None else None)
+
+    def _next_hit(self, base: int, m: int) -> int:
+        """The next logged sample's offset in the chunk starting at ``base``, or ``m``."""
+        hits = self._off_hits
+        return hits[-1] - base if hits and hits[-1] < base + m else m
+
     def _offline_loop(self, chunks: List[tuple], stop_ns: int) -> int:
         """Answer the chunks' samples in order; returns how many were answered (all of them
-        unless the max duration cut the query short)."""
+        unless the max duration cut the query short). A run that logs outputs returns from
+        the inner loop after each logged sample (or its batch) to copy its outputs."""
         gather, batch = self.gather, self.batch
+        logging = self.outlog is not None
         if gather is None:
+            invoke = self._invokers[0] if logging else self.invoke
             for c, (done, order, m) in enumerate(chunks):
-                k = loops.loop_offline(self.invoke, order, done, m, stop_ns)
-                if k < m or (k == m and done[m - 1] >= stop_ns):
-                    return c * ql.CHUNK + k
+                base, k = c * ql.CHUNK, 0
+                while True:
+                    h = self._next_hit(base, m)
+                    hi = min(m, h + 1)
+                    k = loops.loop_offline(invoke, order, done, k, hi, stop_ns)
+                    if h < k:
+                        self._put_range(base + h, base + h + 1)
+                    if k < hi or done[hi - 1] >= stop_ns:
+                        return base + k
+                    if hi == m:
+                        break
             return (len(chunks) - 1) * ql.CHUNK + chunks[-1][2]
+        if logging:
+            gather = self._gathers[0]
         pc = clock
         first = 0  # where this chunk's whole batches start
         for c, (done, order, m) in enumerate(chunks):
+            base = c * ql.CHUNK
             order_np = np.frombuffer(order, np.uint32, m)
-            k = loops.loop_offline_batched(gather, order_np, done, m, stop_ns, batch, first)
-            if k < 0:
-                return c * ql.CHUNK - k
+            k = first
+            while True:  # whole batches, up to the end of the next logged sample's batch
+                h = self._next_hit(base, m)
+                mm = min(m, k + ((h - k) // batch + 1) * batch) if h < m else m
+                r = loops.loop_offline_batched(gather, order_np, done, mm, stop_ns, batch, k)
+                if abs(r) - batch <= h < abs(r):
+                    self._put_range(base + abs(r) - batch, base + abs(r))
+                if r < 0:
+                    return base - r
+                k = r
+                if mm == m:
+                    break
             rest = m - k
             if not rest:
                 first = 0
@@ -382,6 +540,8 @@ class ScenarioRunner:
                 done[r] = t
             for r in range(take):
                 nxt_done[r] = t  # type: ignore[index]
+            if logging:
+                self._put_range(base + k, base + m + take)
             first = take
             if t >= stop_ns:
                 return c * ql.CHUNK + m + take

@@ -139,10 +139,10 @@ def test_server_builds_its_whole_schedule_and_sample_order_before_the_start(monk
         time.sleep(0.005)  # a slow allocation
         return real_chunk_for(self, row)
 
-    def fill(self, buf, n):
+    def fill(self, buf, n, first=0):
         calls.append(("fill_order", time.perf_counter_ns()))
         time.sleep(0.005)
-        return real_fill(self, buf, n)
+        return real_fill(self, buf, n, first)
 
     monkeypatch.setattr(QueryLog, "chunk_for", chunk_for)
     monkeypatch.setattr(ScenarioRunner, "_fill_order", fill)
