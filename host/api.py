@@ -150,7 +150,8 @@ class Device:
             input_shapes: dict[str, list[int]] | None = None,
             load_options: dict[str, Any] | None = None, trace_all: bool = False,
             audit_outputs: int = 0, audit_against: str | Path | None = None,
-            loadgen: str = "edgeperf", progress: Reporter | None = None, **overrides: Any
+            loadgen: str = "edgeperf", progress: Reporter | None = None,
+            compliance: bool = True, **overrides: Any
             ) -> RunResult | list[RunResult] | TinyResult:
         """Run a benchmark on this device, as ``edgeperf run`` does.
 
@@ -158,7 +159,8 @@ class Device:
         task's model, dataset and target; with ``model`` too: yours on the task's data).
         ``scenario``: one name (returns a RunResult) or a list (returns one a scenario).
         ``mode``: performance, accuracy (a task's every sample once, metric checked) or
-        submission (accuracy, then performance). Settings: ``settings`` as given, else
+        submission (accuracy, then performance, then the compliance audits TEST01 and
+        TEST04; ``compliance=False`` leaves them out, which a closed result needs). Settings: ``settings`` as given, else
         ``preset`` with ``user_conf`` files (for ``conf_model``); then ``overrides`` by
         TestSettings field (``min_query_count=``, ``target_qps=``, ``target_latency_ns=``,
         ``min_duration_ms=``...) and ``seed`` (all three RNG seeds). ``out_dir``: default
@@ -211,7 +213,7 @@ class Device:
             base.load_options["input_shapes"] = input_shapes
         if task is not None or mode != "performance":
             results = TaskRun(self._session, task, model, mode, base, input_shapes, trace_all,
-                              audit_outputs, audit_against, progress).run(
+                              audit_outputs, audit_against, progress, compliance).run(
                                   all_settings, root, single_out=out_dir is not None)
         else:
             results = []
@@ -229,7 +231,8 @@ _AGENT_ONLY = {"scenario": None, "preset": "quick", "settings": None, "user_conf
                "conf_model": "*", "seed": None, "threads": None,
                "sample_count": DEFAULT_SAMPLE_COUNT, "idle_baseline_s": 0.0, "querylog": "full",
                "input_shapes": None, "load_options": None, "trace_all": False,
-               "audit_outputs": 0, "audit_against": None, "loadgen": "edgeperf"}
+               "audit_outputs": 0, "audit_against": None, "loadgen": "edgeperf",
+               "compliance": True}
 
 
 def _check_loadgen(loadgen: str, meter: str | None, audit_outputs: int) -> None:

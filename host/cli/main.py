@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from edgeperf import __version__
@@ -41,7 +42,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
     args = make_parser().parse_args(argv)
+    args.command_line = "edgeperf " + shlex.join(raw)  # what result.json records
     try:
         return args.fn(args)
     except UsageError as exc:  # no such board, settings that contradict, a bad input file

@@ -143,6 +143,12 @@ class ProgressPrinter:
         if handler is not None:
             handler(data)
 
+    def _on_compliance(self, data: dict[str, Any]) -> None:
+        what = {"TEST01": "logs a sample of outputs to compare with the accuracy run",
+                "TEST04": "issues one sample over and over: caching would show"}
+        self.note(f"edgeperf: compliance {data['test']} for {data['scenario']} "
+                  f"({what.get(data['test'], 'audit')}) -> {data['out']}")
+
     def _on_connect(self, data: dict[str, Any]) -> None:
         self.note(f"edgeperf: connected to {data['board']} ({data['link']})")
 

@@ -85,9 +85,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a task (model + dataset + target): ic-digits, ad-synthetic, "
                         "tasks/NAME.toml or a .toml path; NAME:VARIANT picks int8 or fp32")
     t.add_argument("--mode", default="performance", choices=(*edgeperf.MODES, "energy"),
-                   help="accuracy: every sample once, metric checked; submission: accuracy "
-                        "then performance; energy: MLPerf Tiny's energy procedure (MCU "
-                        "boards, with --meter) (default: performance)")
+                   help="accuracy: every sample once, metric checked; submission: accuracy, "
+                        "performance, then the compliance audits TEST01 and TEST04; energy: "
+                        "MLPerf Tiny's energy procedure (MCU boards, with --meter) (default: "
+                        "performance)")
+    t.add_argument("--no-compliance", dest="compliance", action="store_false",
+                   help="submission mode without TEST01 and TEST04 (quicker; an open result "
+                        "needs none, a closed one both)")
     t.add_argument("--audit-outputs", type=count(0), default=0, metavar="N",
                    help="after the timed run, check N queried samples' outputs against an "
                         "accuracy run's (MLPerf TEST01)")
@@ -203,11 +207,34 @@ def cmd_run(args: argparse.Namespace) -> int:
                 threads=args.threads, meter=args.meter, idle_baseline_s=args.idle_baseline,
                 querylog=args.querylog, input_shapes=input_shapes, trace_all=args.trace_all,
                 audit_outputs=args.audit_outputs, audit_against=args.audit_against,
-                loadgen=args.loadgen, progress=printer, **settings_overrides(args))
+                loadgen=args.loadgen, progress=printer, compliance=args.compliance,
+                **settings_overrides(args))
             for r in results if isinstance(results, list) else [results]:
+                _record_command(r, getattr(args, "command_line", None))
                 printer.close()  # nothing live while a summary prints
                 code = worst(code, _print_result(args, r, settings.get(r.scenario), shown))
     return code
+
+
+def _record_command(r: Any, command: str | None) -> None:
+    """The command line into result.json of the run and of the runs it made with it (a
+    submission run's accuracy phase and compliance audits): their READMEs quote it."""
+    if not command:
+        return
+    from edgeperf.outputs import record
+
+    dirs = {Path(r.out_dir)}
+    dirs.add(Path((r.result.get("accuracy") or {}).get("run_dir") or r.out_dir))
+    dirs |= {Path(v["dir"]) for k, v in (r.result.get("compliance_audits") or {}).items()
+             if k != "plan"}
+    for d in dirs:
+        try:
+            rec = record.load_result(d)
+        except (OSError, ValueError):
+            continue  # a run that left no record keeps none
+        rec["command"] = command
+        record.write_record(d, rec)
+    r.result["command"] = command
 
 
 def _what(args: argparse.Namespace, r: Any) -> str:
@@ -250,6 +277,13 @@ def _print_result(args: argparse.Namespace, r: Any, s: Any, shown: set[str]) -> 
         sys.stdout.write(format_power_block(r.result["power"]))
     for why in (r.result.get("audit") or {}).get("invalid_reasons", []):
         say(why)
+    for test, v in (r.result.get("compliance_audits") or {}).items():
+        if test == "plan":
+            continue
+        acc = "" if "accuracy_pass" not in v else \
+            f"accuracy {'TEST PASS' if v['accuracy_pass'] else 'TEST FAIL'}, "
+        perf = v.get("verify_performance") or v.get("error", "no verdict")
+        print(f"compliance {test}: {acc}performance {perf} ({v['dir']})")
     if r.error:
         say(r.error)
         say(f"everything measured was kept in {r.out_dir}")

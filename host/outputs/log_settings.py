@@ -64,20 +64,22 @@ def requested_log_items(r: TestSettings) -> list[tuple[str, Any]]:
               ("qsl_rng_seed", r.qsl_rng_seed),
               ("sample_index_rng_seed", r.sample_index_rng_seed),
               ("schedule_rng_seed", r.schedule_rng_seed)]
-    items += _UNSUPPORTED_LOG_DEFAULTS
+    items += _audit_items(r)
     items += [("performance_sample_count_override", r.performance_sample_count),
               ("accuracy_sample_count_override", 0),
               ("sample_concatenate_permutation", False)]
     return [("requested_" + k, v) for k, v in items]
 
 
-# LoadGen features edgeperf does not implement, logged with LoadGen's default values.
-_UNSUPPORTED_LOG_DEFAULTS: list[tuple[str, Any]] = [
-    ("accuracy_log_rng_seed", 0), ("accuracy_log_probability", 0.0),
-    ("accuracy_log_sampling_target", 0), ("print_timestamps", False),
-    ("performance_issue_unique", False), ("performance_issue_same", False),
-    ("performance_issue_same_index", 0),
-]
+def _audit_items(s: TestSettings) -> list[tuple[str, Any]]:
+    """The compliance audits' keys, as set; print_timestamps and performance_issue_unique,
+    which edgeperf does not implement, with LoadGen's defaults."""
+    return [("accuracy_log_rng_seed", s.accuracy_log_rng_seed),
+            ("accuracy_log_probability", float(s.accuracy_log_probability)),
+            ("accuracy_log_sampling_target", s.accuracy_log_sampling_target),
+            ("print_timestamps", False), ("performance_issue_unique", False),
+            ("performance_issue_same", bool(s.performance_issue_same)),
+            ("performance_issue_same_index", s.performance_issue_same_index)]
 
 
 def effective_log_items(eff: TestSettings, total_sample_count: int | None = None
@@ -110,7 +112,7 @@ def effective_log_items(eff: TestSettings, total_sample_count: int | None = None
         ("qsl_rng_seed", eff.qsl_rng_seed), ("sample_index_rng_seed", eff.sample_index_rng_seed),
         ("schedule_rng_seed", eff.schedule_rng_seed),
     ]
-    items += _UNSUPPORTED_LOG_DEFAULTS
+    items += _audit_items(eff)
     items += [("performance_sample_count", perf_count),
               ("accuracy_sample_count", total_sample_count or perf_count),
               ("sample_concatenate_permutation", False)]

@@ -220,6 +220,21 @@ class AgentClient:
             body = qlcodec.decode_stretch(header, body)
         return header, body
 
+    def logged_outputs(self) -> list[tuple[int, int, bytes]]:
+        """The outputs the last run logged (TEST01's accuracy-log sampling): (sequence id,
+        loaded-set position, output bytes) each, fetched in pages."""
+        out: list[tuple[int, int, bytes]] = []
+        while True:
+            h, body = self.request("logged_outputs", first=len(out), timeout=120.0)
+            size, n = int(h["sample_bytes"]), int(h["count"])
+            if len(body) != size * n or len(h["seq_ids"]) != n or len(h["positions"]) != n:
+                raise AgentError(f"logged_outputs: {n} entries of {size} bytes announced, "
+                                 f"{len(body)} bytes received")
+            out += [(int(s), int(p), body[i * size:(i + 1) * size])
+                    for i, (s, p) in enumerate(zip(h["seq_ids"], h["positions"]))]
+            if not n or len(out) >= int(h["total"]):
+                return out
+
     def telemetry(self) -> dict[str, Any]:
         return self.request("telemetry")[0]
 

@@ -167,12 +167,16 @@ _CONF_KEYS: dict[str, tuple[str, Any, tuple[str, ...] | None]] = {
     "sample_index_rng_seed": ("sample_index_rng_seed", _u64, None),
     "schedule_rng_seed": ("schedule_rng_seed", _u64, None),
     "warmup_queries": ("warmup_queries", _u64, None),  # edgeperf's own key
+    # audit.config's keys (TEST01, TEST04)
+    "accuracy_log_rng_seed": ("accuracy_log_rng_seed", _u64, None),
+    "accuracy_log_sampling_target": ("accuracy_log_sampling_target", _u64, None),
+    "performance_issue_same": ("performance_issue_same", lambda t: _u64(t) != 0, None),
+    "performance_issue_same_index": ("performance_issue_same_index", _u64, None),
 }
 # Keys LoadGen reads that edgeperf does not act on: ignored silently, as mlperf.conf has them.
 _LOADGEN_ONLY_KEYS = frozenset({
-    "accuracy_log_rng_seed", "accuracy_log_probability", "accuracy_log_sampling_target",
-    "print_timestamps", "performance_issue_unique", "performance_issue_same",
-    "performance_issue_same_index", "accuracy_sample_count_override",
+    "accuracy_log_probability", "print_timestamps", "performance_issue_unique",
+    "accuracy_sample_count_override",
     "sample_concatenate_permutation", "max_async_queries", "coalesce_queries",
     "target_duration", "use_token_latencies", "ttft_latency", "tpot_latency",
     "infer_token_latencies", "token_latency_scaling_factor", "use_grouped_qsl",

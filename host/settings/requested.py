@@ -44,6 +44,13 @@ class TestSettings:
     schedule_rng_seed: int = 0
     performance_sample_count: int = 0  # 0: the whole sample set
     warmup_queries: int = 10
+    # the compliance audits' keys (MLCommons' audit.config): TEST01 logs a sample of the
+    # performance run's outputs, TEST04 issues one sample over and over
+    accuracy_log_rng_seed: int = 0
+    accuracy_log_probability: float = 0.0  # not a conf key in LoadGen either
+    accuracy_log_sampling_target: int = 0
+    performance_issue_same: bool = False
+    performance_issue_same_index: int = 0
 
     def validate(self) -> TestSettings:
         """Raise SettingsError on the first contradiction; return self to allow chaining."""
@@ -56,7 +63,18 @@ class TestSettings:
                      "performance_sample_count", "warmup_queries"):
             _check_int(name, getattr(self, name), minimum=0)
         _check_int("min_query_count", self.min_query_count, minimum=1)
-        for name in ("qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed"):
+        for name in ("accuracy_log_sampling_target", "performance_issue_same_index"):
+            _check_int(name, getattr(self, name), minimum=0)
+        if not 0.0 <= self.accuracy_log_probability <= 1.0:
+            raise SettingsError(f"accuracy_log_probability must be in [0, 1], got "
+                                f"{self.accuracy_log_probability!r}")
+        if (self.accuracy_log_sampling_target or self.accuracy_log_probability
+                or self.performance_issue_same) and self.mode != "PerformanceOnly":
+            raise SettingsError("accuracy_log_* and performance_issue_same are the "
+                                "compliance audits' keys: they apply to a performance run "
+                                "(mode PerformanceOnly, conf 'mode = 2')")
+        for name in ("qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed",
+                     "accuracy_log_rng_seed"):
             value = _check_int(name, getattr(self, name), minimum=0)
             if value >= U64:
                 raise SettingsError(f"{name} = {value} does not fit in 64 bits")

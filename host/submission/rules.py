@@ -36,6 +36,7 @@ class Benchmark:
     performance_sample_count: int = 0
     offline_min_samples_per_query: int = 0
     compliance: tuple[str, ...] = ()
+    test01_sampling_target: int = 4096  # compliance/TEST01/<model>/audit.config
     tiny: bool = False  # an MLPerf Tiny benchmark: Tiny's tree, not Inference's
 
 
@@ -55,7 +56,10 @@ class Rules:
     measurements_required_fields: tuple[str, ...]
     accepted_power_meters: tuple[str, ...]
     benchmarks: dict[str, Benchmark]
-    source: str = ""  # the file the rules were read from
+    source: str = ""
+    # compliance/TEST01/*/audit.config's accuracy_log_rng_seed, TEST04/audit.config's index
+    test01_accuracy_log_rng_seed: int = 720381539243781796
+    test04_performance_issue_same_index: int = 3  # the file the rules were read from
 
     def benchmark(self, name: str) -> Benchmark:
         try:
@@ -106,7 +110,11 @@ def _rules(d: dict[str, Any], source: str) -> Rules:
         measurements_required_fields=tuple(d["measurements"]["required_fields"]),
         accepted_power_meters=tuple(d["accepted_power_meters"]),
         benchmarks={name: _benchmark(name, b) for name, b in d["benchmarks"].items()},
-        source=source)
+        source=source,
+        test01_accuracy_log_rng_seed=int(d.get("audit", {}).get(
+            "test01_accuracy_log_rng_seed", 720381539243781796)),
+        test04_performance_issue_same_index=int(d.get("audit", {}).get(
+            "test04_performance_issue_same_index", 3)))
 
 
 def _benchmark(name: str, b: dict[str, Any]) -> Benchmark:
@@ -119,7 +127,8 @@ def _benchmark(name: str, b: dict[str, Any]) -> Benchmark:
         min_query_count={k: int(v) for k, v in b.get("min_query_count", {}).items()},
         performance_sample_count=int(b.get("performance_sample_count", 0)),
         offline_min_samples_per_query=int(b.get("offline_min_samples_per_query", 0)),
-        compliance=tuple(b.get("compliance", ())), tiny=bool(b.get("tiny", False)))
+        compliance=tuple(b.get("compliance", ())), tiny=bool(b.get("tiny", False)),
+        test01_sampling_target=int(b.get("test01_sampling_target", 4096)))
 
 
 __all__ = ["DEFAULT_VERSION", "Benchmark", "Rules", "load_rules", "shipped_versions"]

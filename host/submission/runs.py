@@ -78,6 +78,10 @@ def collect_runs(paths: list[str | Path]) -> list[Run]:
             continue
         subs = [d for d in sorted(p.iterdir()) if (d / "result.json").is_file()] \
             if p.is_dir() else []
+        # a submission run of several scenarios: performance/SCENARIO, TEST01/SCENARIO, ...
+        subs += [d for s in (sorted(p.iterdir()) if p.is_dir() else []) if s.is_dir()
+                 and not (s / "result.json").is_file()
+                 for d in sorted(s.iterdir()) if (d / "result.json").is_file()]
         if not subs:
             raise UsageError(f"{p}: no result.json here or in a sub-directory; pass the --out "
                              f"directory of 'edgeperf run'")

@@ -4,7 +4,9 @@ output audit), and submission (accuracy, then performance), as ``edgeperf run --
     mode performance   timed scenarios; with a task the samples are the task's
     mode accuracy      every sample once; metric and target checked (accuracy.txt)
     mode submission    accuracy, then performance, as LoadGen's SubmissionRun: DIR/accuracy
-                       and DIR/performance; a missed target fails the whole run (exit 3)
+                       and DIR/performance; a missed target fails the whole run (exit 3);
+                       then the compliance audits TEST01 and TEST04 (compliance_runs.py):
+                       DIR/TEST01, DIR/TEST04, a failed verdict makes the run INVALID
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class TaskRun:
     audit_outputs: int
     audit_against: str | Path | None
     progress: Reporter | None
+    compliance: bool = True  # submission mode: the audits TEST01 and TEST04 after each run
 
     def run(self, settings: list[TestSettings], root: Path, single_out: bool) -> list[RunResult]:
         from edgeperf.tasks.audit import check_reference, load_reference, reference_from_outputs
@@ -118,8 +121,27 @@ class TaskRun:
                 r.accuracy = acc.result
                 r.exit_code = worst(acc.exit_code, r.exit_code)
                 r.result = _reload(out, r.result)
+            if self.mode == "submission" and acc is not None and self.compliance:
+                self._audits(task, s, out, acc.out_dir, root, len(settings) > 1, r)
             results.append(r)
         return results
+
+    def _audits(self, task: Task, s: TestSettings, perf: Path, acc_dir: Path, root: Path,
+                per_scenario: bool, r: RunResult) -> None:
+        """TEST01 and TEST04 after the performance run; their verdicts join its record."""
+        from edgeperf.tasks.compliance_runs import run_audits
+
+        verdicts, runs = run_audits(
+            self.task_name, s, perf, acc_dir,
+            lambda test: root / test / (s.scenario if per_scenario else ""),
+            lambda ts, d: self._performance(task, ts, d, None),
+            lambda ev, data: self._say(ev, data))
+        for v, run in zip(verdicts.values(), runs, strict=True):
+            if not v["passed"]:
+                r.exit_code = worst(r.exit_code, EXIT_INVALID)
+            if run.exit_code not in (EXIT_VALID, EXIT_INVALID):
+                r.exit_code = worst(r.exit_code, run.exit_code)
+        r.result = _reload(perf, r.result)
 
     def _performance(self, task: Task, s: TestSettings, out: Path,
                      audit: Any) -> RunResult:
