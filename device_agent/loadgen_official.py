@@ -75,6 +75,11 @@ def test_settings(lg: Any, s: Dict[str, Any]) -> Any:
                 "qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed"):
         setattr(ts, key, int(s.get(key) or 0))
     ts.performance_sample_count_override = int(s.get("performance_sample_count") or 0)
+    for key in ("accuracy_log_rng_seed", "accuracy_log_sampling_target",
+                "performance_issue_same_index"):  # the compliance audits' keys
+        setattr(ts, key, int(s.get(key) or 0))
+    ts.accuracy_log_probability = float(s.get("accuracy_log_probability") or 0.0)
+    ts.performance_issue_same = bool(s.get("performance_issue_same"))
     latency = s.get("target_latency_ns")
     pct = s.get("target_latency_percentile")
     if scen == "SingleStream":

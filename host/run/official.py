@@ -49,7 +49,13 @@ def loadgen_settings(s: TestSettings, eff: TestSettings) -> dict[str, Any]:
             "samples_per_query": eff.samples_per_query if s.scenario == "MultiStream" else 1,
             "performance_sample_count": s.performance_sample_count,
             "qsl_rng_seed": s.qsl_rng_seed, "sample_index_rng_seed": s.sample_index_rng_seed,
-            "schedule_rng_seed": s.schedule_rng_seed}
+            "schedule_rng_seed": s.schedule_rng_seed,
+            # the compliance audits' keys: LoadGen itself samples (TEST01) or repeats (TEST04)
+            "accuracy_log_rng_seed": s.accuracy_log_rng_seed,
+            "accuracy_log_probability": s.accuracy_log_probability,
+            "accuracy_log_sampling_target": s.accuracy_log_sampling_target,
+            "performance_issue_same": s.performance_issue_same,
+            "performance_issue_same_index": s.performance_issue_same_index}
 
 
 def run(client: Any, settings: dict[str, Any], *, samples: str | None, sample_count: int,
