@@ -16,6 +16,8 @@ This module must run on Python 3.9 with only numpy.
 
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import numpy as np
 
 from .lgseq import MT19937
@@ -105,7 +107,7 @@ class OutputLog:
                                 0])
         return hits
 
-    def put(self, buffers: list, row: "int | None" = None) -> None:
+    def put(self, buffers: list, row: Optional[int] = None) -> None:
         """Copy the next reserved sample's outputs (whole buffers, or ``row`` of each)."""
         blk = self.blocks[self._cur]
         i = blk[3]
@@ -117,7 +119,7 @@ class OutputLog:
         if i + 1 == len(blk[0]):
             self._cur += 1
 
-    def entries(self) -> "tuple[np.ndarray, np.ndarray, np.ndarray]":
+    def entries(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(seq ids, positions, data rows as uint8) of the samples logged (filled only):
         a row is the sample's output tensors' bytes, joined in output order."""
         done = [b for b in self.blocks if b[3]]

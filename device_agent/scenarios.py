@@ -27,6 +27,7 @@ from .acclog import AccLogSampler, OutputLog, sampling_probability
 from .lgseq import (
     SCENARIOS,
     SampleOrder,
+    generated_queries,
     offline_positions,
     offline_sample_count,
     server_schedule,
@@ -306,6 +307,16 @@ class ScenarioRunner:
         self._fill_order(order, ql.CHUNK)
         order_np = np.frombuffer(order, np.uint32)
         hits = self._hits.get(0, {})
+        # LoadGen issues only the queries it generated before the start (twice the min
+        # duration at the expected latency, at least min_query_count): a system faster than
+        # expected runs out of them and misses the min duration, as under LoadGen
+        generated = BIG
+        if s.expected_latency_ns:
+            generated = generated_queries(s.scenario, s.min_duration_ns // 1_000_000,
+                                          s.min_query_count,
+                                          expected_latency_ns=s.expected_latency_ns,
+                                          samples_per_query=spr)[0]
+        self.generated_query_count = generated if generated < BIG else 0
         j = 0
         log.start_ns = start = clock()
         next_flush = start + s.flush_interval_ns
@@ -318,7 +329,7 @@ class ScenarioRunner:
                 order_np = np.frombuffer(order, np.uint32)
                 hits = self._hits.pop(j // ql.CHUNK, {})
             base = j - j % ql.CHUNK
-            limit = s.max_query_count or BIG
+            limit = min(s.max_query_count or BIG, generated)
             if j < s.min_query_count:
                 limit = min(limit, s.min_query_count)
             lo, hi = j - base, min(ql.CHUNK, limit - base)
@@ -347,6 +358,10 @@ class ScenarioRunner:
                 break
             if s.max_duration_ns and issued > s.max_duration_ns:
                 self.stop_reason = "max duration reached"
+                break
+            if j >= generated:
+                self.stop_reason = ("all %d generated queries issued (the expected latency "
+                                    "is longer than the queries take)" % generated)
                 break
             now = clock()
             if now >= next_flush:

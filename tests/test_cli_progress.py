@@ -21,9 +21,10 @@ from edgeperf.cli.progress import ProgressPrinter
 from edgeperf.testing.emulators.ptd import PtdEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
-# a run of 3 s at least: long enough for progress (it shows after 2 s)
+# a run of 3 s at least: long enough for progress (it shows after 2 s); the expected latency
+# is the model's, so that LoadGen's pre-generated queries last the whole run
 RUN = ["run", "--model", "synthetic:busy:200", "--scenario", "SingleStream", "--preset",
-       "smoke", "--min-queries", "100", "--min-duration", "3"]
+       "smoke", "--min-queries", "100", "--min-duration", "3", "--target-latency-ms", "0.2"]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 

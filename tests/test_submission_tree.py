@@ -79,7 +79,14 @@ def test_layout_system_measurements_user_conf(tmp_path, runs):
         "accuracy/mlperf_log_detail.txt", "accuracy/mlperf_log_summary.txt",
         "measurements.json", "performance/run_1/mlperf_log_accuracy.json",
         "performance/run_1/mlperf_log_detail.txt", "performance/run_1/mlperf_log_summary.txt",
-        "performance/run_1/mlperf_log_trace.json", "user.conf")]
+        "performance/run_1/mlperf_log_trace.json", "user.conf",
+        # the compliance audits, as MLCommons' run_verification.py lays them out
+        "TEST01/verify_accuracy.txt", "TEST01/verify_performance.txt",
+        "TEST01/accuracy/mlperf_log_accuracy.json",
+        "TEST01/performance/run_1/mlperf_log_detail.txt",
+        "TEST01/performance/run_1/mlperf_log_summary.txt",
+        "TEST04/verify_performance.txt", "TEST04/performance/run_1/mlperf_log_detail.txt",
+        "TEST04/performance/run_1/mlperf_log_summary.txt")]
     assert _files(root) == sorted(["README.md", f"{org}/documentation/README.md",
                                    f"{org}/documentation/calibration.md",
                                    f"{org}/src/MANIFEST.sha256", f"{org}/src/README.md",
@@ -125,6 +132,8 @@ def test_layout_system_measurements_user_conf(tmp_path, runs):
     assert f"- model sha256: `{rec['model']['sha256']}`" in readme
     assert "edgeperf run --board local --task ic-digits:int8 --mode submission --scenario " \
            "SingleStream --user-conf user.conf" in readme
+    assert ("the run itself was made with `edgeperf run --task ic-digits --mode submission "
+            f"--scenario SingleStream {' '.join(SHORT)} --out {runs['ss']}`") in readme
     state = load_state(root)
     assert state["results"]["vm/ic-digits/SingleStream"]["runs"]["performance"] == \
         str((runs["ss"] / "performance").resolve())

@@ -71,8 +71,6 @@ CALIBRATION = ("# Calibration\n\nedgeperf's reference tasks quantize their model
 def _command(run: Run, bench: Benchmark) -> tuple[str, str]:
     """The command that reproduces the run, and a note on where it came from."""
     rec = run.record
-    if rec.get("command"):
-        return str(rec["command"]), "as result.json records it"
     task = rec.get("task") or {}
     board = (rec.get("board") or {}).get("name") or "local"
     what = (f"--task {task['name']}:{task.get('variant', 'int8')}" if task.get("name")
@@ -80,7 +78,10 @@ def _command(run: Run, bench: Benchmark) -> tuple[str, str]:
     meter = (rec.get("power") or {}).get("url")
     cmd = (f"edgeperf run --board {board} {what} --mode submission --scenario "
            f"{run.scenario} --user-conf user.conf" + (f" --meter '{meter}'" if meter else ""))
-    return cmd, ("reconstructed: edgeperf's result.json does not record the command line; "
+    if rec.get("command"):
+        return cmd, ("user.conf holds every setting the run requested; the run itself was "
+                     f"made with `{rec['command']}`, as its result.json records it")
+    return cmd, ("reconstructed: this run's result.json does not record its command line; "
                  "user.conf holds every setting the run requested")
 
 

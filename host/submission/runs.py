@@ -70,7 +70,8 @@ def read_run(path: Path) -> Run:
 
 
 def collect_runs(paths: list[str | Path]) -> list[Run]:
-    """Every run under the given directories (a submission run gives two)."""
+    """Every run under the given directories: a submission run gives its accuracy,
+    performance and audit runs, one level down (several scenarios: two levels)."""
     runs = []
     for p in map(Path, paths):
         if (p / "result.json").is_file():

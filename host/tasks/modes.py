@@ -4,7 +4,8 @@ output audit), and submission (accuracy, then performance), as ``edgeperf run --
     mode performance   timed scenarios; with a task the samples are the task's
     mode accuracy      every sample once; metric and target checked (accuracy.txt)
     mode submission    accuracy, then performance, as LoadGen's SubmissionRun: DIR/accuracy
-                       and DIR/performance; a missed target fails the whole run (exit 3);
+                       and DIR/performance (DIR/accuracy/SCENARIO, DIR/performance/SCENARIO
+                       with several); a missed target fails the whole run (exit 3);
                        then the compliance audits TEST01 and TEST04 (compliance_runs.py):
                        DIR/TEST01, DIR/TEST04, a failed verdict makes the run INVALID
 """
@@ -90,26 +91,28 @@ class TaskRun:
             check_reference(reference, task)
         assert task is not None  # check_task_args: no other mode without a task
         acc = None
+        per_scenario = self.mode == "submission" and len(settings) > 1
         if self.mode in ("accuracy", "submission"):
-            acc_dir = root / "accuracy" if self.mode == "submission" else root
-            # the accuracy phase logs the run's settings (a Server run's rate and bound too)
-            acc = run_accuracy_on(self.session, AccuracySpec(
-                task, self.session.profile, acc_dir, self.base.threads, self.input_shapes,
-                scenario=settings[0].scenario, settings=settings[0],
-                loadgen=self.base.loadgen), self.progress)
+            # one accuracy run (a submission of several scenarios: one a scenario, each in
+            # its scenario's settings, as LoadGen's SubmissionRun and the tree have them)
+            acc = self._accuracy(task, settings[0], root / "accuracy" / (
+                settings[0].scenario if per_scenario else "") if self.mode == "submission"
+                else root)
             acc_result = RunResult(acc.out_dir, None, acc.exit_code, None,
                                    list(acc.result.reasons), acc.record, settings[0].scenario,
                                    self.mode, acc.result)
             if self.mode == "accuracy":
                 return [acc_result]
-            if self.audit_outputs:
-                reference = reference_from_outputs(acc.outputs, str(acc_dir), task,
-                                                   acc.record["model"]["sha256"])
         results = []
-        for s in settings:
+        for i, s in enumerate(settings):
             out = root
             if self.mode == "submission":
-                out = root / "performance" / (s.scenario if len(settings) > 1 else "")
+                out = root / "performance" / (s.scenario if per_scenario else "")
+                if i:
+                    acc = self._accuracy(task, s, root / "accuracy" / s.scenario)
+                if self.audit_outputs:
+                    reference = reference_from_outputs(acc.outputs, str(acc.out_dir), task,
+                                                       acc.record["model"]["sha256"])
             elif len(settings) > 1 or not single_out:
                 out = root / s.scenario
             r = self._performance(task, s, out, (reference, self.audit_outputs)
@@ -122,9 +125,16 @@ class TaskRun:
                 r.exit_code = worst(acc.exit_code, r.exit_code)
                 r.result = _reload(out, r.result)
             if self.mode == "submission" and acc is not None and self.compliance:
-                self._audits(task, s, out, acc.out_dir, root, len(settings) > 1, r)
+                self._audits(task, s, out, acc.out_dir, root, per_scenario, r)
             results.append(r)
         return results
+
+    def _accuracy(self, task: Task, s: TestSettings, acc_dir: Path) -> Any:
+        """The accuracy phase, logged with the scenario's settings (a Server run's rate and
+        bound too)."""
+        return run_accuracy_on(self.session, AccuracySpec(
+            task, self.session.profile, acc_dir, self.base.threads, self.input_shapes,
+            scenario=s.scenario, settings=s, loadgen=self.base.loadgen), self.progress)
 
     def _audits(self, task: Task, s: TestSettings, perf: Path, acc_dir: Path, root: Path,
                 per_scenario: bool, r: RunResult) -> None:
@@ -134,7 +144,7 @@ class TaskRun:
         verdicts, runs = run_audits(
             self.task_name, s, perf, acc_dir,
             lambda test: root / test / (s.scenario if per_scenario else ""),
-            lambda ts, d: self._performance(task, ts, d, None),
+            lambda ts, d: self._performance(task, ts, d, None, meter=False),
             lambda ev, data: self._say(ev, data))
         for v, run in zip(verdicts.values(), runs, strict=True):
             if not v["passed"]:
@@ -144,7 +154,9 @@ class TaskRun:
         r.result = _reload(perf, r.result)
 
     def _performance(self, task: Task, s: TestSettings, out: Path,
-                     audit: Any) -> RunResult:
+                     audit: Any, meter: bool = True) -> RunResult:
+        """One performance run on the task's data; ``meter=False`` (the compliance audits,
+        which MLPerf does not power-measure) leaves a power meter out."""
         from edgeperf.tasks.run import annotate_with_audit, task_perf_spec
 
         spec = task_perf_spec(task, s, out, board=self.session.profile,
@@ -152,7 +164,8 @@ class TaskRun:
                               audit=audit, trace_all=self.trace_all,
                               conf_files=list(self.base.conf_files))
         b = self.base  # what the task's spec leaves to the caller
-        spec = dataclasses.replace(spec, meter=b.meter, idle_baseline_s=b.idle_baseline_s,
+        spec = dataclasses.replace(spec, meter=b.meter if meter else None,
+                                   idle_baseline_s=b.idle_baseline_s if meter else 0.0,
                                    querylog=b.querylog, run_idle_timeout=b.run_idle_timeout,
                                    loadgen=b.loadgen)
         r = run_on(self.session, spec, self.progress)  # the spec carries its options
