@@ -11,6 +11,8 @@
                              'edgeperf score' reads it
     spl.txt, ranging/spl.txt, power_trace.npz
                              with a meter: the power samples (power-dev's format, and raw)
+    ranging/mlperf_log_*     PTDaemon: the ranging run's own LoadGen logs (write_logs)
+    power/                   PTDaemon: power-dev's session files (power/powerdev.py)
 
 ``result.json`` is written last and atomically; the spill file the QueryLog was gathered
 in is removed only once querylog.npz holds the same rows.
@@ -63,8 +65,10 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
-              q: QueryLogData, summary: Summary | None, errors: list[str]) -> dict[str, Any]:
-    """Write every output file; returns the result record."""
+              q: QueryLogData, summary: Summary | None, errors: list[str],
+              accuracy: Any = ()) -> dict[str, Any]:
+    """Write every output file; returns the result record. ``accuracy``: the (seq id,
+    qsl index, bytes) of the outputs a performance run logged (TEST01), if any."""
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     if q.rows:
@@ -73,15 +77,11 @@ def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
         spill = out / "querylog.spill"
         if spill.exists():
             spill.unlink()
-    sut = f"edgeperf:{rec['model']['name']}@{rec['board']['name']}"
     wall = (rec.get("run") or {}).get("wall_anchor") or {}
     power = rec.get("power") or {}
     if summary is not None:
-        mlperf_logs.write_run_logs(out, summary=summary, requested=spec.settings, effective=eff,
-                                   sut_name=sut, querylog=q, wall_anchor=wall, errors=errors,
-                                   warnings=rec.get("warnings", ()),
-                                   trace_limit=None if spec.trace_all else DEFAULT_TRACE_LIMIT,
-                                   **_power_log_args(power))
+        write_logs(out, spec.settings, eff, rec, q, summary, errors, rec.get("warnings", ()),
+                   wall, spec.trace_all, dict(_power_log_args(power), accuracy=accuracy))
         files.update(summary="mlperf_log_summary.txt", detail="mlperf_log_detail.txt",
                      trace="mlperf_log_trace.json", accuracy="mlperf_log_accuracy.json")
     files.update(power.get("files") or {})
@@ -93,6 +93,20 @@ def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
     rec["files"] = files
     _atomic_write(out / "result.json", json.dumps(rec, indent=1, default=_json_default) + "\n")
     return rec
+
+
+def write_logs(out: Path, requested: TestSettings, eff: TestSettings, rec: dict[str, Any],
+               q: QueryLogData, summary: Summary, errors: list[str], warnings: Any,
+               wall_anchor: dict[str, Any], trace_all: bool, power_args: dict[str, Any]) -> None:
+    """LoadGen's four logs of one run (the testing run's in ``out``; a power ranging run's
+    in ``out/ranging``, with ``power_args`` naming its own window)."""
+    out.mkdir(parents=True, exist_ok=True)
+    sut = f"edgeperf:{rec['model']['name']}@{rec['board']['name']}"
+    mlperf_logs.write_run_logs(out, summary=summary, requested=requested, effective=eff,
+                               sut_name=sut, querylog=q, wall_anchor=wall_anchor, errors=errors,
+                               warnings=warnings,
+                               trace_limit=None if trace_all else DEFAULT_TRACE_LIMIT,
+                               **power_args)
 
 
 def write_record(out: Path, rec: dict[str, Any]) -> None:

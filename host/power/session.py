@@ -11,7 +11,8 @@ the agent's run reply; the session does the rest::
 
 ``finish`` then maps the window (first issue to last completion, device clock) onto the
 host clock, integrates the testing trace over it, checks MLPerf's ranging rule, derives the
-scenario's figures, and writes spl.txt (testing), ranging/spl.txt and power_trace.npz.
+scenario's figures, and writes spl.txt (testing), ranging/spl.txt and power_trace.npz (and
+maps the ranging run's window too); ``write_session_files`` then writes power-dev's power/.
 
 A meter that fails never stops the workload: the phase's error is recorded, the workload
 still runs, the latency results stay as they are and the power record is marked invalid
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from edgeperf.power import energy, spl
+from edgeperf.power import energy, powerdev, spl
 from edgeperf.power.clock import WallAnchor, host_ns
 from edgeperf.power.clocksync import ClockMap, ClockSync, SyncPoint
 from edgeperf.power.meter import Meter, MeterError, open_meter
@@ -83,7 +84,14 @@ class PowerSession:
         self.client = client
         self.out = Path(out)
         self.idle_s = float(idle_s)
-        self.say = report or (lambda ev, data: None)
+        report = report or (lambda ev, data: None)
+        self.journal: list[tuple[float, str, dict[str, Any]]] = []  # (wall s, event, data)
+
+        def say(ev: str, data: dict[str, Any]) -> None:
+            self.journal.append((time.time(), ev, dict(data)))
+            report(ev, data)
+
+        self.say = say
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
         self.label = f"{stamp}_{label}"
         link = getattr(client, "link", None)
@@ -205,7 +213,7 @@ class PowerSession:
 
     # ---------------------------------------------------------------- scoring
     def finish(self, q: QueryLogData | None, summary: Summary | None, scenario: str,
-               reply: dict[str, Any]) -> dict[str, Any]:
+               reply: dict[str, Any], ranging_q: QueryLogData | None = None) -> dict[str, Any]:
         """The power record (result.json's "power"); writes the power files into ``out``."""
         rec: dict[str, Any] = {"meter": self.meter.describe(), "url": self.meter.url,
                                "host_clock": "time.monotonic_ns (CLOCK_MONOTONIC)",
@@ -239,7 +247,7 @@ class PowerSession:
             self._score_window(rec, reasons, warnings, cm, window, testing, q, summary,
                                scenario)
         if ranging is not None and cm is not None:
-            self._score_ranging(rec, reasons, cm, ranging)
+            self._score_ranging(rec, reasons, cm, ranging, ranging_q)
         if self.idle is not None and self.idle.trace is not None and len(self.idle.trace):
             idle_w = energy.mean_power(self.idle.trace)
             rec["idle_watts"] = idle_w
@@ -258,6 +266,8 @@ class PowerSession:
                     warnings.append("the run drew no more than the idle baseline (within the "
                                     "measurement's resolution); net figures are left out")
         files.update(self._write_files(testing, ranging))
+        if isinstance(getattr(self.meter, "session_record", None), powerdev.SessionRecord):
+            files.update(powerdev.file_entries())  # written by write_session_files
         rec["files"] = files
         rec["phases"] = {p.name: {"mark": p.mark, "error": p.error, "samples":
                                   len(p.trace) if p.trace is not None else 0,
@@ -271,14 +281,9 @@ class PowerSession:
     def _score_window(self, rec: dict[str, Any], reasons: list[str], warnings: list[str],
                       cm: ClockMap, window: tuple[int, int], testing: Phase | None,
                       q: QueryLogData | None, summary: Summary | None, scenario: str) -> None:
-        d0, d1 = window
-        h0, h1 = cm.to_host(d0), cm.to_host(d1)
-        u0, u1 = cm.uncertainty_ns(d0), cm.uncertainty_ns(d1)
-        wall0, wall1 = self.anchor.to_wall_ns(h0), self.anchor.to_wall_ns(h1)
-        rec["window"] = {"device_start_ns": d0, "device_end_ns": d1, "host_start_ns": h0,
-                         "host_end_ns": h1, "wall_start_ns": wall0, "wall_end_ns": wall1,
-                         "power_begin": spl.format_time(wall0), "power_end": spl.format_time(wall1),
-                         "uncertainty_start_ns": u0, "uncertainty_end_ns": u1}
+        rec["window"] = w = self._window(cm, window)
+        h0, h1, u0, u1 = (w[k] for k in ("host_start_ns", "host_end_ns",
+                                         "uncertainty_start_ns", "uncertainty_end_ns"))
         rec["duration_s"] = (h1 - h0) / 1e9
         tr = testing.trace if testing is not None else None
         if tr is None:
@@ -306,15 +311,27 @@ class PowerSession:
                 summary.sample_count, summary.completed_samples_per_sec))
         warnings.extend(tr.notes)
 
+    def _window(self, cm: ClockMap, window: tuple[int, int]) -> dict[str, Any]:
+        """A device-clock window on the host clock and the wall clock (power_begin/end)."""
+        d0, d1 = window
+        h0, h1 = cm.to_host(d0), cm.to_host(d1)
+        wall0, wall1 = self.anchor.to_wall_ns(h0), self.anchor.to_wall_ns(h1)
+        return {"device_start_ns": d0, "device_end_ns": d1, "host_start_ns": h0,
+                "host_end_ns": h1, "wall_start_ns": wall0, "wall_end_ns": wall1,
+                "power_begin": spl.format_time(wall0), "power_end": spl.format_time(wall1),
+                "uncertainty_start_ns": cm.uncertainty_ns(d0),
+                "uncertainty_end_ns": cm.uncertainty_ns(d1)}
+
     def _score_ranging(self, rec: dict[str, Any], reasons: list[str], cm: ClockMap,
-                       ranging: Phase) -> None:
-        r = ranging.reply
-        if ranging.trace is None or not r.get("start_ns") or not r.get("end_ns"):
+                       ranging: Phase, q: QueryLogData | None) -> None:
+        window = _device_window(q, ranging.reply)
+        if ranging.trace is None or window is None:
             return
-        h0, h1 = cm.to_host(int(r["start_ns"])), cm.to_host(int(r["end_ns"]))
+        w = self._window(cm, window)
+        h0, h1 = w["host_start_ns"], w["host_end_ns"]
         we = energy.integrate(ranging.trace, h0, h1)
         tr = ranging.trace
-        rec["ranging"] = {"avg_watts": we.avg_watts, "energy_j": we.energy_j,
+        rec["ranging"] = {"window": w, "avg_watts": we.avg_watts, "energy_j": we.energy_j,
                           "duration_s": (h1 - h0) / 1e9,
                           "max_volts": float(np.nanmax(tr.volts)) if len(tr) else None,
                           "max_amps": float(np.nanmax(tr.amps)) if len(tr) else None,
@@ -344,6 +361,13 @@ class PowerSession:
             np.savez(self.out / "power_trace.npz", **arrays)
             files["trace"] = "power_trace.npz"
         return files
+
+    def write_session_files(self, power: dict[str, Any]) -> None:
+        """power-dev's session files (power/), when the meter recorded its session; after
+        every file they hash (LoadGen's logs of both runs, spl.txt) is written."""
+        record = getattr(self.meter, "session_record", None)
+        if isinstance(record, powerdev.SessionRecord):
+            powerdev.write_session(self.out, record, self.label, self.journal, power)
 
 
 def _device_window(q: QueryLogData | None, reply: dict[str, Any]) -> tuple[int, int] | None:

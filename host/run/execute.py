@@ -112,6 +112,14 @@ def _agent_settings(req: TestSettings, eff: TestSettings) -> dict[str, Any]:
         "sample_index_rng_seed": int(req.sample_index_rng_seed),
         "schedule_rng_seed": int(req.schedule_rng_seed),
         "warmup_queries": int(req.warmup_queries),
+        # SingleStream/MultiStream: LoadGen's target QPS (1e9 / it) sizes TEST01's sampling
+        "expected_latency_ns": int(eff.target_latency_ns or 0)
+        if req.scenario in ("SingleStream", "MultiStream") else 0,
+        "performance_issue_same": bool(req.performance_issue_same),
+        "performance_issue_same_index": int(req.performance_issue_same_index),
+        "accuracy_log_rng_seed": int(req.accuracy_log_rng_seed),
+        "accuracy_log_probability": float(req.accuracy_log_probability),
+        "accuracy_log_sampling_target": int(req.accuracy_log_sampling_target),
     }
 
 
@@ -170,10 +178,11 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
         m.power = _open_power(spec, profile, client, out, say, model.name)
         collector = m.collector
 
-        def on_event(header: dict[str, Any], body: bytes, keep: bool = True) -> None:
-            if header.get("event") == "querylog" and keep:
-                collector.add(int(header["first"]), int(header["rows"]),
-                              int(header["samples_per_row"]), body)
+        def on_event(header: dict[str, Any], body: bytes,
+                     into: QueryLogCollector | None = None) -> None:
+            if header.get("event") == "querylog":
+                (into or collector).add(int(header["first"]), int(header["rows"]),
+                                        int(header["samples_per_row"]), body)
             elif header.get("event") == "progress":
                 say("progress", header)
 
@@ -182,12 +191,18 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
         rec["governor"] = governor.apply()
 
         def run_phase(phase: str = "testing") -> dict[str, Any]:
-            """One run of the workload; a power ranging run's QueryLog is not kept."""
+            """One run of the workload; a power ranging run's QueryLog goes to m.ranging
+            (whole before the testing run replaces it on the device), its reply kept."""
             say("run", {"scenario": s.scenario, "phase": phase})
-            return client.run(_agent_settings(s, eff), samples=samples_sha,
-                              sample_count=n_samples, idle_timeout=spec.run_idle_timeout,
-                              on_event=lambda h, b: on_event(h, b, phase == "testing"),
-                              cpu_affinity=profile.cpu_affinity, querylog=spec.querylog)
+            into = collector if phase == "testing" else m.ranging
+            reply = client.run(_agent_settings(s, eff), samples=samples_sha,
+                               sample_count=n_samples, idle_timeout=spec.run_idle_timeout,
+                               on_event=lambda h, b: on_event(h, b, into),
+                               cpu_affinity=profile.cpu_affinity, querylog=spec.querylog)
+            if phase == "ranging":
+                m.ranging_reply = reply
+                _fetch_rest(client, m.ranging, reply)
+            return reply
 
         if spec.loadgen == "official":  # an error before LoadGen's files arrive: nothing kept
             rec["settings"]["loadgen"] = lgs = official.loadgen_settings(s, eff)
@@ -206,6 +221,8 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
             if not hdr["rows"]:
                 break
             collector.add(int(hdr["first"]), int(hdr["rows"]), int(hdr["samples_per_row"]), body)
+        if (m.reply.get("logged_outputs") or {}).get("count"):  # TEST01: the logged outputs
+            m.logged = client.logged_outputs()
         if options.after_run is not None:
             say("audit", {})
             rec["audit"] = options.after_run(client, {"samples_sha": samples_sha,
@@ -242,6 +259,15 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
     if stage != "run":
         raise RunError(f"{profile.name}: " + "; ".join(m.errors))
     return official.finish(m, say) if spec.loadgen == "official" else finish(m, say)
+
+
+def _fetch_rest(client: Any, collector: QueryLogCollector, reply: dict[str, Any]) -> None:
+    """The QueryLog rows of the run that did not arrive as events."""
+    while collector.rows < reply["rows"] and "latency_summary" not in reply:
+        hdr, body = client.results(first=collector.rows)
+        if not hdr["rows"]:
+            break
+        collector.add(int(hdr["first"]), int(hdr["rows"]), int(hdr["samples_per_row"]), body)
 
 
 def _open_power(spec: CoreRunSpec, profile: BoardProfile, client: Any, out: Path,

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgeperf.outputs import record
 from edgeperf.run import device_state
-from edgeperf.run.querylog import QueryLogCollector
+from edgeperf.run.querylog import QueryLogCollector, QueryLogData
 from edgeperf.run.spec import (
     EXIT_ERROR,
     EXIT_INVALID,
@@ -40,6 +40,9 @@ class Measured:
     power: Any = None  # the PowerSession, with a meter
     qsl: np.ndarray | None = None  # QSL index of each position in the pushed set
     files: dict[str, bytes] = field(default_factory=dict)  # an official LoadGen run's logs
+    logged: list[tuple[int, int, bytes]] = field(default_factory=list)  # (seq, position, out)
+    ranging: QueryLogCollector = field(default_factory=QueryLogCollector)  # a power ranging run
+    ranging_reply: dict[str, Any] = field(default_factory=dict)  # its answer to "run"
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,23 @@ def finish(m: Measured, say: Reporter) -> RunResult:
     elif not errors:
         errors.append("the run produced no queries")
     if m.power is not None:  # the power record; a failed meter leaves the latencies as they are
-        rec["power"] = m.power.finish(q, summary, s.scenario, reply)
+        rq = _ranging_querylog(m)
+        rec["power"] = m.power.finish(q, summary, s.scenario, reply, ranging_q=rq)
+        _write_ranging_logs(m, rq)
     written = _Written(s, list(m.spec.conf_files), m.options.trace_all)
-    result = record.write_run(out, written, eff, rec, q, summary, errors)  # type: ignore[arg-type]
+    logged = reply.get("logged_outputs")
+    if logged is not None:  # TEST01: LoadGen logs these samples' responses in performance mode
+        rec["run"]["logged_outputs"] = dict(logged, received=len(m.logged))
+        if len(m.logged) != logged.get("count"):
+            errors.append(f"the device logged {logged.get('count')} outputs but "
+                          f"{len(m.logged)} arrived")
+    qsl_of = m.qsl if m.qsl is not None else None
+    accuracy = [(seq, int(qsl_of[pos]) if qsl_of is not None else pos, data)
+                for seq, pos, data in m.logged]
+    result = record.write_run(out, written, eff, rec, q, summary, errors,  # type: ignore[arg-type]
+                              accuracy=accuracy)
+    if m.power is not None:  # power-dev's files hash the LoadGen logs: written last
+        m.power.write_session_files(rec["power"])
     code = EXIT_VALID
     if errors:
         code = EXIT_ERROR
@@ -105,3 +122,39 @@ def finish(m: Measured, say: Reporter) -> RunResult:
     say("done", {"out": str(out), "valid": bool(summary and summary.valid)})
     return RunResult(out, summary, code, "; ".join(errors) or None,
                      summary.invalid_reasons if summary else errors, result, s.scenario)
+
+
+def _ranging_querylog(m: Measured) -> QueryLogData:
+    rq = m.ranging.data(start_ns=int(m.ranging_reply.get("start_ns", 0)))
+    rq.qsl_index = m.qsl
+    return rq
+
+
+def _write_ranging_logs(m: Measured, q: QueryLogData) -> None:
+    """ranging/mlperf_log_{summary,detail}.txt (and the trace and accuracy log): the power
+    ranging run scored and written as the testing run is, with power_begin/power_end on its
+    own window. Its validity is its own: the testing result never reads it."""
+    reply, s = m.ranging_reply, m.spec.settings
+    summarised = "latencies_sorted_ns" in reply
+    if not reply or not (q.rows or summarised):
+        return
+    errors: list[str] = []
+    if not summarised and reply.get("checksum") is not None and \
+            q.checksum() != int(reply["checksum"]):
+        errors.append("the ranging run's QueryLog received does not match the device's checksum")
+    warm = reply.get("warmup_ns_per_sample") or 0
+    eff = effective_settings(s, expected_qps=1e9 / warm if warm else None,
+                             total_sample_count=reply.get("n_samples"))
+    if s.scenario == "Offline" and reply.get("offline_sample_count"):
+        eff.samples_per_query = int(reply["offline_sample_count"])
+    inp = score_input_summary(s.scenario, reply) if summarised else score_input(s.scenario, q)
+    summary = score_with_settings(inp, s, eff, extra_invalid_reasons=errors)
+    power = m.rec["power"]
+    w = (power.get("ranging") or {}).get("window")
+    record.write_logs(m.out / "ranging", s, eff, m.rec, q, summary, errors, (), reply.get(
+        "wall_anchor") or {}, m.options.trace_all, {
+        "power_window_wall_ns": (w["wall_start_ns"], w["wall_end_ns"]) if w else None,
+        "extra": {"edgeperf_power_phase": "ranging"}})
+    power["files"].update(ranging_summary="ranging/mlperf_log_summary.txt",
+                          ranging_detail="ranging/mlperf_log_detail.txt")
+    power.setdefault("ranging", {})["result"] = summary.result

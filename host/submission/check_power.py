@@ -1,22 +1,32 @@
 """A power result (``performance/power/`` present): MLCommons' exact file lists, both phases
 (ranging and testing), LoadGen's power window inside the meter's samples and inside the run,
 and, in closed, a meter the rules accept.
+
+The session files (power-dev's client.json/server.json, as edgeperf writes them from its PTD
+session or power-dev does): the same uuids and session name in both, every result file's
+recorded hash equal to the file's, each LoadGen power window inside its phase's Go..Stop,
+and no ERROR in PTDaemon's console output (ptd_logs.txt) within the testing window
+(power_checker's rules, power/powerdev.py).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgeperf.power.spl import log_date_order, parse_line
+from edgeperf.power import powerdev
+from edgeperf.power.spl import log_date_order, parse_line, parse_time
 from edgeperf.submission.check_perf import power_time, read_detail
 from edgeperf.submission.check_report import Report
 
 PHASE_FILES = {"mlperf_log_summary.txt", "mlperf_log_detail.txt", "spl.txt"}
 PHASE_OPTIONAL = {"mlperf_log_accuracy.json", "mlperf_log_trace.json", "results.json",
                   ".gitkeep"}
-POWER_FILES = {"client.json", "client.log", "ptd_logs.txt", "server.json", "server.log"}
+POWER_FILES = set(powerdev.POWER_FILES)
+_CONSOLE_TIME = re.compile(r"^(\d\d-\d\d-\d\d\d\d \d\d:\d\d:\d\d\.\d\d\d)")
 
 
 def _file_list(rep: Report, d: Path, want: set[str], optional: set[str]) -> bool:
@@ -101,6 +111,8 @@ def check_power(rep: Report, scen: Path, rules: Any, division: str,
         rep.error(perf / "run_1" / "mlperf_log_detail.txt", "power-window",
                   "the testing run's power window starts before the ranging run's ends; the "
                   "ranging run goes first")
+    if (perf / "power" / "client.json").is_file() and (perf / "power" / "server.json").is_file():
+        _session(rep, perf, windows)
     if division == "closed":
         accepted = tuple(rules.accepted_power_meters)
         if not meter:
@@ -112,3 +124,92 @@ def check_power(rep: Report, scen: Path, rules: Any, division: str,
                                                      f"accept in closed ({', '.join(accepted)});"
                                                      f" use one or submit to open")
     return "power" if ok else ""
+
+
+def _load(rep: Report, path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        rep.error(path, "power-session", f"not power-dev's session JSON ({exc}); copy the "
+                                         f"run's power/ files unedited")
+        return None
+    missing = [k for k in powerdev.SUMMARY_KEYS if k not in doc] if isinstance(doc, dict) \
+        else list(powerdev.SUMMARY_KEYS)
+    if missing:
+        rep.error(path, "power-session", f"lacks {missing}, which MLCommons' power_checker "
+                                         f"requires; copy the run's power/ files unedited")
+        return None
+    return doc
+
+
+def _session(rep: Report, perf: Path, windows: dict[str, Any]) -> None:
+    client = _load(rep, perf / "power" / "client.json")
+    server = _load(rep, perf / "power" / "server.json")
+    if client is None or server is None:
+        return
+    cj = perf / "power" / "client.json"
+    for key in ("client", "server"):
+        c, s = (client.get("uuid") or {}).get(key), (server.get("uuid") or {}).get(key)
+        if not c or c != s:
+            rep.error(cj, "power-session", f"uuid.{key} {c!r} differs from server.json's "
+                                           f"{s!r}: the two files are of different sessions")
+    name = client.get("session_name")
+    if name != server.get("session_name"):
+        rep.error(cj, "power-session", f"session_name {name!r} differs from server.json's "
+                                       f"{server.get('session_name')!r}")
+    _hashes(rep, perf, client, server)
+    for phase, run in (("ranging", "ranging"), ("testing", "run_1")):
+        steps, win = (client.get("phases") or {}).get(phase) or [], windows.get(run)
+        if win and (len(steps) < 3 or not steps[1][0] * 1e9 < win[0] <= win[1]
+                    < steps[2][0] * 1e9):
+            rep.error(perf / run / "mlperf_log_detail.txt", "power-window",
+                      f"LoadGen's power window is not inside the {phase} phase's measurement "
+                      f"(client.json phases.{phase}: Go answered .. Stop); copy the session's "
+                      f"files together, unedited")
+    _ptd_log(rep, perf, str(name), windows.get("run_1"))
+    if "edgeperf" in client:
+        rep.warn(perf / "power", "power-dev", "these session files are edgeperf's record of "
+                 "its PTDaemon session, not power-dev's: MLCommons' power_checker refuses "
+                 "their sources checksum and client/server messages (edgeperf is not power-dev)")
+
+
+def _hashes(rep: Report, perf: Path, client: dict[str, Any], server: dict[str, Any]) -> None:
+    recorded: dict[str, tuple[str, str]] = {}
+    for doc in (client, server):
+        sha256 = (doc.get("edgeperf") or {}).get("results_sha256") or {}
+        for name, sha1 in (doc.get("results") or {}).items():
+            if name in recorded and recorded[name][0] != sha1:
+                rep.error(perf / name, "power-hash", f"client.json and server.json record "
+                                                     f"different sha1s for {name}")
+            recorded.setdefault(name, (sha1, sha256.get(name, "")))
+    for name in (*powerdev.CLIENT_RESULTS, *powerdev.SERVER_RESULTS):
+        path = perf / name
+        if name not in recorded:
+            rep.error(path, "power-hash", "not hashed in client.json or server.json; the "
+                                          "session did not produce it: measure again")
+        elif path.is_file():
+            sha1, sha256 = powerdev.file_hashes(path)
+            if sha1 != recorded[name][0] or recorded[name][1] not in ("", sha256):
+                rep.error(path, "power-hash", f"sha1 {sha1} is not the {recorded[name][0]} "
+                                              f"the session recorded: the file was changed "
+                                              f"after the session; copy it unedited")
+
+
+def _ptd_log(rep: Report, perf: Path, name: str, testing: tuple[int, int] | None) -> None:
+    path = perf / "power" / "ptd_logs.txt"
+    if not path.is_file():
+        return  # power-files names it
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if text.startswith("not recorded"):
+        rep.warn(path, "power-ptd-log", text.strip().split(". ")[0] + "; MLCommons' "
+                 "power_checker needs PTDaemon's console output (meter URL console=FILE)")
+        return
+    if f": Go with mark {name + '_ranging'!r}" not in text:
+        rep.error(path, "power-ptd-log", f"no \"Go with mark '{name}_ranging'\" line: not "
+                                         f"PTDaemon's console output of session {name!r}")
+    for line in text.splitlines():
+        m = _CONSOLE_TIME.match(line)
+        if m and "ERROR:" in line and testing and \
+                testing[0] <= parse_time(m[1], "mdy") <= testing[1]:
+            rep.error(path, "power-ptd-log", f"PTDaemon reported an error during the testing "
+                                             f"run's window: {line.strip()!r}; measure again")

@@ -3,7 +3,10 @@
     SCENARIO/measurements.json, user.conf, README.md
     SCENARIO/performance/run_1/{mlperf_log_summary.txt, mlperf_log_detail.txt,
                                 mlperf_log_accuracy.json, mlperf_log_trace.json, spl.txt}
-    SCENARIO/performance/ranging/spl.txt                  (a PTDaemon run's ranging phase)
+    SCENARIO/performance/ranging/{mlperf_log_summary.txt, mlperf_log_detail.txt, spl.txt}
+                                                          (a PTDaemon run's ranging run)
+    SCENARIO/performance/power/{client.json, client.log, ptd_logs.txt, server.json,
+                                server.log}               (its power-dev session files)
     SCENARIO/accuracy/{mlperf_log_summary.txt, mlperf_log_detail.txt,
                        mlperf_log_accuracy.json (hashed, truncated), accuracy.txt}
     SCENARIO/TEST01/{verify_*.txt, performance/run_1/..., accuracy/mlperf_log_accuracy.json}
@@ -21,6 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from edgeperf.power.powerdev import POWER_FILES
 from edgeperf.settings.conf import apply_conf
 from edgeperf.settings.requested import TestSettings
 from edgeperf.submission.rules import Benchmark, Rules
@@ -30,6 +34,7 @@ from edgeperf.submission.truncate import truncate_accuracy_log
 LOGS = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
 PERF_FILES = (*LOGS, "mlperf_log_accuracy.json", "mlperf_log_trace.json", "spl.txt")
 ACC_FILES = (*LOGS, "mlperf_log_accuracy.json")
+RANGING_FILES = (*LOGS, "spl.txt")  # MLCommons' list for a power phase: nothing optional
 VERIFY = {"TEST01": ("verify_accuracy.txt", "verify_performance.txt"),
           "TEST04": ("verify_performance.txt",)}
 
@@ -115,7 +120,9 @@ def build_scenario(dst: Path, rules: Rules, bench: Benchmark, perf: Run, acc: Ru
     run1 = dst / "performance" / "run_1"
     _copy(perf.path, run1, PERF_FILES, ("mlperf_log_detail.txt", "mlperf_log_summary.txt"))
     if (perf.path / "ranging" / "spl.txt").is_file():
-        _copy(perf.path / "ranging", dst / "performance" / "ranging", ("spl.txt",), ())
+        _copy(perf.path / "ranging", dst / "performance" / "ranging", RANGING_FILES, ())
+    if (perf.path / "power").is_dir():  # byte for byte: client/server.json hash the others
+        _copy(perf.path / "power", dst / "performance" / "power", POWER_FILES, POWER_FILES)
     accd = dst / "accuracy"
     _copy(acc.path, accd, (*ACC_FILES, "accuracy.txt"), (*ACC_FILES, "accuracy.txt"))
     _acc_txt(acc, accd / "accuracy.txt")

@@ -118,9 +118,14 @@ def _meter_note(rules: Rules, state: dict[str, Any], perf: Run) -> str:
                 f"accept (only {', '.join(rules.accepted_power_meters)}: PTDaemon with a "
                 f"Yokogawa analyser); performance/run_1/spl.txt holds its samples. Not a "
                 f"power result.")
-    return ("Power: PTDaemon samples in performance/run_1/spl.txt (and ranging/spl.txt). Not "
-            "power-valid for MLPerf: edgeperf does not write power-dev's client/server logs "
-            "(performance/power/) nor a LoadGen log of the ranging run.")
+    return ("Power: PTDaemon samples in performance/run_1/spl.txt and ranging/spl.txt, LoadGen's "
+            "logs of the ranging run in performance/ranging/, and edgeperf's record of its "
+            "PTDaemon session in power-dev's formats in performance/power/. edgeperf, not "
+            "MLCommons' power-dev, drove PTDaemon, and those files say so: their sources are "
+            "edgeperf's code and their messages edgeperf's commands to PTDaemon, so MLCommons' "
+            "power_checker refuses its two source-checksum checks and its client/server "
+            "message check (and its PTD log and PTD configuration checks unless the meter URL "
+            "gave PTDaemon's console output and device number: console=FILE, device_type=N).")
 
 
 def _closed_checks(state: dict[str, Any], bench: Benchmark, run: Run) -> None:
@@ -289,7 +294,8 @@ def add_parsers(cmds: argparse._SubParsersAction) -> None:
     a = cmds.add_parser("add", help="lay edgeperf run directories out in a tree")
     a.add_argument("dir", metavar="DIR")
     a.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                   help="an 'edgeperf run' --out directory (submission mode: both halves)")
+                   help="an 'edgeperf run' --out directory (submission mode: its "
+                        "accuracy, performance, TEST01 and TEST04 runs, every scenario)")
     a.add_argument("--system", required=True, help="the system's name (systems/NAME.json)")
     a.add_argument("--benchmark", required=True, help="the rules' benchmark (e.g. ic-digits)")
     a.add_argument("--system-toml", metavar="FILE", help="over the one init was given")

@@ -74,6 +74,11 @@ def _summary_line(run_dir: Path, line: str) -> None:
             at += 1
         lines.insert(at, line)
         summary.write_text("\n".join(lines) + "\n")
+        from edgeperf.power.powerdev import rehash
+
+        # a PTDaemon run's session files hash the summary: record the edit, hash again
+        rehash(run_dir, f"edgeperf added the line {line.split(' : ')[0]!r} to the summary "
+                        "after the session")
 
 
 def annotate_with_audit(perf_dir: Path, audit: dict[str, Any]) -> None:

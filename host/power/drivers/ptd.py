@@ -27,6 +27,11 @@ the daemon's wall clock (UTC, as power-dev starts PTDaemon with TZ=UTC); it is p
 the host clock through the host's wall clock, so PTDaemon's machine must share the host's
 time (the same machine, or NTP as MLPerf requires). ``?clock_offset_ms=X`` corrects a known
 offset (PTD clock - host clock).
+
+Every command and reply is recorded with its host times in ``session_record`` (with the
+phases' steps, the ranges set and, with ``?console=FILE``, PTDaemon's console output read
+at close), from which power/powerdev.py writes power-dev's session files.
+``?device_type=N`` declares PTDaemon's device number (power-dev's deviceType) for them.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import numpy as np
 from edgeperf.power import spl
 from edgeperf.power.clock import WallAnchor
 from edgeperf.power.meter import Meter, MeterError, MeterURL
+from edgeperf.power.powerdev import SessionRecord
 from edgeperf.power.trace import PowerTrace
 
 DEFAULT_PORT = 8888
@@ -56,10 +62,12 @@ class PtdError(MeterError):
 class PtdClient:
     """One TCP connection to PTDaemon; ``cmd`` sends a line and returns the reply line."""
 
-    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 10.0,
+                 record: SessionRecord | None = None) -> None:
         self.where = f"PTDaemon at {host}:{port}"
         self.timeout = timeout
         self.log: list[tuple[str, str]] = []  # (command, reply), as power-dev's server.json
+        self.record = record or SessionRecord(where=self.where)  # the same, with host times
         self._buf = b""
         self._lock = threading.RLock()
         try:
@@ -86,12 +94,18 @@ class PtdClient:
 
     def cmd(self, command: str, *, check: bool = True) -> str:
         with self._lock:
+            sent = time.time()
             try:
-                self.sock.sendall(command.encode() + EOL)
-            except OSError as exc:
-                raise PtdError(f"{self.where}: connection lost sending {command!r} "
-                               f"({exc})") from None
-            reply = self._readline()
+                try:
+                    self.sock.sendall(command.encode() + EOL)
+                except OSError as exc:
+                    raise PtdError(f"{self.where}: connection lost sending {command!r} "
+                                   f"({exc})") from None
+                reply = self._readline()
+            except PtdError as exc:
+                self.record.message(command, sent, None, time.time(), str(exc))
+                raise
+            self.record.message(command, sent, reply, time.time())
             self.log.append((command, reply))
         if check and reply.startswith("Error"):
             raise PtdError(f"{self.where} answered {reply!r} to {command!r}")
@@ -119,8 +133,16 @@ def parse_ranges(reply: str) -> dict[str, Any]:
     p = reply.split(",")
     if len(p) < 5 or p[0] != "Ranges":
         return {"raw": reply}
+
+    def setting(i: int) -> str:  # what SR puts back: the range as PTDaemon wrote it, or Auto
+        try:
+            return p[i + 1] if p[i] == "0" and float(p[i + 1]) > 0 else "Auto"
+        except ValueError:
+            return "Auto"
+
     return {"amps_auto": p[1] == "1", "amps": float(p[2]), "volts_auto": p[3] == "1",
-            "volts": float(p[4]), "raw": reply}
+            "volts": float(p[4]), "raw": reply, "amps_setting": setting(1),
+            "volts_setting": setting(3)}
 
 
 class PtdMeter(Meter):
@@ -130,7 +152,8 @@ class PtdMeter(Meter):
                  ranging: bool = True, poll_s: float = 1.0, timeout: float = 10.0,
                  clock_offset_ms: float = 0.0, volts: str | None = None,
                  amps: str | None = None, settle_s: float | None = None,
-                 logfile: str | None = None, url: str = "") -> None:
+                 logfile: str | None = None, url: str = "", console: str | None = None,
+                 device_type: int | None = None) -> None:
         self.host, self.port = host, port
         self.url = url or f"ptd://{host}:{port}"
         self.interval_ms = int(interval_ms)
@@ -145,7 +168,12 @@ class PtdMeter(Meter):
         self.lead_s = self.settle_s = (2 * self.interval_ms / 1000 if settle_s is None
                                        else float(settle_s))
         self.clock_offset_ns = int(clock_offset_ms * 1e6)
-        self.client = PtdClient(host, port, timeout)
+        self.session_record = SessionRecord(where=f"PTDaemon at {host}:{port}",
+                                            meter_url=self.url, console_path=console,
+                                            device_type=device_type)
+        self.client = PtdClient(host, port, timeout, self.session_record)
+        self.session_record.note(f"connected to {self.client.where}; lead {self.lead_s:g} s "
+                                 f"and settle {self.settle_s:g} s around each run")
         self.identity = ""
         self.initial_ranges: dict[str, Any] = {}
         self.ranges_set: dict[str, dict[str, str]] = {}
@@ -157,6 +185,7 @@ class PtdMeter(Meter):
         self._poller: threading.Thread | None = None
         self._stopping = threading.Event()
         self._running = False
+        self._closed = False
         self._handshake()
 
     @classmethod
@@ -173,11 +202,14 @@ class PtdMeter(Meter):
                        clock_offset_ms=float(u.get("clock_offset_ms", "0") or 0),
                        volts=u.get("volts"), amps=u.get("amps"),
                        settle_s=float(u.params["settle_s"]) if u.get("settle_s") else None,
-                       logfile=u.get("logfile") or None, url=u.text)
+                       logfile=u.get("logfile") or None, url=u.text,
+                       console=u.get("console") or None,
+                       device_type=int(u.params["device_type"]) if u.get("device_type")
+                       else None)
         except ValueError as exc:
             raise MeterError(f"meter {u.text}: {exc}; options are interval_ms, ranging, "
                              "poll_s, timeout, clock_offset_ms, volts, amps, settle_s, "
-                             "logfile") from None
+                             "logfile, console, device_type") from None
 
     def _handshake(self) -> None:
         hello = self.client.cmd("Hello")
@@ -191,6 +223,7 @@ class PtdMeter(Meter):
     # ---------------------------------------------------------------- phases
     def configure_phase(self, phase: str, ranging: PowerTrace | None = None) -> None:
         self._phase = phase
+        self.session_record.phase(phase, 0, "setting the ranges")
         if phase == "testing" and ranging is not None and len(ranging):
             v = float(np.nanmax(ranging.volts))
             a = float(np.nanmax(ranging.amps)) * AMPS_HEADROOM
@@ -202,11 +235,14 @@ class PtdMeter(Meter):
             self._set_ranges(self.fixed[0] or "Auto", self.fixed[1] or "Auto", phase)
         else:
             self._set_ranges("Auto", "Auto", phase)
+            if phase == "ranging":  # power-dev sends it twice (its checker counts SR,A)
+                self.client.cmd("SR,A,Auto")
 
     def _set_ranges(self, volts: str, amps: str, phase: str) -> None:
         self.client.cmd(f"SR,V,{volts}")
         self.client.cmd(f"SR,A,{amps}")
         self.ranges_set[phase] = {"volts": volts, "amps": amps}
+        self.session_record.note(f"{phase}: ranges set to {volts} V, {amps} A")
 
     # ---------------------------------------------------------------- measurement
     def start(self, mark: str) -> None:
@@ -223,6 +259,7 @@ class PtdMeter(Meter):
             self._log_tail = b""
         self._anchor = WallAnchor.now()
         self.client.cmd(f"Go,{self.interval_ms},0,{mark}")
+        self.session_record.phase(self._phase, 1, f"measuring, mark {mark!r}")
         self._running = True
         self._stopping.clear()
         self._poller = None
@@ -268,6 +305,7 @@ class PtdMeter(Meter):
             if self.logfile is not None:
                 self._lines += self._read_new()  # the log has them all the same
             raise PtdError(f"the meter failed during the measurement: {self._error}")
+        self.session_record.phase(self._phase, 2, "stopping")
         try:
             self.client.cmd("Stop")
         except PtdError as exc:
@@ -280,6 +318,7 @@ class PtdMeter(Meter):
         except PtdError as exc:
             self._error = str(exc)
             raise
+        self.session_record.phase(self._phase, 3, f"stopped; {len(self._lines)} samples")
 
     def trace(self) -> PowerTrace:
         rows = []
@@ -308,6 +347,9 @@ class PtdMeter(Meter):
 
     def close(self) -> None:
         """Stop any measurement and put the ranges back as they were found."""
+        if self._closed:
+            return
+        self._closed = True
         if self._running:
             try:
                 self.stop()
@@ -316,13 +358,19 @@ class PtdMeter(Meter):
         try:
             if self.initial_ranges.get("volts") is not None:
                 v = self.initial_ranges
-                vr = "Auto" if v["volts_auto"] or v["volts"] <= 0 else f"{v['volts']:g}"
-                ar = "Auto" if v["amps_auto"] or v["amps"] <= 0 else f"{v['amps']:g}"
-                self.client.cmd(f"SR,V,{vr}", check=False)
-                self.client.cmd(f"SR,A,{ar}", check=False)
+                self.client.cmd(f"SR,V,{v['volts_setting']}", check=False)
+                self.client.cmd(f"SR,A,{v['amps_setting']}", check=False)
+                self.session_record.note("ranges put back as they were found")
         except MeterError:
             pass
         self.client.close()
+        rec = self.session_record
+        if rec.console_path is not None and rec.console is None:
+            try:
+                with open(rec.console_path, encoding="utf-8", errors="replace") as f:
+                    rec.console = f.read()
+            except OSError as exc:
+                rec.console_error = str(exc)
 
     def describe(self) -> str:
         return f"{self.url} ({self.identity.split(',')[0] if self.identity else 'PTDaemon'})"

@@ -13,6 +13,13 @@ whose window is known only once the run has ended.
 With ``logfile`` it also writes every sample, as each period completes, to that file with
 its ``Mark`` (PTDaemon's ``-l`` log, which power-dev's server reads the samples from).
 
+With ``console`` it writes PTDaemon's console output there (what power-dev's server tees
+into ptd_logs.txt), one ``MM-DD-YYYY HH:MM:SS.mmm: message`` line (UTC) an event: its
+start, "Uncertainty checking for <model> is activated" when the identity names a Yokogawa
+model, "Go with mark '<mark>'", "Completed test" on Stop, and "ERROR: ..." for each error
+reply. Those are the lines MLCommons' power_checker reads; the wording of the first is the
+emulator's own.
+
 Fault injection for tests: ``errors`` maps a command prefix to the reply it gets (``{"Go":
 "Error: analyzer not responding"}``); ``drop_after_s`` closes the connection that many
 seconds after Go.
@@ -26,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeperf.power.clock import WallAnchor, host_ns
-from edgeperf.power.spl import format_line
+from edgeperf.power.spl import format_line, format_time
 from edgeperf.testing.emulators.load_profile import ConstantProfile, LoadProfile
 
 IDENTITY = "EdgeperfEmulatedWT310,edgeperf emulated analyser (not an instrument),version=1.10.0-emu"
@@ -57,7 +64,8 @@ class PtdEmulator:
     def __init__(self, profile: LoadProfile | float = 5.0, *, host: str = "127.0.0.1",
                  port: int = 0, volts: float = 230.0, pf: float = 1.0,
                  errors: dict[str, str] | None = None, drop_after_s: float | None = None,
-                 identity: str = IDENTITY, logfile: str | Path | None = None) -> None:
+                 identity: str = IDENTITY, logfile: str | Path | None = None,
+                 console: str | Path | None = None) -> None:
         self.profile = profile if isinstance(profile, LoadProfile) else ConstantProfile(profile)
         self.volts, self.pf = float(volts), float(pf)
         self.errors = dict(errors or {})
@@ -74,6 +82,18 @@ class PtdEmulator:
         self._conns: list[socket.socket] = []
         self.logfile = Path(logfile) if logfile else None
         self._logger: threading.Thread | None = None
+        self.console = Path(console) if console else None
+        model = identity.split(",")[0]
+        self._say(f"edgeperf emulated PTDaemon listening on {self.host}:{self.port}, "
+                  f"analyser {model}")
+        if model.startswith("Yokogawa"):
+            self._say(f"Uncertainty checking for {model} is activated")
+
+    def _say(self, message: str) -> None:
+        """A line of PTDaemon's console output."""
+        if self.console is not None:
+            with open(self.console, "a", encoding="utf-8") as f:
+                f.write(f"{format_time(self.anchor.to_wall_ns(host_ns()))}: {message}\n")
 
     @property
     def url(self) -> str:
@@ -160,36 +180,48 @@ class PtdEmulator:
     def handle(self, line: str, conn: socket.socket | None = None) -> str:
         """One command line in, the reply text out (may span lines for RL)."""
         with self._lock:
-            self.state.commands.append(line)
-            for prefix, reply in self.errors.items():
-                if line.startswith(prefix):
-                    return reply
-            parts = line.split(",")
-            cmd = parts[0]
-            if cmd == "Hello":
-                return "Hello, PTDaemon here!"
-            if cmd == "Identify":
-                return self.identity
-            if cmd == "RR":
-                return self._ranges()
-            if cmd == "SR" and len(parts) == 3 and parts[1] in ("V", "A"):
-                return self._set_range(parts[1], parts[2])
-            if cmd == "Go":
-                return self._go(parts, conn)
-            if cmd == "Stop":
-                m = self.state.measurement
-                if m is None or m.stop_ns is not None:
-                    return "Error: no measurement to stop"
-                m.stop_ns = host_ns()
-                self._write_log(m)  # the last whole periods, before the reply
-                return "Stopping untimed measurement"
-            if cmd == "RL":
-                return self._read_log()
-            if cmd == "Watts":
-                last = self.state.last
-                return f"Watts,{last[0]:.6f}" if last else "Watts,-1"
-            if cmd == "Uncertainty":
-                return "Uncertainty,0.001000"
+            reply = self._handle(line, conn)
+            m = self.state.measurement
+            if reply.startswith("Error"):
+                self._say(f"ERROR: {reply.removeprefix('Error').lstrip(': ')}")
+            elif reply.startswith("Starting untimed measurement") and m is not None:
+                self._say(f"Go with mark {m.mark!r}")
+            elif reply == "Stopping untimed measurement":
+                self._say("Completed test")
+            return reply
+
+    def _handle(self, line: str, conn: socket.socket | None) -> str:
+        """The reply to one command line (handle logs it on the console)."""
+        self.state.commands.append(line)
+        for prefix, reply in self.errors.items():
+            if line.startswith(prefix):
+                return reply
+        parts = line.split(",")
+        cmd = parts[0]
+        if cmd == "Hello":
+            return "Hello, PTDaemon here!"
+        if cmd == "Identify":
+            return self.identity
+        if cmd == "RR":
+            return self._ranges()
+        if cmd == "SR" and len(parts) == 3 and parts[1] in ("V", "A"):
+            return self._set_range(parts[1], parts[2])
+        if cmd == "Go":
+            return self._go(parts, conn)
+        if cmd == "Stop":
+            m = self.state.measurement
+            if m is None or m.stop_ns is not None:
+                return "Error: no measurement to stop"
+            m.stop_ns = host_ns()
+            self._write_log(m)  # the last whole periods, before the reply
+            return "Stopping untimed measurement"
+        if cmd == "RL":
+            return self._read_log()
+        if cmd == "Watts":
+            last = self.state.last
+            return f"Watts,{last[0]:.6f}" if last else "Watts,-1"
+        if cmd == "Uncertainty":
+            return "Uncertainty,0.001000"
         return "Unknown command"
 
     def _ranges(self) -> str:
@@ -274,9 +306,10 @@ def _shut(conn: socket.socket) -> None:
 
 
 def serve(port: int, profile: LoadProfile, host: str = "127.0.0.1", volts: float = 230.0,
-          pf: float = 1.0, logfile: str | None = None) -> None:
+          pf: float = 1.0, logfile: str | None = None, console: str | None = None) -> None:
     """``edgeperf emulate ptd``: serve until Ctrl-C."""
-    emu = PtdEmulator(profile, host=host, port=port, volts=volts, pf=pf, logfile=logfile)
+    emu = PtdEmulator(profile, host=host, port=port, volts=volts, pf=pf, logfile=logfile,
+                      console=console)
     print(f"edgeperf: emulated PTDaemon listening on {emu.url} (Ctrl-C to stop)"
           + (f", logging samples to {logfile}" if logfile else ""), flush=True)
     emu._start_logger()
