@@ -1,6 +1,8 @@
 """The README's Submissions section, followed as a newcomer would: its shell block, run line by
 line in an empty directory, with only ``--preset mlperf`` (600 s runs) swapped for the short
-runs the section itself suggests for a first try. The check then refuses the short durations
+runs the section itself suggests for a first try (and an Offline rate above the model's, so
+that a 0.3 s query sized from a warm-up on a busy machine still outlasts its min duration).
+The check then refuses the short durations
 and, with a rules copy whose min_duration_ms is lowered, nothing but audits whose own verify
 files say TEST FAIL (two short timings on a busy machine: whether they pass is not asserted).
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 from edgeperf.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRST_TRY = "--preset smoke --min-duration 0.3"
+FIRST_TRY = "--preset smoke --min-duration 0.3 --target-qps 500000"
 
 
 def _commands() -> list[str]:
