@@ -160,9 +160,10 @@ class Device:
         ``scenario``: one name (returns a RunResult) or a list (returns one a scenario).
         ``mode``: performance, accuracy (a task's every sample once, metric checked) or
         submission (accuracy, then performance, then the compliance audits TEST01 and
-        TEST04; ``compliance=False`` leaves them out, which a closed result needs). Settings: ``settings`` as given, else
-        ``preset`` with ``user_conf`` files (for ``conf_model``); then ``overrides`` by
-        TestSettings field (``min_query_count=``, ``target_qps=``, ``target_latency_ns=``,
+        TEST04; ``compliance=False`` leaves them out, which a closed result needs).
+        Settings: ``settings`` as given, else ``preset`` with ``user_conf`` files (for
+        ``conf_model``); then ``overrides`` by TestSettings field (``min_query_count=``,
+        ``target_qps=``, ``target_latency_ns=``,
         ``min_duration_ms=``...) and ``seed`` (all three RNG seeds). ``out_dir``: default
         results/<timestamp>-<model>/<scenario>, as the command line. ``meter``: a power meter
         URL (default: the board's [meter]). ``querylog="summary"``: the device keeps the

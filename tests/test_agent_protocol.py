@@ -34,8 +34,8 @@ from edgeperf_agent import sampleset, wire
 from edgeperf_agent.scenarios import SCENARIOS
 from edgeperf_agent.server import PROTOCOL, Agent, serve_fds
 
-OPS = ["bye", "clock", "hello", "load_model", "logged_outputs", "push_model", "push_samples", "results",
-       "run", "telemetry"]
+OPS = ["bye", "clock", "hello", "load_model", "logged_outputs", "push_model", "push_samples",
+       "results", "run", "telemetry"]
 Event = tuple[dict[str, Any], bytes]
 
 

@@ -443,7 +443,8 @@ def _resnet_runs(d: Path) -> dict[str, Path]:
                                  "*.SingleStream.max_query_count = 300\n"
                                  "*.Offline.target_qps = 50\n")
     code = main(["run", "--task", str(d / "resnet50.toml"), "--mode", "submission",
-                 "--no-compliance", "--scenario", "SingleStream,Offline", "--preset", "smoke", "--user-conf",
+                 "--no-compliance", "--scenario", "SingleStream,Offline", "--preset", "smoke",
+                 "--user-conf",
                  str(d / "user.conf"), "--out", str(d / "run"), "--quiet"])
     assert code == 3  # INVALID: 600 s not run
     return {s: d / "run" / "performance" / s for s in ("SingleStream", "Offline")}

@@ -260,7 +260,8 @@ def test_failed_accuracy_never_hides_behind_a_valid_performance_run(tmp_path: Pa
     toml = write_task(tmp_path, "strict", ic.model_path("int8").read_bytes(), ic.inputs,
                       ic.labels, metric="top1", target=0.999)
     out = tmp_path / "sub"
-    code = main(["run", "--task", str(toml), "--mode", "submission", "--no-compliance", "--scenario",
+    code = main(["run", "--task", str(toml), "--mode", "submission",
+                 "--no-compliance", "--scenario",
                  "SingleStream", "--preset", "smoke", "--out", str(out), "--quiet"])
     assert code == 3
     printed = capsys.readouterr()
@@ -273,7 +274,8 @@ def test_failed_accuracy_never_hides_behind_a_valid_performance_run(tmp_path: Pa
     assert rec["accuracy"]["result"] == "FAIL" and rec["samples"]["generated"] is False
     assert (out / "accuracy" / "accuracy.txt").read_text().count("FAIL") >= 1
     # and a passing submission run: exit 0, both halves there
-    code = main(["run", "--task", "ic-digits", "--mode", "submission", "--no-compliance", "--scenario",
+    code = main(["run", "--task", "ic-digits", "--mode", "submission",
+                 "--no-compliance", "--scenario",
                  "SingleStream", "--preset", "smoke", "--out", str(tmp_path / "ok"), "--quiet"])
     assert code == 0
     perf = parse_summary((tmp_path / "ok" / "performance" / "mlperf_log_summary.txt").read_text())
@@ -317,7 +319,8 @@ def test_server_accuracy_and_submission_runs(tmp_path: Path, capsys) -> None:
     _check_server_accuracy_dir(acc, 400.0, 50_000_000)
     # submission: accuracy with the run's Server settings, then the timed Server run
     sub = tmp_path / "sub"
-    code = main(["run", "--task", "ic-digits", "--mode", "submission", "--no-compliance", "--scenario", "Server",
+    code = main(["run", "--task", "ic-digits", "--mode", "submission",
+                 "--no-compliance", "--scenario", "Server",
                  "--preset", "smoke", "--target-qps", "500", "--min-queries", "460", "--out",
                  str(sub), "--quiet"])
     printed = capsys.readouterr()
@@ -345,7 +348,8 @@ def test_offline_accuracy_and_submission_need_no_target_qps(tmp_path: Path, caps
     d = _events(acc / "mlperf_log_detail.txt")
     assert (d["generated_query_count"], d["generated_samples_per_query"]) == (1, 360)
     sub = tmp_path / "sub"
-    code = main(["run", "--task", "ic-digits", "--mode", "submission", "--no-compliance", "--scenario", "Offline",
+    code = main(["run", "--task", "ic-digits", "--mode", "submission",
+                 "--no-compliance", "--scenario", "Offline",
                  "--preset", "smoke", "--out", str(sub), "--quiet"])
     assert code == 0, capsys.readouterr().err
     rec = json.loads((sub / "performance" / "result.json").read_text())

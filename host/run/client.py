@@ -231,7 +231,7 @@ class AgentClient:
                 raise AgentError(f"logged_outputs: {n} entries of {size} bytes announced, "
                                  f"{len(body)} bytes received")
             out += [(int(s), int(p), body[i * size:(i + 1) * size])
-                    for i, (s, p) in enumerate(zip(h["seq_ids"], h["positions"]))]
+                    for i, (s, p) in enumerate(zip(h["seq_ids"], h["positions"], strict=True))]
             if not n or len(out) >= int(h["total"]):
                 return out
 

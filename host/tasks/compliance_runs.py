@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from edgeperf.outputs import record
 from edgeperf.settings import TestSettings
@@ -95,11 +96,11 @@ def run_audits(task_name: str | None, s: TestSettings, perf_dir: Path, acc_dir: 
         r = run_perf(audit_settings(test, s, plan), d)
         results.append(r)
         verdicts[test] = verify(test, d, perf_dir, acc_dir)
+        if r.exit_code != 0:
+            verdicts[test]["run_exit_code"] = r.exit_code
         rec = record.load_result(d)  # 'submission add' knows the run by this
         rec.update(compliance=test.lower(), compliance_verdict=verdicts[test])
         record.write_record(d, rec)
-        if r.exit_code != 0:
-            verdicts[test]["run_exit_code"] = r.exit_code
     rec = record.load_result(perf_dir)
     rec["compliance_audits"] = dict(verdicts, plan=plan)
     record.write_record(perf_dir, rec)
