@@ -156,3 +156,25 @@ def test_shipped_rules_refuse_only_the_short_durations(runs: Path) -> None:
     tree = _tree(runs, "open")
     rep = check_tree(tree, load_rules())
     assert {f.rule for f in rep.errors} == {"min-duration-setting", "min-duration-measured"}
+
+
+def test_run_into_a_tree(tmp_path: Path, runs: Path, capsys) -> None:
+    """'edgeperf run --mode submission --into TREE --system NAME': the runs, then straight
+    into the tree (the benchmark is the task's); a refused combination names the fix."""
+    tree = tmp_path / "tree"
+    assert main(["submission", "init", "--org", "EdgeOrg", "--division", "open",
+                 "--system-toml", str(runs / "system.toml"), str(tree)]) == 0
+    assert main(["run", "--task", "ic-digits", "--mode", "performance", "--scenario",
+                 "SingleStream", "--into", str(tree), "--system", "vm", *SHORT]) == 2
+    assert "--into TREE lays a submission run out in a tree" in capsys.readouterr().err
+    code = main(["run", "--task", "ic-digits", "--mode", "submission", "--no-compliance",
+                 "--scenario", "SingleStream", *SHORT, "--out", str(tmp_path / "run"),
+                 "--into", str(tree), "--system", "vm"])
+    out = capsys.readouterr().out
+    assert code in (0, 3)
+    assert f"added vm/ic-digits/SingleStream to {tree}" in out
+    scen = tree / "open/EdgeOrg/results/vm/ic-digits/SingleStream"
+    assert (scen / "performance/run_1/mlperf_log_detail.txt").is_file()
+    assert (scen / "accuracy/accuracy.txt").is_file() and not (scen / "TEST01").exists()
+    rep = check_tree(tree, load_rules(path=runs / "rules.toml"))
+    assert [f.rule for f in rep.errors] == [], rep.format()

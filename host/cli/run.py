@@ -92,6 +92,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-compliance", dest="compliance", action="store_false",
                    help="submission mode without TEST01 and TEST04 (quicker; an open result "
                         "needs none, a closed one both)")
+    t.add_argument("--into", metavar="TREE",
+                   help="submission mode: then lay the runs out in this submission tree "
+                        "('edgeperf submission init' made it), as 'submission add' does")
+    t.add_argument("--system", metavar="NAME",
+                   help="with --into: the system's name in the tree (systems/NAME.json)")
+    t.add_argument("--benchmark", metavar="NAME",
+                   help="with --into: the rules' benchmark (default: the one the task runs)")
     t.add_argument("--audit-outputs", type=count(0), default=0, metavar="N",
                    help="after the timed run, check N queried samples' outputs against an "
                         "accuracy run's (MLPerf TEST01)")
@@ -150,6 +157,9 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         return ("--audit-outputs needs the accuracy outputs to compare with: pass "
                 "--audit-against RUN_DIR (an accuracy run of the same task) or use --mode "
                 "submission")
+    if getattr(args, "into", None) and (mode != "submission" or not args.system):
+        return ("--into TREE lays a submission run out in a tree: it needs --mode submission "
+                "and --system NAME (and the tree from 'edgeperf submission init')")
     if mode != "accuracy" and not args.scenario:
         return ("--scenario is needed for a performance run (SingleStream, MultiStream, "
                 "Server, Offline)")
@@ -213,7 +223,27 @@ def cmd_run(args: argparse.Namespace) -> int:
                 _record_command(r, getattr(args, "command_line", None))
                 printer.close()  # nothing live while a summary prints
                 code = worst(code, _print_result(args, r, settings.get(r.scenario), shown))
+    if getattr(args, "into", None):
+        code = worst(code, _into_tree(args, root))
     return code
+
+
+def _into_tree(args: argparse.Namespace, root: Path) -> int:
+    """--into: the runs just made, laid out in the tree (whatever their verdicts: the tree's
+    check says what a result lacks)."""
+    from edgeperf.submission.tree import add_runs
+    from edgeperf.tasks.compliance_runs import audit_plan
+
+    bench = args.benchmark or audit_plan(args.task)[1]["benchmark"]
+    if not bench:
+        say(f"--into: task {args.task} is no benchmark of the tree's rules; pass --benchmark "
+            f"NAME (the runs are kept in {root}: 'edgeperf submission add' takes them)")
+        return EXIT_USAGE
+    keys = add_runs(args.into, [root], system_name=args.system, benchmark=bench)
+    for k in keys:
+        print(f"added {k} to {args.into}")
+    print(f"next: edgeperf submission check {args.into}")
+    return EXIT_VALID
 
 
 def _record_command(r: Any, command: str | None) -> None:
