@@ -4,8 +4,9 @@
 # Debian packages: openssh-server (the SSH tests' real sshd; brings ssh-keygen, ssh-agent)
 # and iproute2 (the network namespace the test device lives in); gcc-arm-none-eabi,
 # libnewlib-arm-none-eabi and qemu-system-arm (the reference firmware, built and run on
-# qemu's mps2-an385). mlcommons/inference's tools/submission at a pinned commit (from a local
-# mirror, else fetched once into .cache/: scripts/mlcommons_tools.sh).
+# qemu's mps2-an385). mlcommons/inference's tools/submission and compliance/, and mlcommons/tiny's
+# tools/submission, at pinned commits (from local mirrors, else fetched once into .cache/:
+# scripts/mlcommons_tools.sh, scripts/tiny_tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
@@ -21,4 +22,9 @@ export EDGEPERF_TFLITE_PYTHON="$PWD/.venv-tflite/bin/python"
 .venv/bin/python -m pip install -q PyYAML
 MLCOMMONS_INFERENCE_GIT="$(bash scripts/mlcommons_tools.sh)"
 export MLCOMMONS_INFERENCE_GIT
+# MLCommons Tiny's submission checker and pandas, which it imports (its requirements pin
+# pandas 1.4.1, which predates Python 3.11): the Tiny tree tests run it unmodified
+.venv/bin/python -m pip install -q pandas
+MLCOMMONS_TINY_GIT="$(bash scripts/tiny_tools.sh)"
+export MLCOMMONS_TINY_GIT
 exec .venv/bin/python -m pytest -n 2 -q "$@"

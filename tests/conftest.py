@@ -43,6 +43,20 @@ def mlcommons_inference() -> tuple[str, str]:
     return r.stdout.strip(), commit
 
 
+@pytest.fixture(scope="session")
+def mlcommons_tiny() -> tuple[str, str]:
+    """(git dir, commit) of mlcommons/tiny, whose tools/submission/submission_checker.py the
+    Tiny submission tests run unmodified; scripts/test.sh gets it (scripts/tiny_tools.sh)."""
+    script = ROOT / "scripts" / "tiny_tools.sh"
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"MLCommons' Tiny submission checker is not here: {r.stderr.strip()} "
+                    "(run scripts/test.sh, which gets it)", pytrace=False)
+    commit = subprocess.run(["bash", str(script), "--commit"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    return r.stdout.strip(), commit
+
+
 def _has_tflite_runtime(python: str) -> bool:
     probe = "import tflite_runtime.interpreter, numpy; assert numpy.__version__ < '2'"
     return subprocess.run([python, "-c", probe], capture_output=True).returncode == 0

@@ -62,7 +62,7 @@ def mlc(tmp_path_factory, mlcommons_inference: tuple[str, str]) -> Path:
     the mirror lacks blobs of tools/submission's samples, so 'archive tools/submission'
     fails."""
     git_dir, commit = mlcommons_inference
-    tar = subprocess.run(["git", "--git-dir", git_dir, "archive", commit, "compliance",
+    tar = subprocess.run(["git", "-C", git_dir, "archive", commit, "compliance",
                           "tools/submission/log_parser.py"],
                          capture_output=True, check=True).stdout
     dst = tmp_path_factory.mktemp("mlcommons")

@@ -73,7 +73,7 @@ def power_checker(tmp_path_factory, mlcommons_inference):
     """MLCommons' power_checker.py, unmodified, from the pinned commit (only its directory:
     the mirror's tools/submission has samples whose blobs it does not hold)."""
     git_dir, commit = mlcommons_inference
-    tar = subprocess.run(["git", "--git-dir", git_dir, "archive", commit,
+    tar = subprocess.run(["git", "-C", git_dir, "archive", commit,
                           "tools/submission/power"], capture_output=True, check=True).stdout
     dst = tmp_path_factory.mktemp("mlcommons")
     tarfile.open(fileobj=io.BytesIO(tar)).extractall(dst, filter="data")

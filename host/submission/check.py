@@ -91,6 +91,11 @@ def _check_benchmark(rep: Report, bdir: Path, rules: Any, div: str, system: str,
                                      f"name the directory after one or add it to a rules file")
         return
     if bench.tiny:
+        if bdir.name != bench.mlperf_model:
+            rep.error(bdir, "benchmark", f"Tiny's tree names benchmark {bench.name} "
+                                         f"{bench.mlperf_model!r} (Tiny's model name), not "
+                                         f"{bdir.name!r}; rename the directory")
+            return
         rep.results.append(check_tiny_result(rep, bdir, bench, div, system))
         return
     present = [s.name for s in _dirs(bdir)]
@@ -117,10 +122,19 @@ def _check_tiny_system(rep: Report, path: Path, div: str, submitter: str) -> Non
     data = load_json(rep, path, "system-json")
     if data is None:
         return
-    status = str(data.get("Status", data.get("status", ""))).lower()
-    if status not in STATUSES:
-        rep.error(path, "system-status", f"Status {status!r} is not one of "
-                                         f"{', '.join(STATUSES)} (Tiny's checker reads 'Status')")
+    if "Status" not in data:
+        how = " (it has 'status': Tiny's checker reads 'Status', capitalised)" \
+            if "status" in data else ""
+        rep.error(path, "system-status", f"no 'Status' field{how}; Tiny's checker needs it: "
+                                         f"one of {', '.join(STATUSES)}")
+    else:
+        status = str(data["Status"]).lower()
+        if status not in STATUSES:
+            rep.error(path, "system-status", f"Status {status!r} is not one of "
+                                             f"{', '.join(STATUSES)}")
+    if "system_type" in data:  # Tiny's set_type: any system_type is "invalid system type"
+        rep.error(path, "system-type", f"system_type {data['system_type']!r}: Tiny's checker "
+                                       f"refuses any system_type (v1.4 knows none); remove it")
     check_names(rep, path, data, div, submitter)
 
 
