@@ -171,7 +171,8 @@ class Agent:
                 "probability": runner.accuracy_log_probability}
         packed = b""
         if summary:
-            extra, packed = self._latency_summary(log)
+            lat, packed = self._latency_summary(log)
+            extra.update(lat)  # beside the logged outputs' record, never over it
         return dict(extra, **{
             "cpu_affinity": sorted(req["cpu_affinity"]) if affinity is not None else (
                 sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None),

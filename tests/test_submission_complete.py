@@ -178,3 +178,21 @@ def test_run_into_a_tree(tmp_path: Path, runs: Path, capsys) -> None:
     assert (scen / "accuracy/accuracy.txt").is_file() and not (scen / "TEST01").exists()
     rep = check_tree(tree, load_rules(path=runs / "rules.toml"))
     assert [f.rule for f in rep.errors] == [], rep.format()
+
+
+@pytest.mark.parametrize("querylog", ["full", "summary"])
+def test_audit_config_as_user_conf_logs_outputs_in_either_querylog_mode(tmp_path, querylog):
+    """MLCommons' TEST01 audit.config given as --user-conf turns a performance run into the
+    audit; with --querylog summary (the device keeps the per-query log) the logged outputs
+    still arrive: the run's reply carries both records."""
+    conf = tmp_path / "audit.config"
+    conf.write_text("*.*.mode = 2\n*.*.accuracy_log_rng_seed = 720381539243781796\n"
+                    "*.*.accuracy_log_sampling_target = 64\n")
+    out = tmp_path / "run"
+    assert main(["run", "--task", "ic-digits", "--scenario", "SingleStream", *SHORT,
+                 "--user-conf", str(conf), "--querylog", querylog, "--out", str(out)]) in (0, 3)
+    rec = json.loads((out / "result.json").read_text())
+    logged = json.loads((out / "mlperf_log_accuracy.json").read_text())
+    assert rec["run"]["logged_outputs"]["count"] == len(logged) > 0
+    assert rec["run"]["logged_outputs"]["received"] == len(logged)
+    assert not rec["errors"]
