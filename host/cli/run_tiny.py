@@ -104,9 +104,24 @@ def cmd_run_tiny(args: argparse.Namespace, profile: BoardProfile) -> int:
         r = dev.run(task=args.task, mode=args.mode, out_dir=root, meter=args.meter,
                     progress=printer, **tuning)
         printer.close()
+    _record_command(Path(r.out_dir), getattr(args, "command_line", None))
     print(f"\n=== MLPerf Tiny {r.mode} on {profile.name}: {r.task} -> {r.out_dir}")
     print_summary(Path(r.out_dir))
     if r.mode == "accuracy" and r.passed is False:
         for why in r.reasons:
             say(f"accuracy FAIL: {why}")
     return r.exit_code
+
+
+def _record_command(out: Path, command: str | None) -> None:
+    """The command line into the MCU run's result.json (its tree README quotes it)."""
+    import json
+
+    rec_path = out / "result.json"
+    if not command or not rec_path.is_file():
+        return
+    rec = json.loads(rec_path.read_text())
+    rec["command"] = command
+    tmp = rec_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(rec, indent=1) + "\n")
+    tmp.replace(rec_path)

@@ -121,8 +121,10 @@ def scenario_readme(rules: Rules, bench: Benchmark, system: str, perf: Run, acc:
 def tiny_readme(bench: Benchmark, system: str, run: Run) -> str:
     rec = run.record
     board = (rec.get("board") or {}).get("name") or "BOARD"
-    return (f"# {bench.name} {run.kind} on {system}\n\nReproduce: `edgeperf run --board "
-            f"{board} --mode {run.kind}` (reconstructed: the record has no command line).\n\n"
+    how = (f"`{rec['command']}` (as its result.json records it)" if rec.get("command") else
+           f"`edgeperf run --board {board} --mode {run.kind}` (reconstructed: the record has "
+           f"no command line)")
+    return (f"# {bench.name} {run.kind} on {system}\n\nReproduce: {how}.\n\n"
             f"- result: {rec.get('result')} ({rec.get('value')} {rec.get('unit')}), from "
             f"{run.path}\n- task: {rec.get('task')}; DUT: {rec.get('sut_name')}\n")
 
