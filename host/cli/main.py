@@ -13,6 +13,7 @@ from edgeperf.cli import (
     line_sim,
     listings,
     report,
+    results,
     run,
     score,
     submission,
@@ -38,6 +39,7 @@ def make_parser() -> argparse.ArgumentParser:
     listings.add_parsers(sub)
     line_sim.add_parser(sub)
     submission.add_parser(sub)
+    results.add_parsers(sub)
     return ap
 
 

@@ -24,6 +24,7 @@ from edgeperf.run.spec import (
 from edgeperf.scoring.inputs import score_input, score_input_summary, score_with_settings
 from edgeperf.scoring.loadgen import Summary
 from edgeperf.settings import TestSettings, effective_settings
+from edgeperf.store.record import record_run_safely
 
 
 @dataclass
@@ -100,6 +101,10 @@ def finish(m: Measured, say: Reporter) -> RunResult:
         _write_ranging_logs(m, rq)
     written = _Written(s, list(m.spec.conf_files), m.options.trace_all)
     logged = reply.get("logged_outputs")
+    if logged is None and (s.accuracy_log_sampling_target or s.accuracy_log_probability) \
+            and reply.get("rows"):
+        errors.append("the run asked for accuracy-log sampling (TEST01) but the device "
+                      "reported no logged outputs: update edgeperf on the device")
     if logged is not None:  # TEST01: LoadGen logs these samples' responses in performance mode
         rec["run"]["logged_outputs"] = dict(logged, received=len(m.logged))
         if len(m.logged) != logged.get("count"):
@@ -110,6 +115,7 @@ def finish(m: Measured, say: Reporter) -> RunResult:
                 for seq, pos, data in m.logged]
     result = record.write_run(out, written, eff, rec, q, summary, errors,  # type: ignore[arg-type]
                               accuracy=accuracy)
+    record_run_safely(out)  # the results store; a store that fails only warns
     if m.power is not None:  # power-dev's files hash the LoadGen logs: written last
         m.power.write_session_files(rec["power"])
     code = EXIT_VALID

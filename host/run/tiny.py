@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeperf.run.spec import EXIT_VALID
+from edgeperf.store.record import record_run_safely
 
 TINY_MODES = ("performance", "accuracy", "energy")
 
@@ -41,6 +42,11 @@ class TinyResult:
     target: float | None = None
     result: dict[str, Any] = field(default_factory=dict)
     procedure: Any = None
+
+    def __post_init__(self) -> None:
+        # made once a run, by the bridge, right after it wrote result.json: the run's end
+        if self.result:
+            record_run_safely(self.out_dir)  # the results store; a store that fails only warns
 
     @property
     def valid(self) -> bool:
