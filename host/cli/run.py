@@ -170,6 +170,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Check the flags, connect once, run each scenario through ``Device.run`` and print each
     result as it comes (a task's accuracy and submission modes: all of them in one call).
     An MCU board runs MLPerf Tiny's procedure instead (run_tiny.py)."""
+    from edgeperf.outputs.record import COMMAND_LINE
+
+    token = COMMAND_LINE.set(getattr(args, "command_line", None))  # each run's result.json
+    try:
+        return _cmd_run(args)
+    finally:
+        COMMAND_LINE.reset(token)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
     profile = mcu_profile(args.board)
     if profile is not None and args.loadgen == "official":
         say(f"--loadgen official: board {args.board} is a microcontroller; MCU boards run "

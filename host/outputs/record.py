@@ -20,6 +20,7 @@ in is removed only once querylog.npz holds the same rows.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import time
@@ -44,9 +45,15 @@ if TYPE_CHECKING:
 SCHEMA = "edgeperf.result/1"
 
 
+# the command line that makes the runs (edgeperf run sets it; a script's own runs have none)
+COMMAND_LINE: contextvars.ContextVar[str | None] = contextvars.ContextVar("edgeperf_command",
+                                                                         default=None)
+
+
 def new_record(profile: BoardProfile, model: ModelRef, spec: RunSpec) -> dict[str, Any]:
+    extra = {"command": COMMAND_LINE.get()} if COMMAND_LINE.get() else {}
     return {
-        "schema": SCHEMA,
+        "schema": SCHEMA, **extra,
         "edgeperf_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "board": profile.to_dict(),
