@@ -13,27 +13,42 @@
 The names below are the public surface; every other module is private to its subpackage.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from edgeperf_agent import __version__
 
-from edgeperf.api import MODES, Device, connect, preset, score
-from edgeperf.boards.profile import BoardProfile
-from edgeperf.errors import (
-    AgentDied,
-    AgentError,
-    AgentTimeout,
-    EdgeperfError,
-    LinkError,
-    MeterError,
-    RunError,
-    TaskError,
-    UsageError,
-)
-from edgeperf.outputs.querylog_file import read_querylog
-from edgeperf.run.spec import RunResult
-from edgeperf.run.tiny import TinyResult
-from edgeperf.scoring.accuracy import AccuracyResult
-from edgeperf.scoring.loadgen import Summary
-from edgeperf.settings import PRESETS, SCENARIOS, TestSettings
+# each public name and the module it comes from, imported on first use: 'import edgeperf'
+# (and pytest's loading of edgeperf's plugin in every run) costs nothing until a name is read
+_FROM = {
+    "MODES": "edgeperf.api", "Device": "edgeperf.api", "connect": "edgeperf.api",
+    "preset": "edgeperf.api", "score": "edgeperf.api",
+    "BoardProfile": "edgeperf.boards.profile",
+    **{name: "edgeperf.errors" for name in (
+        "AgentDied", "AgentError", "AgentTimeout", "EdgeperfError", "LinkError", "MeterError",
+        "RunError", "TaskError", "UsageError")},
+    "read_querylog": "edgeperf.outputs.querylog_file",
+    "RunResult": "edgeperf.run.spec", "TinyResult": "edgeperf.run.tiny",
+    "AccuracyResult": "edgeperf.scoring.accuracy", "Summary": "edgeperf.scoring.loadgen",
+    "PRESETS": "edgeperf.settings", "SCENARIOS": "edgeperf.settings",
+    "TestSettings": "edgeperf.settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _FROM.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgeperf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_FROM))
+
 
 __all__ = [
     "MODES",
