@@ -98,7 +98,8 @@ def write_run_logs(out: str | os.PathLike[str], *, summary: Summary | None,
     q = querylog
     rows = len(q.done_ns)
     begin_ns = int(q.start_ns or (q.issue_ns[0] if rows else 0))
-    end_ns = int(q.done_ns.max()) if rows else begin_ns
+    end_ns = (int(q.last_done()) if hasattr(q, "last_done") else int(q.done_ns.max())) \
+        if rows else begin_ns
     if wall_anchor and "wall_ns" in wall_anchor and "monotonic_ns" in wall_anchor:
         offset = int(wall_anchor["wall_ns"]) - int(wall_anchor["monotonic_ns"])
     else:

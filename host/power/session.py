@@ -374,7 +374,7 @@ def _device_window(q: QueryLogData | None, reply: dict[str, Any]) -> tuple[int, 
     """First issue to last completion on the device clock (the run's own bounds if the
     QueryLog is empty)."""
     if q is not None and q.rows:
-        return int(q.issue_ns.min()), int(q.done_ns.max())
+        return int(q.issue_ns.min()), q.last_done()
     if reply.get("start_ns") and reply.get("end_ns"):
         return int(reply["start_ns"]), int(reply["end_ns"])
     return None

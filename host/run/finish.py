@@ -70,7 +70,8 @@ def finish(m: Measured, say: Reporter) -> RunResult:
     rec.update(device_state.throttling(rec["telemetry"], rec["run"].get("cpu_affinity")))
     rec["warnings"] = device_state.warnings_for(rec)
     summarised = "latencies_sorted_ns" in reply
-    if summarised:
+    if summarised:  # q holds the first stretch: the run's end is the device's own
+        q.last_done_ns = _summary_last_done(reply)
         rec["run"]["querylog"] = "summary"
         lat = reply["latencies_sorted_ns"]
         np.save(out / "latencies_sorted.npy", lat)
@@ -133,7 +134,15 @@ def finish(m: Measured, say: Reporter) -> RunResult:
 def _ranging_querylog(m: Measured) -> QueryLogData:
     rq = m.ranging.data(start_ns=int(m.ranging_reply.get("start_ns", 0)))
     rq.qsl_index = m.qsl
+    if "latencies_sorted_ns" in m.ranging_reply:
+        rq.last_done_ns = _summary_last_done(m.ranging_reply)
     return rq
+
+
+def _summary_last_done(reply: dict[str, Any]) -> int:
+    """A summary-mode run's last completion on the device clock (its latency summary)."""
+    return int(reply.get("start_ns") or 0) + int(
+        (reply.get("latency_summary") or {}).get("final_done_ns") or 0)
 
 
 def _write_ranging_logs(m: Measured, q: QueryLogData) -> None:

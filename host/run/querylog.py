@@ -27,6 +27,14 @@ class QueryLogData:
     samples_per_row: int
     start_ns: int = 0
     qsl_index: np.ndarray | None = None  # position in the pushed set -> QSL index
+    # the run's last completion when the rows are only the first stretch (--querylog summary:
+    # the device kept the rest and sent its latencies); 0: the rows' own last completion
+    last_done_ns: int = 0
+
+    def last_done(self) -> int:
+        """The run's last completion, device ns (the power window's and power_end's end)."""
+        own = int(self.done_ns.max()) if len(self.done_ns) else 0
+        return max(own, int(self.last_done_ns))
 
     def qsl_samples(self) -> np.ndarray:
         """The QSL index of every sample queried, in issue order (LoadGen's numbering)."""

@@ -1,0 +1,50 @@
+"""--querylog summary keeps the per-query log on the device and sends the first stretch of it
+and every latency: what is derived from the run's span must come from the run's own end, not
+from the stretch. A full-length run found LoadGen's power_begin/power_end (and with a meter
+the power window) spanning the stretch only: 0.085 s of a 600 s run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgeperf.cli.main import main
+from edgeperf.outputs.detail import parse_detail
+from edgeperf.power.spl import parse_time
+
+# more queries than the 10,000 rows summary mode sends (busy:20 for 0.5 s: ~25,000)
+RUN = ["run", "--model", "synthetic:busy:20", "--scenario", "SingleStream", "--preset", "smoke",
+       "--min-duration", "0.5", "--target-latency-ms", "0.01", "--quiet"]
+
+
+def _window_ms(out) -> float:
+    d = {e["key"]: e["value"] for e in parse_detail(out / "mlperf_log_detail.txt")
+         if isinstance(e, dict) and "key" in e}
+    return (parse_time(d["power_end"], "mdy") - parse_time(d["power_begin"], "mdy")) / 1e6
+
+
+@pytest.mark.parametrize("querylog", ["full", "summary"])
+def test_power_begin_to_end_spans_the_whole_run(tmp_path, querylog) -> None:
+    out = tmp_path / querylog
+    assert main([*RUN, "--querylog", querylog, "--out", str(out)]) == 0
+    rec = json.loads((out / "result.json").read_text())
+    assert rec["run"]["rows"] > 10_000  # more than the stretch summary mode sends
+    assert _window_ms(out) >= 500  # the last query was issued at or after 0.5 s
+
+
+def test_a_meter_in_summary_mode_measures_the_whole_run(tmp_path) -> None:
+    hw = tmp_path / "sysfs" / "class" / "hwmon" / "hwmon1"
+    hw.mkdir(parents=True)
+    for name, text in (("name", "ina219"), ("power1_input", "3250000"),
+                       ("curr1_input", "650"), ("in1_input", "5000")):
+        (hw / name).write_text(text + "\n")
+    out = tmp_path / "run"
+    assert main([*RUN, "--querylog", "summary", "--out", str(out), "--meter",
+                 f"sysfs:ina219?root={tmp_path / 'sysfs'}&interval_ms=10"]) == 0
+    power = json.loads((out / "result.json").read_text())["power"]
+    w = power["window"]
+    assert (w["device_end_ns"] - w["device_start_ns"]) / 1e9 >= 0.5
+    assert power["energy_j"] == pytest.approx(3.25 * power["window"]["seconds"], rel=0.05) \
+        if "seconds" in w else power["energy_j"] >= 3.25 * 0.5 * 0.95
+    assert _window_ms(out) >= 500
