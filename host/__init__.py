@@ -25,7 +25,7 @@ from edgeperf_agent import __version__
 _FROM = {
     "MODES": "edgeperf.api", "Device": "edgeperf.api", "connect": "edgeperf.api",
     "preset": "edgeperf.api", "score": "edgeperf.api",
-    "BoardProfile": "edgeperf.boards.profile",
+    "BoardProfile": "edgeperf.boards.profile", "campaign": "edgeperf.campaigns",
     **{name: "edgeperf.errors" for name in (
         "AgentDied", "AgentError", "AgentTimeout", "EdgeperfError", "LinkError", "MeterError",
         "RunError", "TaskError", "UsageError")},
@@ -71,6 +71,7 @@ __all__ = [
     "TinyResult",
     "UsageError",
     "__version__",
+    "campaign",
     "connect",
     "preset",
     "read_querylog",

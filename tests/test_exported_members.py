@@ -9,7 +9,7 @@ import edgeperf
 # every public name, nothing private: a change here is a change of the public API
 PUBLIC = ("MODES PRESETS SCENARIOS AccuracyResult AgentDied AgentError AgentTimeout BoardProfile "
           "Device EdgeperfError LinkError MeterError RunError RunResult Summary TaskError "
-          "TestSettings TinyResult UsageError __version__ connect preset read_querylog "
+          "TestSettings TinyResult UsageError __version__ campaign connect preset read_querylog "
           "score").split()
 
 

@@ -8,6 +8,7 @@ import sys
 
 from edgeperf import __version__
 from edgeperf.cli import (
+    campaign,
     emulate,
     info,
     line_sim,
@@ -40,6 +41,7 @@ def make_parser() -> argparse.ArgumentParser:
     line_sim.add_parser(sub)
     submission.add_parser(sub)
     results.add_parsers(sub)
+    campaign.add_parser(sub)
     return ap
 
 

@@ -55,6 +55,22 @@ def record_run(run_dir: str | Path, store: Store | None = None, *,
             st.close()
 
 
+def set_campaign(run_dir: str | Path, campaign: str | None, store: Store | None = None
+                 ) -> int:
+    """Put the run whose result.json is in ``run_dir`` (its run_key: not an earlier run kept
+    at the same path) in ``campaign``; the number of rows changed (0: not recorded)."""
+    run_dir = Path(run_dir).resolve()
+    key = run_key(json.loads((run_dir / "result.json").read_text()), run_dir)
+    st = store or db.open_store()
+    try:
+        with st.transaction():
+            cur = st.execute("UPDATE runs SET campaign_id = ? WHERE run_key = ?", (campaign, key))
+        return int(cur.rowcount or 0)
+    finally:
+        if store is None:
+            st.close()
+
+
 def record_run_safely(run_dir: str | Path) -> int | None:
     """``record_run`` at the end of a run: the run's id, or None when the store is off
     (EDGEPERF_STORE=off) or failed, which prints one line on stderr and nothing else."""
