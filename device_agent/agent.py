@@ -6,7 +6,7 @@ data (models, sample sets, settings), never code. Each operation takes the reque
 
 Operations: hello, push_model, load_model, push_samples, run, run_official (the official
 LoadGen driving the backend: loadgen_official.py), results, logged_outputs (the outputs a
-TEST01 run logged), infer, telemetry,
+TEST01 run logged), summary_bytes (a long summary-mode run's latencies, paged), infer, telemetry,
 clock, governor (action get | set | restore; set needs root), sensors, sample_power, bye.
 ``shutdown`` restores the governors the agent changed; the serving loops call it however
 the link ends.
@@ -14,6 +14,7 @@ the link ends.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import time
@@ -48,6 +49,7 @@ class Agent:
             "hello": self.hello, "push_model": self.push_model, "load_model": self.load_model,
             "push_samples": self.push_samples, "run": self.run, "results": self.results,
             "run_official": self.run_official, "logged_outputs": self.logged_outputs,
+            "summary_bytes": self.summary_bytes,
             "telemetry": self.telemetry, "clock": self.clock, "governor": self.governor,
             "infer": self.infer, "sensors": self.sensors, "sample_power": self.sample_power,
             "bye": self.bye,
@@ -170,9 +172,16 @@ class Agent:
                 "count": len(self.logged[0]), "sample_bytes": runner.outlog.sample_bytes,
                 "probability": runner.accuracy_log_probability}
         packed = b""
+        self.summary_packed = b""
         if summary:
             lat, packed = self._latency_summary(log)
             extra.update(lat)  # beside the logged outputs' record, never over it
+            limit = int(req.get("max_reply_bytes") or MAX_CHUNK)
+            if len(packed) > limit:  # a long run's latencies: the host pages them in
+                self.summary_packed, packed = packed, b""
+                extra["latency_summary"].update(
+                    paged=True, body_bytes=len(self.summary_packed),
+                    sha256=hashlib.sha256(self.summary_packed).hexdigest())
         return dict(extra, **{
             "cpu_affinity": sorted(req["cpu_affinity"]) if affinity is not None else (
                 sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None),
@@ -283,6 +292,15 @@ class Agent:
         if req.get("encoding") in qlcodec.ENCODINGS:  # a slow link asks for the compact form
             return qlcodec.encode_stretch(header, body)
         return header, body
+
+    def summary_bytes(self, call: Call) -> Reply:
+        """Bytes [offset, offset + MAX_CHUNK) of the last summary-mode run's packed
+        latencies, when they were too many for its reply."""
+        data = getattr(self, "summary_packed", b"")
+        if not data:
+            raise AgentError("the last run left no paged latency summary")
+        off = min(max(0, int(call.header.get("offset", 0))), len(data))
+        return {"offset": off, "total": len(data)}, data[off:off + MAX_CHUNK]
 
     def logged_outputs(self, call: Call) -> Reply:
         """Entries [first, first + n) of the outputs the last run logged (TEST01): their

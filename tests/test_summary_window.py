@@ -48,3 +48,22 @@ def test_a_meter_in_summary_mode_measures_the_whole_run(tmp_path) -> None:
     assert power["energy_j"] == pytest.approx(3.25 * power["window"]["seconds"], rel=0.05) \
         if "seconds" in w else power["energy_j"] >= 3.25 * 0.5 * 0.95
     assert _window_ms(out) >= 500
+
+
+def test_a_summary_too_big_for_one_frame_is_paged_and_checked(local_client) -> None:
+    """A 600 s Offline run's 72.6 M sorted latencies packed to 98 MB, over the 64 MB frame
+    limit, and the run was lost. Past max_reply_bytes the reply carries only the header and
+    the host pages the bytes in (sha256 checked): the same latencies as one frame gives."""
+    client = local_client
+    client.load_model("synthetic", kind="busy:5")
+    settings = {"scenario": "SingleStream", "min_duration_ns": 0, "min_query_count": 30_000,
+                "max_query_count": 30_000, "warmup_queries": 0}
+    whole = client.run(settings, samples=None, sample_count=64, on_event=None,
+                       querylog="summary")
+    paged = client.run(settings, samples=None, sample_count=64, on_event=None,
+                       querylog="summary", max_reply_bytes=1000)
+    assert "paged" not in whole["latency_summary"]
+    h = paged["latency_summary"]
+    assert h["paged"] is True and h["body_bytes"] > 1000
+    assert len(paged["latencies_sorted_ns"]) == len(whole["latencies_sorted_ns"]) == 30_000
+    assert (paged["latencies_sorted_ns"][1:] >= paged["latencies_sorted_ns"][:-1]).all()

@@ -156,7 +156,7 @@ class AgentClient:
     def run(self, settings: dict[str, Any], *, samples: str | None, sample_count: int,
             on_event: EventHandler | None, idle_timeout: float = 120.0,
             batched: bool = True, cpu_affinity: list[int] | None = None,
-            querylog: str = "full") -> dict[str, Any]:
+            querylog: str = "full", max_reply_bytes: int | None = None) -> dict[str, Any]:
         """Run a scenario. ``querylog="summary"``: only the first 10,000 rows travel, and
         the reply carries every latency, sorted ("latency_summary", decoded here into
         ``latencies_sorted_ns``), which is what scoring reads."""
@@ -165,6 +165,8 @@ class AgentClient:
             extra["querylog_encoding"] = qlcodec.ENCODINGS[0]
         if querylog != "full":
             extra["querylog"] = querylog
+        if max_reply_bytes:  # summary mode's latencies past this size are paged (tests: small)
+            extra["max_reply_bytes"] = int(max_reply_bytes)
 
         def decode(header: dict[str, Any], body: bytes) -> None:
             if header.get("encoding"):
@@ -177,9 +179,25 @@ class AgentClient:
                                    cpu_affinity=cpu_affinity or None,
                                    on_event=decode, timeout=idle_timeout, **extra)
         if "latency_summary" in reply:
-            reply["latencies_sorted_ns"] = qlcodec.decode_sorted_latencies(
-                reply["latency_summary"], body)
+            h = reply["latency_summary"]
+            if h.get("paged"):  # too many for one frame: fetched in pages, then checked
+                body = self._summary_bytes(int(h["body_bytes"]), str(h["sha256"]))
+            reply["latencies_sorted_ns"] = qlcodec.decode_sorted_latencies(h, body)
         return reply
+
+    def _summary_bytes(self, total: int, sha256: str) -> bytes:
+        parts, got = [], 0
+        while got < total:
+            h, chunk = self.request("summary_bytes", offset=got, timeout=120.0)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        data = b"".join(parts)
+        if len(data) != total or hashlib.sha256(data).hexdigest() != sha256:
+            raise AgentError(f"summary_bytes: {len(data)} of {total} bytes arrived, or their "
+                             f"sha256 differs", "Protocol", "summary_bytes")
+        return data
 
     def infer(self, samples: str | None, *, indices: list[int] | None = None, first: int = 0,
               count: int | None = None, sample_count: int = 0,
