@@ -14,6 +14,7 @@ from edgeperf.cli import (
     line_sim,
     listings,
     report,
+    report_cmd,
     results,
     run,
     score,
@@ -36,6 +37,7 @@ def make_parser() -> argparse.ArgumentParser:
     info.add_parser(sub)
     trust.add_parser(sub)
     report.add_parser(sub)
+    report_cmd.add_parser(sub)
     emulate.add_parser(sub)
     listings.add_parsers(sub)
     line_sim.add_parser(sub)

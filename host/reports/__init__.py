@@ -1,0 +1,1 @@
+"""Self-contained HTML reports of recorded runs: ``edgeperf html-report``."""
