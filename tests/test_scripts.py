@@ -42,7 +42,8 @@ def test_demo_passes_its_arguments_to_edgeperf_not_to_apt(tmp_path):
     assert not [c for c in calls if c.startswith(("apt-get", "dpkg-query"))]
     assert calls[0] == "python -m pip install -q -e .[litert]"
     assert calls[-1] == ("edgeperf run --board local --model builtin:mlp --scenario "
-                         "SingleStream,Offline --preset quick --target-latency-ms 0.001 --out results/demo --quiet")
+                         "SingleStream,Offline --preset quick --target-latency-ms 0.001 "
+                         "--out results/demo --quiet")
 
 
 def test_test_script_asks_for_its_own_debian_packages_only(tmp_path):
