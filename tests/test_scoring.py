@@ -94,3 +94,18 @@ def test_a_conf_percentile_raises_the_short_presets_minimum() -> None:
     s = preset("quick", "MultiStream", confs=[conf + "*.*.min_query_count = 700\n"])
     assert s.min_query_count == 700
     assert preset("quick", "MultiStream", confs=[conf], min_query_count=5).min_query_count == 5
+
+
+def test_mean_wraps_as_loadgens_int64_sum_and_truncates_toward_zero() -> None:
+    """A 600 s Offline run of 105.6 M samples summed past 2**63 (as LoadGen's int64 does) and
+    printed a negative mean; C++ divides toward zero where Python's // floors."""
+    import numpy as np
+
+    from edgeperf.scoring.loadgen import mean_ns
+
+    lat = np.full(16, (1 << 62) // 8 + 3, dtype=np.int64)  # sum = 2**63 + 48: wraps
+    wrapped = int(np.sum(lat, dtype=np.int64))
+    assert wrapped < 0
+    assert mean_ns(lat) == -((-wrapped) // 16)  # toward zero
+    assert mean_ns(np.array([1, 2], np.int64)) == 1
+    assert mean_ns(np.array([-3, 0], np.int64)) == -1  # -1.5 -> -1, not -2

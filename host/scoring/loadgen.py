@@ -55,8 +55,12 @@ def percentile(sorted_latencies: np.ndarray, p: float) -> int:
 
 
 def mean_ns(latencies: np.ndarray) -> int:
-    """Integer mean, as LoadGen divides its int64 sum by the count."""
-    return int(int(np.sum(latencies, dtype=np.int64)) // len(latencies))
+    """Integer mean, as LoadGen divides its int64 sum by the count: the sum wraps as an int64
+    does (a long Offline run's, e.g. 105 M samples of ~600 s each, goes negative, as LoadGen's
+    does) and C++'s division truncates toward zero."""
+    total = int(np.sum(latencies, dtype=np.int64))
+    q = abs(total) // len(latencies)
+    return -q if total < 0 else q
 
 
 def _hypergeometric_2f1_a1(b: int, c: int, x: float) -> float:
