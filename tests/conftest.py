@@ -32,32 +32,31 @@ def _isolated_caches(tmp_path_factory, monkeypatch, host_cache_root):
                        str(tmp_path_factory.mktemp("store") / "results.sqlite"))
 
 
+def _pinned_tools(script_name: str, what: str) -> tuple[str, str]:
+    """(git dir, commit) that scripts/SCRIPT prints (it gets them if missing); a failure
+    names scripts/test.sh, which runs it."""
+    script = ROOT / "scripts" / script_name
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"{what} not here: {r.stderr.strip()} (run scripts/test.sh, which gets "
+                    "it)", pytrace=False)
+    commit = subprocess.run(["bash", str(script), "--commit"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    return r.stdout.strip(), commit
+
+
 @pytest.fixture(scope="session")
 def mlcommons_inference() -> tuple[str, str]:
     """(git dir, commit) of mlcommons/inference, whose tools/submission the submission tests
     run unmodified; scripts/test.sh gets it (scripts/mlcommons_tools.sh)."""
-    script = ROOT / "scripts" / "mlcommons_tools.sh"
-    r = subprocess.run(["bash", str(script)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"MLCommons' submission tools are not here: {r.stderr.strip()} "
-                    "(run scripts/test.sh, which gets them)", pytrace=False)
-    commit = subprocess.run(["bash", str(script), "--commit"], capture_output=True,
-                            text=True, check=True).stdout.strip()
-    return r.stdout.strip(), commit
+    return _pinned_tools("mlcommons_tools.sh", "MLCommons' submission tools are")
 
 
 @pytest.fixture(scope="session")
 def mlcommons_tiny() -> tuple[str, str]:
     """(git dir, commit) of mlcommons/tiny, whose tools/submission/submission_checker.py the
     Tiny submission tests run unmodified; scripts/test.sh gets it (scripts/tiny_tools.sh)."""
-    script = ROOT / "scripts" / "tiny_tools.sh"
-    r = subprocess.run(["bash", str(script)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"MLCommons' Tiny submission checker is not here: {r.stderr.strip()} "
-                    "(run scripts/test.sh, which gets it)", pytrace=False)
-    commit = subprocess.run(["bash", str(script), "--commit"], capture_output=True,
-                            text=True, check=True).stdout.strip()
-    return r.stdout.strip(), commit
+    return _pinned_tools("tiny_tools.sh", "MLCommons' Tiny submission checker is")
 
 
 def _has_tflite_runtime(python: str) -> bool:
