@@ -13,10 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from serial_agent import Agent
 
 from edgeperf.campaigns import run_campaign
 from edgeperf.cli.main import main
 from edgeperf.store.db import open_store
+from edgeperf.testing.line_sim import Faults, LineSim
 
 MODELS = ["synthetic:busy:100", "synthetic:busy:200"]
 SCENARIOS = ["SingleStream", "Offline"]
@@ -56,6 +58,20 @@ def ssh_board(ssh_device, tmp_path) -> Path:
     return p
 
 
+@pytest.fixture
+def serial_board(tmp_path):
+    """A serial board: the agent on one end of two ptys joined at 921600 baud (LineSim), its
+    profile on the other; the agent outlives a campaign killed mid-run, as a board does."""
+    sim = LineSim(921600, Faults(), seed=1).start()
+    agent = Agent(sim, tmp_path / "serial-agent-cache")
+    p = tmp_path / "uart.toml"
+    p.write_text(f'[board]\ndescription = "pty serial board"\n\n[link]\ntype = "serial"\n'
+                 f'port = "{sim.host_path}"\nbaud = 921600\n')
+    yield p
+    agent.stop()
+    sim.close()
+
+
 def _records(campaign: str | None = None) -> list[dict]:
     with open_store() as st:
         if campaign is None:
@@ -68,8 +84,8 @@ def _finished_dirs(out: Path) -> list[Path]:
     return sorted(p.parent for p in out.rglob("result.json") if ".failed-" not in str(p))
 
 
-def test_two_boards_two_models_two_scenarios(tmp_path, ssh_board, capsys) -> None:
-    plan = write_plan(tmp_path / "plan.toml", ["local", str(ssh_board)])
+def test_two_boards_two_models_two_scenarios(tmp_path, ssh_board, serial_board, capsys) -> None:
+    plan = write_plan(tmp_path / "plan.toml", [str(serial_board), str(ssh_board)])
     events: list[tuple[str, dict]] = []
     r = run_campaign(plan, progress=lambda e, d: events.append((e, d)))
     assert r.exit_code == 0, r.cells
@@ -84,7 +100,9 @@ def test_two_boards_two_models_two_scenarios(tmp_path, ssh_board, capsys) -> Non
     assert {Path(x["run_dir"]) for x in recs} == {d.resolve() for d in _finished_dirs(out)}
     # progress: per board, "i/n"
     boards = {d["board"] for e, d in events if e == "cell-done"}
-    assert boards == {"local", "sshdev"}
+    assert boards == {"uart", "sshdev"}
+    assert r.boards["uart"]["link"].startswith("serial /dev/pts/"), r.boards
+    assert r.boards["sshdev"]["link"].startswith("ssh "), r.boards
     assert any(e == "healthy" and d["board"] == "sshdev" for e, d in events)
     capsys.readouterr()
     assert main(["results", "list", "--campaign", r.campaign]) == 0
@@ -96,8 +114,8 @@ def test_two_boards_two_models_two_scenarios(tmp_path, ssh_board, capsys) -> Non
     assert len(_records()) == 8
 
 
-def test_killed_and_resumed_runs_each_cell_once(tmp_path, ssh_board) -> None:
-    plan = write_plan(tmp_path / "plan.toml", ["local", str(ssh_board)], name="resume")
+def test_killed_and_resumed_runs_each_cell_once(tmp_path, ssh_board, serial_board) -> None:
+    plan = write_plan(tmp_path / "plan.toml", [str(serial_board), str(ssh_board)], name="resume")
     state = tmp_path / "out" / "campaign.json"
     cmd = [sys.executable, "-m", "edgeperf.cli", "campaign", str(plan)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -113,7 +131,7 @@ def test_killed_and_resumed_runs_each_cell_once(tmp_path, ssh_board) -> None:
         if done_at_kill >= 2:
             break
         time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)  # the campaign and its local agent, mid-way
+    os.killpg(proc.pid, signal.SIGKILL)  # the campaign, mid-way (the boards' agents live on)
     proc.wait(timeout=10)
     assert 2 <= done_at_kill < 8, proc.stderr.read() if proc.stderr else ""
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from runs import small as _small
+from serial_agent import Agent
 
 from edgeperf.boards.profile import BoardError, BoardProfile, SerialParams, load_board, parse_board
 from edgeperf.cli.progress import ProgressPrinter
@@ -34,38 +34,6 @@ from edgeperf_agent import wire
 
 FAST = 921600
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Agent:
-    """The agent zipapp serving the device side of a LineSim, as a real process."""
-
-    def __init__(self, sim: LineSim, cache: Path, python: str = sys.executable) -> None:
-        self.sim, self.cache, self.python = sim, cache, python
-        self.proc: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        env = dict(os.environ, EDGEPERF_AGENT_CACHE=str(self.cache))
-        env.pop("PYTHONPATH", None)
-        self.proc = subprocess.Popen(
-            [self.python, str(local_agent_path()), "serve", "--serial", self.sim.device_path,
-             "--baud", str(self.sim.baud)], env=env, stderr=subprocess.PIPE, text=True)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> str:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            _, err = self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err
 
 
 @pytest.fixture

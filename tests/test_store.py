@@ -284,6 +284,71 @@ def test_an_mcu_run_is_recorded(tmp_path):
     assert row["invalid_reasons"] == rec["reasons"]
 
 
+def test_accuracy_and_official_loadgen_runs_are_recorded(tmp_path):
+    acc, perf = tmp_path / "acc", tmp_path / "official"
+    assert main(["run", "--task", "ic-digits:fp32", "--mode", "accuracy", "--out", str(acc),
+                 "--quiet"]) == 0
+    assert main([*RUN, "--model", "synthetic:busy:100", "--loadgen", "official", "--out",
+                 str(perf)]) == 0
+    a_rec = json.loads((acc / "result.json").read_text())
+    p_rec = json.loads((perf / "result.json").read_text())
+    with db.open_store() as st:
+        rows = {r["run_dir"]: get_run(st, r["id"]) for r in list_runs(st)}
+        assert get_latencies(st, rows[str(perf)]["id"]) is None  # LoadGen keeps them
+    a, p = rows[str(acc)], rows[str(perf)]
+    got = a_rec["accuracy"]
+    assert {k: a[k] for k in ("mode", "task", "result", "metric_name", "metric_value",
+                              "sample_count", "summary")} == {
+        "mode": "AccuracyOnly", "task": "ic-digits:fp32", "result": "PASS",
+        "metric_name": got["metric"], "metric_value": got["value"], "sample_count": got["count"],
+        "summary": got}
+    lg = p_rec["loadgen"]
+    assert {k: p[k] for k in ("mode", "result", "metric_name", "metric_value", "metric_unit",
+                              "query_count", "p90_ns", "summary")} == {
+        "mode": "PerformanceOnly", "result": "VALID", "metric_name": "early_stopping_latency_ss",
+        "metric_value": lg["metric"]["value"], "metric_unit": "ns",
+        "query_count": lg["result_query_count"],
+        "p90_ns": lg["result_90.00_percentile_latency_ns"], "summary": lg}
+
+
+def test_run_and_campaign_record_into_the_store_given(tmp_path, capsys):
+    other, default = tmp_path / "lab.sqlite", os.environ["EDGEPERF_STORE"]
+    a = run(tmp_path, "a", "synthetic:busy:100", "--store", str(other))
+    plan = tmp_path / "plan.toml"
+    plan.write_text('models = ["synthetic:busy:100"]\nscenarios = ["SingleStream"]\n'
+                    '[campaign]\nname = "s"\nout = "c"\n[[boards]]\nname = "local"\n'
+                    '[settings]\nmin_duration_ms = 100\n'
+                    '[settings.SingleStream]\ntarget_latency_ns = 100000\n')
+    assert main(["campaign", str(plan), "--store", str(other), "--quiet"]) == 0
+    with db.open_store(str(other)) as st:
+        rows = list_runs(st)
+    assert len(rows) == 2 and rows[0]["run_dir"] == str(a)
+    assert rows[1]["campaign_id"] is not None
+    with db.open_store(default) as st:
+        assert list_runs(st) == []  # nothing went to the store $EDGEPERF_STORE named
+
+
+def test_recording_again_updates_the_row_and_keeps_its_campaign(tmp_path):
+    from edgeperf.store.record import set_campaign
+
+    a = run(tmp_path, "a")
+    with db.open_store() as st:
+        (first,) = list_runs(st)
+    assert set_campaign(a, "nightly-1") == 1
+    rec = json.loads((a / "result.json").read_text())
+    rec["accuracy"] = {"metric": "top1", "value": 0.97, "run_dir": str(tmp_path / "acc")}
+    rec["command"] = "edgeperf run --mode submission"
+    (a / "result.json").write_text(json.dumps(rec))
+    assert record_run(a) == first["id"]
+    with db.open_store() as st:
+        (row,) = [get_run(st, r["id"]) for r in list_runs(st)]
+        lat = get_latencies(st, row["id"])
+    assert row["command"] == "edgeperf run --mode submission"
+    assert row["campaign_id"] == "nightly-1" and row["recorded_at"] == first["recorded_at"]
+    assert row["metric_name"] == "early_stopping_latency_ns"  # a performance run still
+    assert lat[1] == rec["summary"]["query_count"]  # its latencies kept once
+
+
 # ---------------------------------------------------------------- failures cost a warning
 @pytest.mark.parametrize("where", ["unwritable", "directory", "not-a-database", "postgresql"])
 def test_a_store_that_cannot_be_written_leaves_the_run_valid(where, tmp_path, monkeypatch,

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from edgeperf.cli.common import formatter
+from edgeperf.cli.common import add_store_arg, formatter, use_store
 
 CAMPAIGN_EXIT_HELP = """exit codes:
   0  every cell done and VALID
@@ -33,12 +33,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="run this plan in a folder that holds a campaign of another plan")
     p.add_argument("--quiet", action="store_true", help="only the final table")
+    add_store_arg(p)
     p.set_defaults(fn=cmd_campaign)
 
 
 def cmd_campaign(args: argparse.Namespace) -> int:
     from edgeperf.campaigns import run_campaign
 
+    use_store(args)
     lock = threading.Lock()
 
     def show(event: str, data: dict[str, Any]) -> None:

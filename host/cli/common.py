@@ -245,6 +245,19 @@ def add_board_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", default=DEFAULT_BOARD, help=_BOARD_HELP)
 
 
+def add_store_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="URL",
+                   help="record the runs in this results store: a SQLite file, "
+                        "postgresql://user@host/db (a lab's shared one) or 'off' (default: "
+                        "$EDGEPERF_STORE, else ~/.local/share/edgeperf/results.sqlite)")
+
+
+def use_store(args: argparse.Namespace) -> None:
+    """--store: this process's runs (and the store's messages) go to that store."""
+    if getattr(args, "store", None):
+        os.environ["EDGEPERF_STORE"] = args.store
+
+
 def add_ssh_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("SSH boards (over the profile and ~/.ssh/config)")
     g.add_argument("--identity", metavar="FILE", help="private key file")

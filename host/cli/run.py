@@ -27,6 +27,7 @@ from edgeperf.cli.common import (
     add_board_arg,
     add_settings_args,
     add_ssh_args,
+    add_store_arg,
     build_settings,
     count,
     early_stopping_hint,
@@ -37,6 +38,7 @@ from edgeperf.cli.common import (
     say,
     scenarios,
     settings_overrides,
+    use_store,
     worst,
 )
 from edgeperf.cli.progress import ProgressPrinter
@@ -80,6 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "mlcommons-loadgen' on the device; its own log files are written) "
                         "(default: edgeperf)")
     add_ssh_args(r)
+    add_store_arg(r)
     t = r.add_argument_group("tasks and accuracy")
     t.add_argument("--task", metavar="NAME",
                    help="a task (model + dataset + target): ic-digits, ad-synthetic, "
@@ -172,6 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     An MCU board runs MLPerf Tiny's procedure instead (run_tiny.py)."""
     from edgeperf.outputs.record import COMMAND_LINE
 
+    use_store(args)
     token = COMMAND_LINE.set(getattr(args, "command_line", None))  # each run's result.json
     try:
         return _cmd_run(args)

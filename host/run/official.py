@@ -17,6 +17,7 @@ from edgeperf.outputs import record
 from edgeperf.outputs.detail import parse_detail
 from edgeperf.run.spec import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, Reporter, RunResult
 from edgeperf.settings import TestSettings
+from edgeperf.store.record import record_run_safely
 
 DRIVERS = {"edgeperf": "edgeperf", "official": "loadgen-official"}
 INSTALL = "pip install mlcommons-loadgen"
@@ -150,6 +151,7 @@ def finish(m: Any, say: Reporter) -> RunResult:
                                       ("accuracy", "mlperf_log_accuracy.json"),
                                       ("trace", "mlperf_log_trace.json")) if v in m.files}
     record.write_record(out, rec)
+    record_run_safely(out)  # the results store, with LoadGen's figures
     code = EXIT_ERROR if errors else (EXIT_VALID if valid else EXIT_INVALID)
     say("done", {"out": str(out), "valid": rec["valid"]})
     return RunResult(out, None, code, "; ".join(errors) or None, rec["invalid_reasons"], rec,

@@ -2,9 +2,14 @@
 
 ``record_run(run_dir)`` reads what the run wrote (result.json, querylog.npz or, for a run
 whose device summarised, latencies_sorted.npy) and inserts it; recording the same run again
-is a no-op that returns its id (``run_key`` names a run by its directory, start time and
-device start). ``record_run_safely(run_dir)`` is what a run's end calls: a store that cannot
-be opened or written costs one warning line on stderr, never the run's result or files.
+returns its id, and brings its row up to date where result.json changed since (a submission's
+accuracy verdict, its command line, an audit's verdict, written after the run ended), keeping
+the row's campaign, which only ``set_campaign`` changes (``run_key`` names a run by its
+directory, start time and device start). Performance runs scored by edgeperf, runs timed by
+the official LoadGen (its detail log's figures), accuracy runs (the task's metric and
+verdict) and MCU runs are all recorded.
+``record_run_safely(run_dir)`` is what a run's end calls: a store that cannot be opened or
+written costs one warning line on stderr, never the run's result or files.
 """
 
 from __future__ import annotations
@@ -71,9 +76,13 @@ def set_campaign(run_dir: str | Path, campaign: str | None, store: Store | None 
             st.close()
 
 
+_WARNED: set[tuple[str, str]] = set()  # (run, why): a submission's runs warn once each
+
+
 def record_run_safely(run_dir: str | Path) -> int | None:
-    """``record_run`` at the end of a run: the run's id, or None when the store is off
-    (EDGEPERF_STORE=off) or failed, which prints one line on stderr and nothing else."""
+    """``record_run`` at the end of a run (and after its result.json is annotated): the
+    run's id, or None when the store is off (EDGEPERF_STORE=off) or failed, which prints one
+    line on stderr (once per run and reason) and nothing else."""
     url = db.store_url()
     if url is None:
         return None
@@ -82,28 +91,46 @@ def record_run_safely(run_dir: str | Path) -> int | None:
     except Exception as exc:  # a run never fails for its record
         why = str(exc) if isinstance(exc, db.StoreError) else (
             f"results store {db.shown(url)}: {type(exc).__name__}: {db.reason(exc)}")
+        if (str(run_dir), why) in _WARNED:
+            return None
+        _WARNED.add((str(run_dir), why))
         print(f"edgeperf: warning: this run is not recorded: {why} (the run and its files "
               f"in {run_dir} are unaffected)", file=sys.stderr, flush=True)
         return None
 
 
+_KEPT_ON_UPDATE = ("id", "recorded_at", "run_key", "campaign_id")
+
+
 def _insert(st: Store, row: dict[str, Any], lat: tuple[str, np.ndarray, int] | None) -> int:
     cols = [c for c in schema.COLUMN_NAMES if c != "id"]
     with st.transaction():
-        got = st.query("SELECT id FROM runs WHERE run_key = ?", (row["run_key"],))
+        got = st.query("SELECT * FROM runs WHERE run_key = ?", (row["run_key"],))
         if got:
-            return int(got[0]["id"])
+            old, run_id = got[0], int(got[0]["id"])
+            changed = [c for c in cols if c not in _KEPT_ON_UPDATE and old.get(c) != row.get(c)]
+            if changed:
+                st.execute(f"UPDATE runs SET {', '.join(c + ' = ?' for c in changed)} "
+                           "WHERE id = ?", [row.get(c) for c in changed] + [run_id])
+            if lat is not None and not st.query(
+                    "SELECT run_id FROM run_latencies WHERE run_id = ?", (run_id,)):
+                _insert_latencies(st, run_id, lat)
+            return run_id
         cur = st.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES "
                          f"({', '.join('?' * len(cols))}) RETURNING id",
                          [row.get(c) for c in cols])
         run_id = int(cur.fetchone()["id"])
         if lat is not None:
-            what, kept, count = lat
-            st.execute("INSERT INTO run_latencies (run_id, what, count, kept, encoding, data) "
-                       "VALUES (?, ?, ?, ?, ?, ?)",
-                       (run_id, what, count, len(kept), schema.LATENCY_ENCODING,
-                        encode_latencies(kept)))
+            _insert_latencies(st, run_id, lat)
     return run_id
+
+
+def _insert_latencies(st: Store, run_id: int, lat: tuple[str, np.ndarray, int]) -> None:
+    what, kept, count = lat
+    st.execute("INSERT INTO run_latencies (run_id, what, count, kept, encoding, data) "
+               "VALUES (?, ?, ?, ?, ?, ?)",
+               (run_id, what, count, len(kept), schema.LATENCY_ENCODING,
+                encode_latencies(kept)))
 
 
 def encode_latencies(lat: np.ndarray) -> bytes:
@@ -190,6 +217,7 @@ def _loadgen_fields(rec: dict[str, Any]) -> dict[str, Any]:
     power = rec.get("power") or {}
     qps = {"SingleStream": "qps_with_overhead", "Server": "completed_samples_per_sec",
            "Offline": "samples_per_second"}.get(scen or "")
+    figures = _accuracy_fields(rec) or _official_fields(rec, scen)
     return {
         "kind": "loadgen", "hostname": dev.get("hostname"), "cpu_model": dev.get("cpu_model"),
         "cpu_count": dev.get("cpu_count"), "machine": dev.get("machine"),
@@ -211,7 +239,36 @@ def _loadgen_fields(rec: dict[str, Any]) -> dict[str, Any]:
         "settings_requested": req or None, "settings_effective": settings.get("effective"),
         "summary": summ or None, "device": dev or None,
         "power": {k: power[k] for k in _POWER_KEYS if k in power} or None,
+        **figures,
     }
+
+
+def _accuracy_fields(rec: dict[str, Any]) -> dict[str, Any]:
+    """An accuracy run: the task's metric (e.g. top1), its value, the verdict's figures."""
+    acc = rec.get("accuracy") or {}
+    if rec.get("summary") or not acc or "run_dir" in acc:
+        return {}  # a performance run carries its accuracy run's verdict, not its metric
+    return {"mode": "AccuracyOnly", "metric_name": acc.get("metric"),
+            "metric_value": acc.get("value"), "metric_unit": None,
+            "sample_count": acc.get("count"), "summary": acc}
+
+
+def _official_fields(rec: dict[str, Any], scen: str | None) -> dict[str, Any]:
+    """A run the official LoadGen timed: the figures its detail log gave (result.json's
+    ``loadgen``); no raw latencies reach the host."""
+    lg = rec.get("loadgen") or {}
+    if rec.get("summary") or not lg.get("metric"):
+        return {}
+    pct = {k: v for k, v in lg.items() if k.endswith("_percentile_latency_ns")}
+    qps = {"Server": "result_completed_samples_per_sec",
+           "Offline": "result_samples_per_second"}.get(scen or "")
+    name = lg["metric"].get("name") or ""
+    unit = "ns" if "latency" in name else "samples/s" if "per_sec" in name else None
+    return {"metric_name": name or None, "metric_value": lg["metric"].get("value"),
+            "metric_unit": unit, "query_count": lg.get("result_query_count"),
+            "p90_ns": pct.get("result_90.00_percentile_latency_ns"),
+            "p99_ns": pct.get("result_99.00_percentile_latency_ns"),
+            "qps": lg.get(qps) if qps else None, "summary": lg}
 
 
 def _tiny_fields(rec: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,8 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("id", "{ID}", "the run's number in this store"),
     ("recorded_at", "TEXT NOT NULL", "when it was recorded (UTC)"),
     ("created", "TEXT", "when the run started (result.json's created)"),
-    ("run_key", "TEXT NOT NULL UNIQUE", "sha256 naming the run: recording it again is a no-op"),
+    ("run_key", "TEXT NOT NULL UNIQUE", "sha256 naming the run: recording it again "
+                                        "updates its row"),
     ("run_dir", "TEXT NOT NULL", "the run's directory, absolute"),
     ("kind", "TEXT NOT NULL", "loadgen (a LoadGen scenario) or tiny (an MLPerf Tiny procedure)"),
     ("board", "TEXT", "board profile name"),

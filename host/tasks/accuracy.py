@@ -35,6 +35,7 @@ from edgeperf.run.session import Session
 from edgeperf.run.spec import EXIT_INVALID, EXIT_VALID
 from edgeperf.scoring.accuracy import AccuracyResult
 from edgeperf.settings import TestSettings, effective_settings
+from edgeperf.store.record import record_run_safely
 from edgeperf.tasks.datasets import DatasetError, fit, real_values
 from edgeperf.tasks.metrics import MetricError, meets, reconstruction_error
 from edgeperf.tasks.registry import Task
@@ -341,6 +342,7 @@ def _write_logs(out: Path, spec: AccuracySpec, settings: TestSettings, rec: dict
     rec["files"] = {"summary": "mlperf_log_summary.txt", "detail": "mlperf_log_detail.txt",
                     "accuracy": "mlperf_log_accuracy.json", "accuracy_txt": "accuracy.txt"}
     record.write_record(out, rec)
+    record_run_safely(out)  # the results store: the task's metric and the verdict
 
 
 def _write_edgeperf_logs(out: Path, settings: TestSettings, r: AccuracyResult, start: datetime,

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from edgeperf.outputs import record
 from edgeperf.settings import TestSettings
+from edgeperf.store.record import record_run_safely
 from edgeperf.submission.compliance import (
     verify_accuracy,
     verify_performance_test01,
@@ -101,7 +102,9 @@ def run_audits(task_name: str | None, s: TestSettings, perf_dir: Path, acc_dir: 
         rec = record.load_result(d)  # 'submission add' knows the run by this
         rec.update(compliance=test.lower(), compliance_verdict=verdicts[test])
         record.write_record(d, rec)
+        record_run_safely(d)
     rec = record.load_result(perf_dir)
     rec["compliance_audits"] = dict(verdicts, plan=plan)
     record.write_record(perf_dir, rec)
+    record_run_safely(perf_dir)
     return verdicts, results

@@ -17,6 +17,7 @@ from edgeperf.boards.profile import BoardProfile
 from edgeperf.outputs import record
 from edgeperf.run.execute import DEFAULT_SAMPLE_COUNT, RunError, RunSpec, resolve_model
 from edgeperf.settings import TestSettings
+from edgeperf.store.record import record_run_safely
 from edgeperf.tasks.accuracy import AccuracyResult, model_inputs
 from edgeperf.tasks.audit import AuditReference, OutputAudit
 from edgeperf.tasks.datasets import DatasetError, fit
@@ -99,6 +100,7 @@ def annotate_with_accuracy(perf_dir: Path, acc_dir: Path, acc: AccuracyResult) -
     rec["submission_result"] = "VALID" if acc.passed and rec.get("valid") else (
         "FAIL" if not acc.passed else "INVALID")
     record.write_record(perf_dir, rec)
+    record_run_safely(perf_dir)  # its store row, brought up to date
 
 
 __all__ = ["PERF_SET_BYTES", "annotate_with_accuracy", "annotate_with_audit", "perf_subset",
