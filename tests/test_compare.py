@@ -27,9 +27,10 @@ def store(tmp_path, monkeypatch) -> str:
     return url
 
 
-def run(tmp_path: Path, name: str, model: str, scenario: str = "SingleStream") -> Path:
+def run(tmp_path: Path, name: str, model: str, scenario: str = "SingleStream",
+        codes: tuple[int, ...] = (0,)) -> Path:
     out = tmp_path / name
-    assert main([*RUN, "--scenario", scenario, "--model", model, "--out", str(out)]) == 0
+    assert main([*RUN, "--scenario", scenario, "--model", model, "--out", str(out)]) in codes
     return out
 
 
@@ -100,7 +101,8 @@ def test_campaigns_are_compared_pairwise(store, tmp_path, capsys):
 
 def test_usage_errors(store, tmp_path, capsys):
     run(tmp_path, "a", "synthetic:busy:100")
-    run(tmp_path, "b", "builtin:mlp", "Offline")
+    # an Offline run of any verdict: the smoke preset's rate is the machine's to beat or miss
+    run(tmp_path, "b", "builtin:mlp", "Offline", codes=(0, 3))
     capsys.readouterr()
     assert main(["compare", "1", "99"]) == 2
     assert "no run 99 in results store" in capsys.readouterr().err

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import time
 
 import numpy as np
 import pytest
@@ -108,14 +107,11 @@ def test_unknown_builtin_names_the_known_ones() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN_SHA256))
-def test_builtin_is_deterministic_and_fast(name: str) -> None:
-    t0 = time.perf_counter()
+def test_builtin_is_deterministic(name: str) -> None:
     first = to_tflite(builtin_network(name), description=f"edgeperf builtin:{name}")
-    elapsed = time.perf_counter() - t0
     second = to_tflite(builtin_network(name), description=f"edgeperf builtin:{name}")
     assert first == second == builtin_model(name)
     assert hashlib.sha256(first).hexdigest() == GOLDEN_SHA256[name]
-    assert elapsed < 0.5
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN_SHA256))
