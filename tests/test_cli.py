@@ -153,3 +153,14 @@ def test_a_missing_extra_names_this_venvs_pip_from_a_clone(tmp_path, capsys, mon
     monkeypatch.chdir(tmp_path)  # elsewhere: the clone named by its path
     assert main(["report", str(run_dir)]) == 1
     assert f"{pip} install -e '{ROOT}[report]'" in capsys.readouterr().err
+
+
+def test_report_takes_a_run_directory_or_a_campaign_or_a_compare(tmp_path, capsys):
+    assert main(["report"]) == 2
+    assert "give a run's directory (a PNG), or --campaign ID or --compare A B" in \
+        capsys.readouterr().err
+    assert main(["report", str(tmp_path), "--campaign", "night-1"]) == 2
+    assert "or --campaign/--compare, not both" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["report", "--campaign", "a", "--compare", "1", "2"])
+    assert "not allowed with argument" in capsys.readouterr().err

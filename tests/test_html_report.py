@@ -1,4 +1,4 @@
-"""``edgeperf html-report``: real recorded runs of busy:100 and busy:130 as one
+"""``edgeperf report --campaign/--compare`` (and its other name ``html-report``): real recorded runs of busy:100 and busy:130 as one
 self-contained HTML page, its table's numbers those of the store, and the page rendered by
 a real headless browser (Debian's chromium): a screenshot and the rendered text."""
 
@@ -132,7 +132,7 @@ def test_campaign_and_compare_reports_render_in_a_real_browser(store, tmp_path, 
     _run(tmp_path, "slow", "synthetic:busy:130", "night-2")       # run 3
 
     camp = tmp_path / "campaign.html"
-    assert main(["html-report", "--campaign", "night-2", "--against", "night-1",
+    assert main(["report", "--campaign", "night-2", "--against", "night-1",
                  "--out", str(camp)]) == 0
     page = camp.read_text()
     _assert_self_contained(page)
