@@ -34,7 +34,8 @@ def main() -> int:
             ("bench_bias.py", ["--queries", "20000", "--busy-us", "100", "--repeats", "3"]),
             ("bench_memory.py", ["--queries", q, "--repeats", "3"]),
             ("bench_scoring.py", ["--latencies", "1000000", "--repeats", "3"]),
-            ("bench_offline.py", ["--samples", "200000", "--repeats", "5"])]
+            ("bench_offline.py", ["--samples", "200000", "--repeats", "5"]),
+            ("bench_campaign_scale.py", ["--quick"])]  # 4 boards; 32 without --quick
     started = datetime.datetime.now().astimezone()
     t0 = time.monotonic()
     rows: list[_common.Row] = []

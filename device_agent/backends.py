@@ -80,34 +80,49 @@ class Backend:
 
 
 class SyntheticBackend(Backend):
-    """``null`` does no work; ``busy:<us>`` spins for a known duration (calibration)."""
+    """``null`` does no work; ``busy:<us>`` spins for a known duration (calibration);
+    ``sleep:<us>`` sleeps for it, leaving the core free (many emulated boards on one host)."""
 
     name = "synthetic"
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.busy_ns = self.sleep_ns = 0
         if kind == "null":
-            self.busy_ns = 0
-        elif kind.startswith("busy:"):
+            pass
+        elif kind.startswith(("busy:", "sleep:")):
+            what, _, value = kind.partition(":")
             try:
-                us = float(kind.split(":", 1)[1])
+                us = float(value)
             except ValueError:
                 us = -1.0
             if not 0.001 <= us <= 60e6:
-                raise BackendError("synthetic model %r: busy needs a positive duration in "
-                                   "microseconds (0.001 to 60e6), e.g. synthetic:busy:100"
-                                   % kind)
-            self.busy_ns = int(round(us * 1000))
+                raise BackendError("synthetic model %r: %s needs a positive duration in "
+                                   "microseconds (0.001 to 60e6), e.g. synthetic:%s:100"
+                                   % (kind, what, what))
+            if what == "busy":
+                self.busy_ns = int(round(us * 1000))
+            else:
+                self.sleep_ns = int(round(us * 1000))
         else:
-            raise BackendError("unknown synthetic model %r; use synthetic:null or "
-                               "synthetic:busy:<microseconds>" % kind)
+            raise BackendError("unknown synthetic model %r; use synthetic:null, "
+                               "synthetic:busy:<microseconds> or "
+                               "synthetic:sleep:<microseconds>" % kind)
 
     def describe(self) -> Dict[str, Any]:
         d = super().describe()
-        d.update(kind=self.kind, busy_ns=self.busy_ns, runtime="synthetic", batch=1)
+        d.update(kind=self.kind, busy_ns=self.busy_ns, sleep_ns=self.sleep_ns,
+                 runtime="synthetic", batch=1)
         return d
 
     def invoker(self) -> Callable[[int], Any]:
+        if self.sleep_ns:
+            seconds = self.sleep_ns / 1e9
+            pause = time.sleep
+
+            def sleep(sample: int) -> None:
+                pause(seconds)  # at least this long: the OS may wake the thread later
+            return sleep
         if not self.busy_ns:
             def null(sample: int) -> None:
                 return None

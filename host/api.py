@@ -155,7 +155,7 @@ class Device:
             ) -> RunResult | list[RunResult] | TinyResult:
         """Run a benchmark on this device, as ``edgeperf run`` does.
 
-        ``model`` (a .tflite path, builtin:NAME, synthetic:null|busy:US) or ``task`` (a
+        ``model`` (a .tflite path, builtin:NAME, synthetic:null|busy:US|sleep:US) or ``task`` (a
         task's model, dataset and target; with ``model`` too: yours on the task's data).
         ``scenario``: one name (returns a RunResult) or a list (returns one a scenario).
         ``mode``: performance, accuracy (a task's every sample once, metric checked) or

@@ -449,6 +449,22 @@ def test_load_of_good_synthetic_kinds(inproc) -> None:
     assert (d["kind"], d["busy_ns"]) == ("null", 0)
 
 
+@pytest.mark.parametrize("kind", ["sleep:abc", "sleep:0", "sleep:-5", "sleep:nan", "sleep:",
+                                  "sleep:60000001"])
+def test_load_of_a_bad_sleep_duration_is_refused(inproc, kind) -> None:
+    with pytest.raises(AgentError, match=r"e\.g\. synthetic:sleep:100$") as ei:
+        inproc.client.load_model("synthetic", kind=kind)
+    assert ei.value.kind == "BackendError" and str(ei.value) == (
+        f"synthetic model {kind!r}: sleep needs a positive duration in microseconds (0.001 "
+        "to 60e6), e.g. synthetic:sleep:100")
+
+
+def test_load_of_a_sleep_kind(inproc) -> None:
+    d = inproc.client.load_model("synthetic", kind="sleep:2500")
+    assert (d["backend"], d["kind"], d["sleep_ns"], d["busy_ns"]) == \
+        ("synthetic", "sleep:2500", 2_500_000, 0)
+
+
 # ---------------------------------------------------------------- tflite runs and sample sets
 
 

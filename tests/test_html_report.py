@@ -1,6 +1,7 @@
 """``edgeperf report --campaign/--compare`` (also ``html-report``): real recorded runs of
-busy:100 and busy:130 as one self-contained HTML page, its table's numbers those of the store, and the page rendered by
-a real headless browser (Debian's chromium): a screenshot and the rendered text."""
+busy:100 and busy:130 as one self-contained HTML page, its table's numbers those of the
+store, and the page rendered by a real headless browser (Debian's chromium): a screenshot
+and the rendered text."""
 
 from __future__ import annotations
 

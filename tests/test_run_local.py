@@ -158,12 +158,27 @@ def test_spill_file_rebuilds_querylog(tmp_path):
     assert back.rows == 10 and (back.done_ns - back.issue_ns == 5).all()
 
 
+def test_sleep_model_run_is_valid_and_each_query_sleeps(tmp_path):
+    """synthetic:sleep:US sleeps (the core stays free) inside the timed region of a query."""
+    s = small("SingleStream", min_query_count=100, max_query_count=100)
+    o = execute(RunSpec(model="synthetic:sleep:2000", settings=s, board=LOCAL,
+                        out_dir=tmp_path))
+    assert o.exit_code == EXIT_VALID, o.invalid_reasons
+    assert o.summary.query_count == 100
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert res["result"] == "VALID" and res["model"]["details"]["sleep_ns"] == 2_000_000
+    q = read_querylog(tmp_path / "querylog.npz")
+    lat = q["done_ns"] - q["issue_ns"]
+    assert len(lat) == 100 and (lat >= 2_000_000).all()
+
+
 @pytest.mark.parametrize("model,needle", [
     ("missing.tflite", "does not exist"),
     ("notmodel.tflite", "not a TFLite flatbuffer"),
     ("truncated.tflite", "refused the model"),
     ("builtin:nope", "unknown built-in model"),
     ("synthetic:busy:x", "positive duration"),
+    ("synthetic:sleep:0", "sleep needs a positive duration"),
 ])
 def test_bad_models(tmp_path, model, needle):
     from edgeperf.models.builtin import builtin_model

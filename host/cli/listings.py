@@ -48,6 +48,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows.append(("synthetic:null", "-", "-", "no work: the loop's own overhead"))
     rows.append(("synthetic:busy:<us>", "-", "-", "a busy-wait of <us> microseconds, for "
                  "calibration"))
+    rows.append(("synthetic:sleep:<us>", "-", "-", "a sleep of <us> microseconds (the core "
+                 "stays free: many emulated boards on one host)"))
     print(f"{'model':22s} {'input':16s} {'output':16s} what")
     for model, inp, out, what in rows:
         print(f"{model:22s} {inp:16s} {out:16s} {what}")

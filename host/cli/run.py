@@ -63,8 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        epilog=EXAMPLES + EXIT_CODES_HELP)
     add_board_arg(r)
     r.add_argument("--model",
-                   help="a .tflite path, builtin:NAME or synthetic:null|busy:US (see 'edgeperf "
-                        "models'; with --task: your own model for the task's data and target)")
+                   help="a .tflite path, builtin:NAME or synthetic:null|busy:US|sleep:US (see "
+                        "'edgeperf models'; with --task: your own model for the task's data "
+                        "and target)")
     r.add_argument("--scenario", type=scenarios, action="append",
                    help="SingleStream, MultiStream, Server, Offline (comma list or repeat)")
     add_settings_args(r, DEFAULT_PRESET)

@@ -40,7 +40,7 @@ def resolve_model(spec: str) -> ModelRef:
     path = Path(spec)
     if not path.exists():
         raise RunError(f"model file {spec} does not exist; pass a .tflite path, "
-                       "builtin:NAME (see 'edgeperf models') or synthetic:null|busy:US")
+                       "builtin:NAME (see 'edgeperf models') or synthetic:null|busy:US|sleep:US")
     if path.is_dir():
         raise RunError(f"model {spec} is a directory; pass a .tflite file")
     data = path.read_bytes()
