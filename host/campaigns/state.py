@@ -71,8 +71,23 @@ class State:
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{STATE}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True, default=str))
+        tmp.write_text(_dumps(self.data))
         os.replace(tmp, self.path)
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    """The state as JSON, a line a cell and a board: json's C encoder for each (``indent``
+    would take its pure-Python one, and the whole file is written at each change)."""
+    def one(v: Any) -> str:
+        return json.dumps(v, sort_keys=True, default=str)
+
+    def block(k: str, v: Any) -> str:
+        if k not in ("cells", "boards") or not isinstance(v, dict) or not v:
+            return one(v)
+        return "{\n" + ",\n".join(f"  {one(c)}: {one(x)}" for c, x in sorted(v.items())) + "\n }"
+
+    return "{\n" + ",\n".join(f" {one(k)}: {block(k, v)}" for k, v in sorted(data.items())) + \
+        "\n}\n"
 
 
 def is_done(cell: Cell, campaign: str) -> bool:
