@@ -299,3 +299,54 @@ def test_repeats_cool_down_and_per_board_settings(tmp_path) -> None:
         req = rec["settings"]["requested"]
         assert req["min_duration_ms"] == 150 and req["min_query_count"] == 50
         assert req["target_latency_ns"] == 50_000
+
+
+def test_an_mcu_board_runs_the_tasks_by_tinys_procedures_beside_an_agent_board(tmp_path):
+    plan = {"campaign": {"name": "mixed", "out": str(tmp_path / "out")},
+            "boards": [{"name": "local"},
+                       {"name": "emulated-tiny", "settings": {"windows": 5, "window_s": 0.2}}],
+            "models": ["synthetic:busy:100"], "tasks": ["ic-digits"],
+            "scenarios": ["SingleStream"], "modes": ["performance", "energy"],
+            "settings": {"min_duration_ms": 100, "target_latency_ns": 50_000}}
+    r = run_campaign(plan)
+    assert sorted(r.cells) == [  # energy: MCU boards only; no scenarios, no models on them
+        "emulated-tiny/ic-digits/tiny/energy/rep1",
+        "emulated-tiny/ic-digits/tiny/performance/rep1",
+        "local/ic-digits/SingleStream/performance/rep1",
+        "local/synthetic-busy-100/SingleStream/performance/rep1"]
+    tiny = r.cells["emulated-tiny/ic-digits/tiny/performance/rep1"]
+    # 0.2 s windows: Tiny's procedure ran to its end and says INVALID (it wants 10 s)
+    assert tiny["status"] == "done" and tiny["result"] == "INVALID", tiny
+    rec = json.loads((tmp_path / "out" / "emulated-tiny" / "ic-digits" / "tiny" / "performance"
+                      / "rep1" / "result.json").read_text())
+    assert rec["mode"] == "performance" and len(rec["procedure"]["windows"]) == 5
+    assert all(w["seconds"] >= 0.2 for w in rec["procedure"]["windows"])
+    assert r.cells["local/synthetic-busy-100/SingleStream/performance/rep1"]["result"] == "VALID"
+    recs = {Path(x["run_dir"]).parts[-5] for x in _records(r.campaign)}
+    assert "emulated-tiny" in recs and "local" in recs
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"models": ["synthetic:null"], "tasks": []}, "board emulated-tiny is a microcontroller: "
+                                                  "it runs tasks"),
+    ({"board_settings": {"min_duration_ms": 5}}, "settings.min_duration_ms: the board is a "
+                                                 "microcontroller; its settings are windows, "
+                                                 "window_s"),
+    ({"board_settings": {"windows": 0}}, "settings.windows must be a number > 0"),
+    ({"modes": ["energy"], "boards": ["local"]}, "board local runs the agent: mode energy is "
+                                                 "for microcontrollers"),
+])
+def test_an_mcu_boards_plan_errors(tmp_path, change, message) -> None:
+    board = {"name": "emulated-tiny", "settings": change.get("board_settings", {})}
+    plan = {"campaign": {"name": "m", "out": str(tmp_path / "out")},
+            "boards": [{"name": n} for n in change["boards"]] if "boards" in change
+            else [board], "tasks": change.get("tasks", ["ic-digits"]),
+            "modes": change.get("modes", ["performance"])}
+    if "models" in change:
+        plan["models"] = change["models"]
+    if "boards" in change:
+        plan["scenarios"] = ["SingleStream"]
+    from edgeperf.errors import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        run_campaign(plan)

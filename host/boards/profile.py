@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from edgeperf import errors
+from edgeperf.boards.labgrid import LabgridPlace, parse_labgrid_url
 from edgeperf.boards.tiny import INTERFACE_KEYS, TinyParams, parse_tiny_url, tiny_params
 from edgeperf.boards.tiny import LINK_KEYS as TINY_KEYS
 
@@ -23,7 +24,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-LINK_TYPES = ("local", "ssh", "serial", "tiny")  # tiny: an MCU board (MLPerf Tiny UART)
+LINK_TYPES = ("local", "ssh", "serial", "tiny",  # tiny: an MCU board (MLPerf Tiny UART)
+              "labgrid")  # a labgrid place: its SSH or serial resource (links/labgrid.py)
 _SSH_KEYS = {"host", "port", "user", "identity", "known_hosts", "proxy_jump",
              "connect_timeout", "command_timeout", "keepalive"}
 SERIAL_KEYS = {"port", "baud", "parity", "stopbits", "flow_control"}
@@ -65,6 +67,7 @@ class BoardProfile:
     meter_url: str | None = None  # [meter] url: the board's power meter (edgeperf run --meter)
     serial: SerialParams | None = None  # link type "serial"
     tiny: TinyParams | None = None  # link type "tiny"
+    labgrid: LabgridPlace | None = None  # link type "labgrid"
 
     def to_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "link": self.link_type, "description": self.description,
@@ -76,6 +79,8 @@ class BoardProfile:
             d["serial"] = asdict(self.serial)
         if self.tiny is not None:
             d["tiny"] = asdict(self.tiny)
+        if self.labgrid is not None:
+            d["labgrid"] = asdict(self.labgrid)
         if self.cool_down_below_c is not None or self.governor:
             d["tuning"] = {"cool_down_below_c": self.cool_down_below_c,
                            "cool_down_max_wait_s": self.cool_down_max_wait_s,
@@ -181,8 +186,9 @@ def parse_board(text: str, source: str = "<text>") -> BoardProfile:
     board, link, device = data.get("board", {}), data.get("link", {}), data.get("device", {})
     name = board.get("name") or Path(source).stem
     ltype = link.get("type")
-    if ltype not in LINK_TYPES:
-        raise BoardError(f"{source}: link.type is {ltype!r}; allowed: {', '.join(LINK_TYPES)}")
+    if ltype not in LINK_TYPES or ltype == "labgrid":
+        raise BoardError(f"{source}: link.type is {ltype!r}; allowed: {', '.join(LINK_TYPES[:4])}"
+                         " (a labgrid place is --board labgrid://PLACE)")
     aff = device.get("cpu_affinity", [])
     if not (isinstance(aff, list) and all(isinstance(c, int) and c >= 0 for c in aff)):
         raise BoardError(f"{source}: device.cpu_affinity must be a list of core numbers, "
@@ -221,6 +227,15 @@ def _tiny_params(link: dict[str, Any], interface: Any, source: str) -> TinyParam
         return tiny_params(link, interface, source)
     except ValueError as exc:
         raise BoardError(str(exc)) from None
+
+
+def labgrid_board_from_url(url: str) -> BoardProfile:
+    try:
+        place, ssh = parse_labgrid_url(url)
+    except ValueError as exc:
+        raise BoardError(str(exc)) from None
+    return BoardProfile(name=url, link_type="labgrid", source=url, labgrid=place,
+                        description=f"labgrid place {place.place}", **ssh)
 
 
 def tiny_board_from_url(url: str) -> BoardProfile:
@@ -348,7 +363,7 @@ def with_overrides(profile: BoardProfile, identity: str | None = None,
                              f"{profile.name} has a {profile.link_type} link")
         profile = replace(profile, tiny=replace(profile.tiny, port=port))
     if identity is not None or known_hosts is not None:
-        if profile.link_type != "ssh":
+        if profile.link_type not in ("ssh", "labgrid"):
             flag = "--identity" if identity is not None else "--known-hosts"
             raise BoardError(f"{flag} applies to SSH boards; board {profile.name} has a "
                              f"{profile.link_type} link")
@@ -364,6 +379,8 @@ def load_board(name_or_path: str) -> BoardProfile:
         return parse_board_url(name_or_path)
     if name_or_path.startswith("tiny:"):
         return tiny_board_from_url(name_or_path)
+    if name_or_path.startswith("labgrid:"):
+        return labgrid_board_from_url(name_or_path)
     p = Path(name_or_path)
     if p.suffix == ".toml" and p.exists():
         return parse_board(p.read_text(), str(p))

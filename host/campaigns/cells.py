@@ -2,7 +2,8 @@
 
 A cell's id is ``board/model-or-task/scenario/mode/repN`` (``:`` and ``/`` in a model's name
 become ``-`` and ``_``), and its folder is ``OUT/<id>``: the same cell of a resumed campaign
-finds its run where it left it.
+finds its run where it left it. A microcontroller board's cells are its tasks in the modes
+of MLPerf Tiny's procedures, with ``tiny`` in the scenario's place (no scenarios, no models).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeperf.campaigns.plan import Board, Plan
+from edgeperf.campaigns.plan import AGENT_MODES, MCU_MODES, Board, Plan
+
+TINY = "tiny"  # an MCU cell's scenario
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,14 @@ def cells(plan: Plan) -> list[Cell]:
     board cycles through its matrix once before repeating it)."""
     out = []
     for board in plan.boards:
+        whats = [("task", t) for t in plan.tasks] if board.mcu else \
+            [("model", m) for m in plan.models] + [("task", t) for t in plan.tasks]
+        scenarios = [TINY] if board.mcu else plan.scenarios
+        modes = [m for m in plan.modes if m in (MCU_MODES if board.mcu else AGENT_MODES)]
         for rep in range(1, plan.repeats + 1):
-            for what, name in [("model", m) for m in plan.models] + \
-                    [("task", t) for t in plan.tasks]:
-                for scenario in plan.scenarios:
-                    for mode in plan.modes:
+            for what, name in whats:
+                for scenario in scenarios:
+                    for mode in modes:
                         c = Cell(board, name if what == "model" else None,
                                  name if what == "task" else None, scenario, mode, rep,
                                  Path())

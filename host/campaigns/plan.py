@@ -13,8 +13,12 @@
     preset = "quick"          # the settings every run starts from
 
     [[boards]]
-    name = "local"            # a profile name or a .toml path (label = "..." to rename it)
+    name = "local"            # a profile name, a .toml path or labgrid://PLACE (label = "...")
     settings = { min_duration_ms = 200 }   # this board's own overrides (optional)
+
+    [[boards]]                # a microcontroller (link.type "tiny"): the plan's tasks, by
+    name = "nucleo-l4r5zi"    # MLPerf Tiny's procedures, in the modes performance, accuracy
+    settings = { windows = 5, window_s = 10.0 }   # and energy (no scenarios, no models)
 
     [settings]                # TestSettings fields for every run
     min_duration_ms = 100
@@ -41,7 +45,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-MODES = ("performance", "accuracy", "submission")
+MODES = ("performance", "accuracy", "submission", "energy")
+AGENT_MODES = ("performance", "accuracy", "submission")  # a board that runs the agent
+MCU_MODES = ("performance", "accuracy", "energy")  # an MCU board: MLPerf Tiny's procedures
+MCU_SETTINGS = {"windows": int, "window_s": (int, float)}
 _CAMPAIGN_KEYS = {"name", "out", "repeats", "cool_down_s", "retries", "preset"}
 _TOP_KEYS = {"campaign", "boards", "models", "tasks", "scenarios", "modes", "settings"}
 _BOARD_KEYS = {"name", "label", "settings", "preset", "threads"}
@@ -55,6 +62,7 @@ class Board:
     settings: dict[str, Any] = field(default_factory=dict)  # flat, or {scenario: {...}}
     preset: str | None = None
     threads: int | None = None
+    mcu: bool = False  # a microcontroller (link.type "tiny"): Tiny's procedures, tasks only
 
 
 @dataclass
@@ -143,10 +151,20 @@ def _check(data: dict[str, Any], base: Path, out: str | Path | None) -> Plan:
     for m in modes:
         if m not in MODES:
             raise UsageError(f"plan: modes: unknown {m!r}; choose from {', '.join(MODES)}")
-    if not scenarios:
-        raise UsageError(f"plan: scenarios = [...] is needed ({', '.join(SCENARIOS)})")
     settings = _settings(data.get("settings", {}), "settings")
     boards = _boards(data.get("boards"), base)
+    if not scenarios and not all(b.mcu for b in boards):
+        raise UsageError(f"plan: scenarios = [...] is needed ({', '.join(SCENARIOS)})")
+    for b in boards:
+        if b.mcu and not tasks:
+            raise UsageError(f"plan: board {b.label} is a microcontroller: it runs tasks (tasks "
+                             "= [\"ic-digits\"]), not models (its model is its firmware's)")
+        if b.mcu and not set(modes) & set(MCU_MODES):
+            raise UsageError(f"plan: board {b.label} is a microcontroller: give it a mode of "
+                             f"{', '.join(MCU_MODES)}")
+        if not b.mcu and not set(modes) & set(AGENT_MODES):
+            raise UsageError(f"plan: board {b.label} runs the agent: mode energy is for "
+                             "microcontrollers; give it a mode of " + ", ".join(AGENT_MODES))
     data.setdefault("modes", modes)
     return Plan(name=name, out=out_dir.resolve(), boards=boards, models=models, tasks=tasks,
                 scenarios=scenarios, modes=modes, settings=settings, repeats=repeats,
@@ -226,7 +244,8 @@ def _boards(t: Any, base: Path) -> list[Board]:
         spec = name
         if name.endswith(".toml") and not Path(name).is_absolute():
             spec = str(base / name)
-        label = b.get("label") or (Path(name).stem if name.endswith(".toml") else name)
+        label = b.get("label") or (Path(name).stem if name.endswith(".toml") else
+                                   _place(name) if name.startswith("labgrid://") else name)
         if not isinstance(label, str) or "/" in label:
             raise UsageError(f"plan: {where}.label must be a name without '/'")
         if any(x.label == label for x in boards):
@@ -236,9 +255,48 @@ def _boards(t: Any, base: Path) -> list[Board]:
                                     or threads < 1):
             raise UsageError(f"plan: {where}.threads must be a whole number >= 1")
         preset = _preset(b["preset"], f"{where}.preset") if "preset" in b else None
+        if _is_mcu(spec):
+            boards.append(Board(label, spec, _mcu_settings(b, where), None, None, mcu=True))
+            continue
         boards.append(Board(label, spec, _settings(b.get("settings", {}), f"{where}.settings"),
                             preset, threads))
     return boards
+
+
+def _is_mcu(spec: str) -> bool:
+    """A board whose profile (or tiny: URL) says link.type "tiny"; a board that cannot be
+    loaded is not (its health check says why)."""
+    from edgeperf.boards.profile import BoardError, load_board
+
+    if spec.startswith(("ssh:", "serial:", "labgrid:")):
+        return False
+    try:
+        return load_board(spec).link_type == "tiny"
+    except (BoardError, UsageError, OSError):
+        return False
+
+
+def _mcu_settings(b: dict[str, Any], where: str) -> dict[str, Any]:
+    for key in ("preset", "threads"):
+        if key in b:
+            raise UsageError(f"plan: {where}.{key}: the board is a microcontroller, which runs "
+                             "MLPerf Tiny's procedures (its settings: windows, window_s)")
+    t = b.get("settings", {})
+    if not isinstance(t, dict):
+        raise UsageError(f"plan: {where}.settings must be a table")
+    for key, v in t.items():
+        kind = MCU_SETTINGS.get(key)
+        if kind is None:
+            raise UsageError(f"plan: {where}.settings.{key}: the board is a microcontroller; "
+                             f"its settings are {', '.join(MCU_SETTINGS)} (Tiny's windows)")
+        if isinstance(v, bool) or not isinstance(v, kind) or v <= 0:
+            raise UsageError(f"plan: {where}.settings.{key} must be a number > 0")
+    return dict(t)
+
+
+def _place(spec: str) -> str:
+    """A labgrid board's label: its place's name (labgrid://PLACE?via=serial -> PLACE)."""
+    return spec[len("labgrid://"):].partition("?")[0].strip("/") or spec
 
 
 def differing_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

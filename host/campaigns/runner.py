@@ -193,6 +193,8 @@ class _BoardRunner:
                 self.state.cell(cell, failed_attempts=failed)
                 self.event("retry", i, cell, f"attempt {attempts} failed ({why}); reconnecting")
             self._close()
+            if not isinstance(why, _Final):
+                self._hard_reset(i, cell)
             try:
                 self._connect(i)
             except _Unhealthy as exc:
@@ -201,6 +203,20 @@ class _BoardRunner:
                 return False
             if last:
                 return True
+
+    def _hard_reset(self, i: int, cell: Cell) -> None:
+        """A labgrid place with a power switch is power-cycled before the reconnect."""
+        if not self.board.spec.startswith("labgrid:"):
+            return
+        from edgeperf.links.labgrid import hard_reset
+
+        try:
+            done = hard_reset(self.board.spec)
+        except EdgeperfError as exc:
+            self.event("reset", i, cell, f"hard reset failed: {exc}")
+        else:
+            if done:
+                self.event("reset", i, cell, f"hard reset: {done}")
 
     def _attempt(self, cell: Cell) -> str | None:
         """One run of the cell: None when it completed (VALID, INVALID or its own error),
@@ -211,13 +227,17 @@ class _BoardRunner:
             self.say("device", {"board": b.label, "cell": cell.id, "event": event,
                                 "data": data})
 
-        kw: dict[str, Any] = dict(p.overrides(b, cell.scenario))
+        kw: dict[str, Any] = dict(b.settings) if b.mcu else dict(p.overrides(b, cell.scenario))
         if b.threads is not None:
             kw["threads"] = b.threads
         try:
-            r = self.dev.run(model=cell.model, task=cell.task, scenario=cell.scenario,
-                             mode=cell.mode, preset=b.preset or p.preset, out_dir=cell.out_dir,
-                             progress=device_progress, **kw)
+            if b.mcu:  # MLPerf Tiny's procedure; a TinyResult, its result.json as any run's
+                r = self.dev.run(task=cell.task, mode=cell.mode, out_dir=cell.out_dir,
+                                 progress=device_progress, **kw)
+            else:
+                r = self.dev.run(model=cell.model, task=cell.task, scenario=cell.scenario,
+                                 mode=cell.mode, preset=b.preset or p.preset,
+                                 out_dir=cell.out_dir, progress=device_progress, **kw)
         except (LinkError, AgentError) as exc:  # AgentDied, AgentTimeout: the board reset
             return f"{type(exc).__name__}: {exc}"
         except (UsageError, EdgeperfError) as exc:  # the run cannot be made on this board

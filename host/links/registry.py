@@ -26,6 +26,8 @@ OPENERS = {
     # an MCU board speaks MLPerf Tiny's UART protocol, not the agent's frames: its opener is
     # the firmware bridge's and gives a TinyBoard (the one way edgeperf reaches the bridge)
     "tiny": "edgeperf_firmware.board:open_profile",
+    # a labgrid place: acquired, then its NetworkService (ssh) or NetworkSerialPort (serial)
+    "labgrid": "edgeperf.links.labgrid:open_place",
 }
 
 

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from edgeperf.boards.profile import BoardProfile
 
 SEND_BUFFER = 256 * 1024  # stream bytes queued ahead of the line before send() waits
+URL_POLL_S = 0.002  # how often a URL port (no fd: rfc2217://) is asked for what arrived
+# a URL port's read timeout: pyserial's RFC 2217 read() with timeout 0 returns one byte a
+# call; with a timeout it takes every byte already queued (and waits this long for none)
+URL_READ_TIMEOUT_S = 0.001
 
 
 def preferred_chunk(rate: float) -> int:
@@ -58,11 +62,16 @@ class SerialLink(Link):
             raise LinkError(f"serial {port}: parity must be N, E or O, stopbits 1 or 2, "
                             f"flow_control one of {', '.join(FLOW_CONTROLS)}")
         self.port, self.baud = port, baud
+        # a URL (rfc2217:// from a labgrid place): pyserial's handler, which has no fd to
+        # select on, so the port's thread polls it (_pump); exclusive and write_timeout
+        # apply to devices only
+        self._url = "://" in port
+        opts = dict(parity=parity, stopbits=stopbits, rtscts=flow_control == "rtscts",
+                    xonxoff=flow_control == "xonxoff",
+                    timeout=URL_READ_TIMEOUT_S if self._url else 0)
         try:
-            self.ser = serial.Serial(port, baud, parity=parity, stopbits=stopbits,
-                                     rtscts=flow_control == "rtscts",
-                                     xonxoff=flow_control == "xonxoff",
-                                     timeout=0, write_timeout=0, exclusive=True)
+            self.ser = serial.serial_for_url(port, baud, **opts) if self._url else \
+                serial.Serial(port, baud, write_timeout=0, exclusive=True, **opts)
         except (serial.SerialException, ValueError) as exc:
             raise LinkError(f"serial {port}: cannot open it at {baud} baud: {exc}; check the "
                             "port name (ls /dev/ttyUSB* /dev/ttyACM*) and that your user may "
@@ -163,7 +172,7 @@ class SerialLink(Link):
             pass
 
     def _pump(self) -> None:
-        fd = self.ser.fileno()
+        fd = -1 if self._url else self.ser.fileno()  # -1: polled every URL_POLL_S
         out = bytearray()
         try:
             while not self._closing:
@@ -172,15 +181,22 @@ class SerialLink(Link):
                     out += self.ep.poll(now)
                     wait = min(0.5, self.ep.next_deadline(now) - now)
                     self._cv.notify_all()  # send() may be waiting for the window to move
-                ready_r, ready_w, _ = select.select([fd, self._wake_r], [fd] if out else [],
-                                                    [], max(0.0, wait))
+                if fd < 0:
+                    ready_r, _, _ = select.select([self._wake_r], [], [],
+                                                  max(0.0, min(wait, URL_POLL_S)))
+                    ready_r, ready_w = [*ready_r, fd], [fd]  # read() raises once it is gone
+                else:
+                    ready_r, ready_w, _ = select.select([fd, self._wake_r], [fd] if out else [],
+                                                        [], max(0.0, wait))
                 if self._wake_r in ready_r:
                     os.read(self._wake_r, 4096)
                 if fd in ready_w and out:
                     n = self.ser.write(bytes(out[:65536]))
                     del out[:n or 0]
                 if fd in ready_r:
-                    data = self.ser.read(1 << 16)
+                    # a URL port: what its reader thread queued (read() raises once it is gone)
+                    data = self.ser.read(max(1, min(self.ser.in_waiting, 1 << 16))) \
+                        if fd < 0 else self.ser.read(1 << 16)
                     if data:
                         with self._cv:
                             self.ep.feed(data, time.monotonic())
