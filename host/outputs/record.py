@@ -15,15 +15,22 @@
     power/                   PTDaemon: power-dev's session files (power/powerdev.py)
 
 ``result.json`` is written last and atomically; the spill file the QueryLog was gathered
-in is removed only once querylog.npz holds the same rows.
+in is removed only once every file is in place. The other files are written into a hidden
+staging directory and renamed into place together at the end, so a disk that fills (or any
+write that fails) leaves the directory's files as they were: none truncated, none half
+written (the staging directory is removed, giving its room back).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,30 +74,47 @@ def new_record(profile: BoardProfile, model: ModelRef, spec: RunSpec) -> dict[st
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """A staging directory in ``out``; its files replace ``out``'s when the block ends
+    without an error, and are removed when it does not."""
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".edgeperf-writing-", dir=out))
+    try:
+        yield stage
+        for f in sorted(stage.iterdir()):
+            os.replace(f, out / f.name)  # a rename: no new room needed
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
               q: QueryLogData, summary: Summary | None, errors: list[str],
-              accuracy: Any = ()) -> dict[str, Any]:
+              accuracy: Any = (), drop_spill: bool = True) -> dict[str, Any]:
     """Write every output file; returns the result record. ``accuracy``: the (seq id,
-    qsl index, bytes) of the outputs a performance run logged (TEST01), if any."""
-    out.mkdir(parents=True, exist_ok=True)
+    qsl index, bytes) of the outputs a performance run logged (TEST01), if any. An OSError
+    (a full disk) leaves ``out``'s files as they were, the spill among them."""
     files: dict[str, str] = {}
-    if q.rows:
-        write_querylog(out / "querylog.npz", q, spec.settings.scenario)
-        files["querylog"] = "querylog.npz"
-        spill = out / "querylog.spill"
-        if spill.exists():
-            spill.unlink()
     wall = (rec.get("run") or {}).get("wall_anchor") or {}
     power = rec.get("power") or {}
-    if summary is not None:
-        write_logs(out, spec.settings, eff, rec, q, summary, errors, rec.get("warnings", ()),
-                   wall, spec.trace_all, dict(_power_log_args(power), accuracy=accuracy))
-        files.update(summary="mlperf_log_summary.txt", detail="mlperf_log_detail.txt",
-                     trace="mlperf_log_trace.json", accuracy="mlperf_log_accuracy.json")
+    with _staged(out) as stage:
+        if q.rows:
+            write_querylog(stage / "querylog.npz", q, spec.settings.scenario)
+            files["querylog"] = "querylog.npz"
+        if summary is not None:
+            _write_logs(stage, spec.settings, eff, rec, q, summary, errors,
+                        rec.get("warnings", ()), wall, spec.trace_all,
+                        dict(_power_log_args(power), accuracy=accuracy))
+            files.update(summary="mlperf_log_summary.txt", detail="mlperf_log_detail.txt",
+                         trace="mlperf_log_trace.json", accuracy="mlperf_log_accuracy.json")
     files.update(power.get("files") or {})
     rec["summary"] = summary.to_dict() if summary else None
     rec["result"] = summary.result if summary else "INVALID"
@@ -99,6 +123,8 @@ def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
     rec["errors"] = list(errors)
     rec["files"] = files
     _atomic_write(out / "result.json", json.dumps(rec, indent=1, default=_json_default) + "\n")
+    if drop_spill and q.rows:  # querylog.npz holds its rows now
+        (out / "querylog.spill").unlink(missing_ok=True)
     return rec
 
 
@@ -106,8 +132,16 @@ def write_logs(out: Path, requested: TestSettings, eff: TestSettings, rec: dict[
                q: QueryLogData, summary: Summary, errors: list[str], warnings: Any,
                wall_anchor: dict[str, Any], trace_all: bool, power_args: dict[str, Any]) -> None:
     """LoadGen's four logs of one run (the testing run's in ``out``; a power ranging run's
-    in ``out/ranging``, with ``power_args`` naming its own window)."""
-    out.mkdir(parents=True, exist_ok=True)
+    in ``out/ranging``, with ``power_args`` naming its own window), all or none."""
+    with _staged(out) as stage:
+        _write_logs(stage, requested, eff, rec, q, summary, errors, warnings, wall_anchor,
+                    trace_all, power_args)
+
+
+def _write_logs(out: Path, requested: TestSettings, eff: TestSettings, rec: dict[str, Any],
+                q: QueryLogData, summary: Summary, errors: list[str], warnings: Any,
+                wall_anchor: dict[str, Any], trace_all: bool,
+                power_args: dict[str, Any]) -> None:
     sut = f"edgeperf:{rec['model']['name']}@{rec['board']['name']}"
     mlperf_logs.write_run_logs(out, summary=summary, requested=requested, effective=eff,
                                sut_name=sut, querylog=q, wall_anchor=wall_anchor, errors=errors,

@@ -1,5 +1,10 @@
 """The end of a run: what the device measured -> a Summary (scoring) -> the run's files
-(outputs), and the exit code the command line returns."""
+(outputs), and the exit code the command line returns.
+
+A results directory that fills (during the run: the spill stops; at the end: the outputs
+cannot be written) ends the run with EXIT_ERROR and an error naming the directory, its free
+space, what the spill holds and the ``edgeperf score`` command that rebuilds the outputs
+from it. The run's settings go into the spill's reserved slot first, for that command."""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from edgeperf.outputs import record
+from edgeperf.outputs.disk import free_space, is_disk_full, why
 from edgeperf.run import device_state
-from edgeperf.run.querylog import QueryLogCollector, QueryLogData
+from edgeperf.run.querylog import QueryLogCollector, QueryLogData, write_spill_meta
 from edgeperf.run.spec import (
     EXIT_ERROR,
     EXIT_INVALID,
@@ -74,7 +80,6 @@ def finish(m: Measured, say: Reporter) -> RunResult:
         q.last_done_ns = _summary_last_done(reply)
         rec["run"]["querylog"] = "summary"
         lat = reply["latencies_sorted_ns"]
-        np.save(out / "latencies_sorted.npy", lat)
         if len(lat) != reply.get("rows"):
             errors.append(f"the device summarised {reply.get('rows')} queries but sent "
                           f"{len(lat)} latencies")
@@ -114,8 +119,19 @@ def finish(m: Measured, say: Reporter) -> RunResult:
     qsl_of = m.qsl if m.qsl is not None else None
     accuracy = [(seq, int(qsl_of[pos]) if qsl_of is not None else pos, data)
                 for seq, pos, data in m.logged]
-    result = record.write_run(out, written, eff, rec, q, summary, errors,  # type: ignore[arg-type]
-                              accuracy=accuracy)
+    spill = m.collector.spill_error
+    if spill:
+        rec["run"]["spill_error"] = spill  # the outputs below hold every row; only noted
+    write_spill_meta(out / "querylog.spill", spill_meta(rec, s, eff, q))
+    try:
+        if summarised:
+            np.save(out / "latencies_sorted.npy", reply["latencies_sorted_ns"])
+        result = record.write_run(out, written, eff, rec, q, summary,  # type: ignore[arg-type]
+                                  errors, accuracy=accuracy)
+    except OSError as exc:
+        error = outputs_not_written(out, exc, m.collector, q.rows)
+        say("done", {"out": str(out), "valid": False})
+        return RunResult(out, summary, EXIT_ERROR, error, [error], rec, s.scenario)
     record_run_safely(out)  # the results store; a store that fails only warns
     if m.power is not None:  # power-dev's files hash the LoadGen logs: written last
         m.power.write_session_files(rec["power"])
@@ -129,6 +145,47 @@ def finish(m: Measured, say: Reporter) -> RunResult:
     say("done", {"out": str(out), "valid": bool(summary and summary.valid)})
     return RunResult(out, summary, code, "; ".join(errors) or None,
                      summary.invalid_reasons if summary else errors, result, s.scenario)
+
+
+def spill_meta(rec: dict[str, Any], s: TestSettings, eff: TestSettings,
+               q: QueryLogData) -> dict[str, Any]:
+    """What ``edgeperf score RUN_DIR/querylog.spill`` needs to rebuild the run's outputs;
+    the QSL order when it fits the spill's slot (8 KiB), the board by name when it does not."""
+    keep = ("schema", "command", "edgeperf_version", "created", "board", "model", "driver")
+    r = {k: rec[k] for k in keep if k in rec}
+    r["model"] = {k: v for k, v in (r.get("model") or {}).items() if k != "details"}
+    meta = {"scenario": s.scenario, "requested": s.to_dict(), "effective": eff.to_dict(),
+            "start_ns": int(q.start_ns), "rows_measured": int(q.rows), "record": r,
+            "run": {k: (rec.get("run") or {}).get(k) for k in ("wall_anchor", "stop_reason")}}
+    if q.qsl_index is not None and len(q.qsl_index) <= 512:
+        meta["qsl"] = [int(i) for i in q.qsl_index]
+    if len(str(meta)) > 7000:
+        meta.pop("qsl", None)
+        r["board"] = {"name": (r.get("board") or {}).get("name", "")}
+    return meta
+
+
+def outputs_not_written(out: Path, exc: OSError, collector: QueryLogCollector,
+                        measured: int) -> str:
+    """The error of a run whose outputs could not be written: where, how much room, what
+    the spill holds, and the command that rebuilds the outputs from it."""
+    spill = out / "querylog.spill"
+    full = is_disk_full(exc)
+    what = (f"the results directory {out} is full ({free_space(out)}): writing the run's "
+            f"outputs failed: {why(exc)}" if full else
+            f"the run's outputs could not be written to {out}: {exc}")
+    if collector.spill_error:
+        what += f"; earlier, during the run, {collector.spill_error}"
+    kept = collector.spilled_rows
+    if kept and spill.exists():
+        lost = f" (the other {measured - kept} were lost when the disk filled)" \
+            if kept < measured else ""
+        what += (f". Files already in {out} were left as they were; {spill} holds {kept} of "
+                 f"the {measured} queries measured{lost}. Free space there (or move the spill "
+                 f"to a disk with room) and rebuild the outputs: edgeperf score {spill}")
+    else:
+        what += ". Nothing of the run could be kept: free space there and run again"
+    return what
 
 
 def _ranging_querylog(m: Measured) -> QueryLogData:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 GLOBAL_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
+SYSTEM_CONFIG = "/etc/ssh/ssh_config"  # read for HashKnownHosts only (Debian's says yes)
 CONNECT_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 60.0
 KEEPALIVE_S = 15.0
@@ -45,6 +46,9 @@ class SshTarget:
     keepalive: float = KEEPALIVE_S
     board: str = ""  # the --board value, for the fix in error messages
     known_hosts_given: bool = False  # --known-hosts or link.known_hosts was set
+    # HashKnownHosts: how 'trust' writes the host into an empty or new known_hosts (a file
+    # with entries is written the way they are)
+    hash_known_hosts: bool = False
 
     @property
     def key_name(self) -> str:
@@ -90,6 +94,18 @@ def _ssh_config(path: str | None):
         raise ValueError(f"{p}: cannot read the SSH client config: {exc}") from None
 
 
+def _hash_known_hosts(cfg, host: str) -> bool:
+    """HashKnownHosts as OpenSSH takes it: ~/.ssh/config, then /etc/ssh/ssh_config, else no
+    (Include lines are not followed: paramiko does not read them)."""
+    value = cfg.get("hashknownhosts")
+    if value is None and os.path.isfile(SYSTEM_CONFIG):
+        try:
+            value = _ssh_config(SYSTEM_CONFIG).lookup(host).get("hashknownhosts")
+        except ValueError:
+            value = None  # an unreadable system file: plain, as with none
+    return str(value or "no").lower() == "yes"
+
+
 def _expand(path: str) -> str:
     return os.path.expanduser(path)
 
@@ -132,7 +148,8 @@ def resolve(host: str, *, user: str | None = None, port: int | None = None,
         connect_timeout=seconds(connect_timeout, "connecttimeout", CONNECT_TIMEOUT_S),
         command_timeout=float(command_timeout or COMMAND_TIMEOUT_S),
         keepalive=seconds(keepalive, "serveraliveinterval", KEEPALIVE_S),
-        board=board, known_hosts_given=bool(known_hosts))
+        board=board, known_hosts_given=bool(known_hosts),
+        hash_known_hosts=_hash_known_hosts(cfg, host))
     if "proxycommand" in cfg and not _hop:
         raise ValueError(f"~/.ssh/config gives {host} a ProxyCommand, which edgeperf does not "
                          "run; use ProxyJump (or link.proxy_jump in the board profile)")
