@@ -35,6 +35,15 @@ class CodecError(ValueError):
     """A compact stretch that does not decode (corrupt, or of an unknown encoding)."""
 
 
+def _int(h: Dict[str, Any], key: str, lo: int = -(1 << 63), hi: int = (1 << 63) - 1) -> int:
+    """An integer header field in [lo, hi]: a header from the line may hold anything."""
+    v = h.get(key)
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
+        raise CodecError("compact QueryLog header field %r is %.40r, not an integer in "
+                         "[%d, %d]" % (key, v, lo, hi))
+    return int(v)
+
+
 def _zigzag(v: np.ndarray) -> np.ndarray:
     v = v.astype(np.int64)
     return ((v << 1) ^ (v >> 63)).astype(np.uint64)
@@ -109,9 +118,10 @@ def _unpack(h: Dict[str, Any], body: bytes, counts: List[int]) -> List[np.ndarra
 def encode_stretch(header: Dict[str, Any], body: bytes) -> Tuple[Dict[str, Any], bytes]:
     """A raw querylog stretch (header + issue|done|sample bytes) in the compact form."""
     rows, spr = int(header["rows"]), int(header["samples_per_row"])
-    issue = np.frombuffer(body, np.int64, rows, 0)
-    done = np.frombuffer(body, np.int64, rows, 8 * rows)
-    sample = np.frombuffer(body, np.uint32, rows * spr, 16 * rows)
+    # the wire layout is little-endian on every device (querylog.py), whatever numpy's native
+    issue = np.frombuffer(body, "<i8", rows, 0)
+    done = np.frombuffer(body, "<i8", rows, 8 * rows)
+    sample = np.frombuffer(body, "<u4", rows * spr, 16 * rows)
     h = dict(header, encoding="delta1")
     if rows == 0:
         h.update(t0=0, issue="gap", widths=[1, 1, 1], compression="zlib")
@@ -132,8 +142,8 @@ def decode_stretch(header: Dict[str, Any], body: bytes) -> bytes:
     """The raw issue|done|sample bytes of a compact stretch (exact)."""
     if header.get("encoding") != "delta1":
         raise CodecError("unknown QueryLog encoding %r" % header.get("encoding"))
-    rows, spr = int(header["rows"]), int(header["samples_per_row"])
-    if rows < 0 or spr < 1 or rows * (16 + 4 * spr) > 1 << 31:
+    rows, spr = _int(header, "rows", 0), _int(header, "samples_per_row", 1)
+    if rows * (16 + 4 * spr) > 1 << 31:
         raise CodecError("compact QueryLog stretch of %d rows is out of bounds" % rows)
     if rows == 0:
         return b""
@@ -142,7 +152,7 @@ def decode_stretch(header: Dict[str, Any], body: bytes) -> bytes:
     gaps, lat = _unzigzag(gaps), _unzigzag(lat)
     issue = np.empty(rows, np.int64)
     done = np.empty(rows, np.int64)
-    t0 = int(header["t0"])
+    t0 = _int(header, "t0")
     if const:
         issue[:] = t0
         done[:] = issue + lat
@@ -179,13 +189,12 @@ def encode_sorted_latencies(lat: np.ndarray) -> Tuple[Dict[str, Any], bytes]:
 
 
 def decode_sorted_latencies(h: Dict[str, Any], body: bytes) -> np.ndarray:
-    n = int(h.get("count", -1))
-    if not 0 <= n <= 1 << 31:
-        raise CodecError("sorted latencies: bad count %r" % h.get("count"))
+    n = _int(h, "count", 0, 1 << 31)
     if n == 0:
         return np.zeros(0, np.int64)
+    first = _int(h, "first")
     (d,) = _unpack(h, body, [n - 1])
     out = np.empty(n, np.int64)
-    out[0] = int(h["first"])
-    out[1:] = int(h["first"]) + np.cumsum(_unzigzag(d))
+    out[0] = first
+    out[1:] = first + np.cumsum(_unzigzag(d))
     return out

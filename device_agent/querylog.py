@@ -2,11 +2,13 @@
 in preallocated chunks, so that the timed loops only store into arrays that exist.
 
 Sample positions are kept as uint32, so a query costs 20 bytes of agent memory. ``views``
-gives the wire layout (issue || done || sample of a stretch) without copying.
+gives the wire layout (issue || done || sample of a stretch, little-endian int64, int64,
+uint32) without copying on a little-endian device; a big-endian one copies and swaps.
 """
 
 from __future__ import annotations
 
+import sys
 import zlib
 from array import array
 from dataclasses import dataclass, field
@@ -15,6 +17,16 @@ from typing import List, Optional
 import numpy as np
 
 CHUNK = 1 << 16  # rows per storage chunk
+BYTEORDER = sys.byteorder  # of the arrays' memory; the wire is little-endian everywhere
+
+
+def _wire(a: array, lo: int, hi: int) -> memoryview:
+    """Items [lo, hi) of a native array as little-endian bytes (no copy on little-endian)."""
+    if BYTEORDER == "little":
+        return memoryview(a)[lo:hi]
+    piece = a[lo:hi]
+    piece.byteswap()
+    return memoryview(piece)
 
 
 @dataclass
@@ -55,22 +67,23 @@ class QueryLog:
         spr = self.samples_per_row
         pieces = self._pieces(lo, hi)
         if issue_ns is None:
-            issue = [memoryview(self.issue[c])[off:off + n] for c, off, n in pieces]
+            issue = [_wire(self.issue[c], off, off + n) for c, off, n in pieces]
         else:
-            issue = [memoryview(array("q", [issue_ns]) * (hi - lo))]
-        done = [memoryview(self.done[c])[off:off + n] for c, off, n in pieces]
-        sample = [memoryview(self.sample[c])[off * spr:(off + n) * spr] for c, off, n in pieces]
+            issue = [_wire(array("q", [issue_ns]) * (hi - lo), 0, hi - lo)]
+        done = [_wire(self.done[c], off, off + n) for c, off, n in pieces]
+        sample = [_wire(self.sample[c], off * spr, (off + n) * spr) for c, off, n in pieces]
         return issue + done + sample
 
     def slice(self, lo: int, hi: int) -> tuple:
         """(issue, done, sample) numpy arrays for rows [lo, hi) (copies; not for hot paths)."""
         raw = b"".join(self.views(lo, hi))
         n = hi - lo
-        return (np.frombuffer(raw, np.int64, n, 0), np.frombuffer(raw, np.int64, n, 8 * n),
-                np.frombuffer(raw, np.uint32, n * self.samples_per_row, 16 * n))
+        return (np.frombuffer(raw, "<i8", n, 0), np.frombuffer(raw, "<i8", n, 8 * n),
+                np.frombuffer(raw, "<u4", n * self.samples_per_row, 16 * n))
 
     def checksum(self) -> int:
-        """CRC32 over the rows' issue, then done, then sample bytes, without copying."""
+        """CRC32 over the rows' issue, then done, then sample bytes as they go on the wire
+        (little-endian), without copying on a little-endian device."""
         crc = 0
         for view in self.views(0, self.rows):
             crc = zlib.crc32(view, crc)

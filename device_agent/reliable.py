@@ -39,8 +39,9 @@ will have carried the segment (the line rate is known), so a full window at 9600
 taken for a loss. Segments shrink after a loss, a lost one is cut to the new size when it is
 sent again, and they grow back while the line is clean: on a line that corrupts one byte in
 a thousand, a 2 KiB segment almost never arrives whole, a 128-byte one mostly does. The
-receiver keeps at most a window of bytes out of order and stops accepting when the reader
-falls ``rcv_buffer`` bytes behind, so no peer can make it hold more.
+receiver keeps at most a window of bytes out of order, in at most ``OOO_PER_WINDOW`` pieces a
+window segment, and stops accepting when the reader falls ``rcv_buffer`` bytes behind, so no
+peer can make it hold more, or spend more than a sort of those pieces on a frame.
 This module must run on Python 3.9.
 """
 
@@ -58,6 +59,10 @@ MIN_SEGMENT = 128
 FRAME_SLACK = 256  # header and framing room above the payload in a line frame
 DEFAULT_RCV_BUFFER = 1 << 20
 MAX_SACK_RANGES = 16
+# Out-of-order pieces the receiver keeps, per segment of its window. A sender keeps fewer
+# than 8 segments in flight per segment of its window (cut retransmissions add a few);
+# without a count limit, one-byte pieces would fill the byte limit with 32,768 entries.
+OOO_PER_WINDOW = 16
 _MOD = 1 << 32
 
 
@@ -308,7 +313,8 @@ class Endpoint:
             if len(self._ooo.get(start, b"")) >= len(payload):
                 self.stats.duplicates += 1
                 return
-            if self._ooo_bytes + len(payload) > 2 * self._rwin:
+            if (self._ooo_bytes + len(payload) > 2 * self._rwin
+                    or (start not in self._ooo and len(self._ooo) >= self.window * OOO_PER_WINDOW)):
                 self.stats.refused += 1
                 return
             self.stats.out_of_order += 1
@@ -319,15 +325,15 @@ class Endpoint:
             self.stats.refused += 1  # the reader is behind: the sender will try again
             return
         self._deliver(payload[self._expected - start:])
-        while self._ooo:  # what arrived early may continue the stream now
-            ready = [s for s in self._ooo if s <= self._expected]
-            if not ready:
+        # what arrived early may continue the stream now: one pass in offset order (a scan
+        # of every entry per piece delivered was quadratic in what a peer can park here)
+        for s in sorted(self._ooo) if self._ooo else ():
+            if s > self._expected:
                 break
-            for s in ready:
-                piece = self._ooo.pop(s)
-                self._ooo_bytes -= len(piece)
-                if s + len(piece) > self._expected:
-                    self._deliver(piece[self._expected - s:])
+            piece = self._ooo.pop(s)
+            self._ooo_bytes -= len(piece)
+            if s + len(piece) > self._expected:
+                self._deliver(piece[self._expected - s:])
 
     def _deliver(self, payload: bytes) -> None:
         self._inbox += payload

@@ -17,12 +17,22 @@ A frame is::
 All integers are little-endian. The head CRC lets a reader reject a corrupt length at once,
 so garbage can never make it wait for, or allocate, a frame that is not there; after a bad
 frame the reader drops one byte and looks for the next magic. Frames larger than the
-reader's limit are refused the same way. This module must run on Python 3.9.
+reader's limit are refused the same way, and so is a header length over ``MAX_HEADER``,
+from the head alone, before a byte of the header is read.
+
+The header is plain JSON and nothing more: no NaN or Infinity (the encoder refuses them
+too), and no integer of more than ``MAX_INT_DIGITS`` digits. Python 3.9 and 3.10 have no
+limit of their own on int() of a long digit string, and its cost grows with the square of
+the length (2 s for 500,000 digits), so without the limit one frame from a hostile or broken
+peer would stall the reader; with it, parsing a header costs time linear in its length on
+every interpreter. This module must run on Python 3.9.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -35,7 +45,13 @@ _CRC = struct.Struct("<I")
 HEAD_SIZE = _HEAD.size + _CRC.size  # 20
 TRAILER_SIZE = _CRC.size
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024  # header + body
-MAX_HEADER = 1024 * 1024
+# The largest header a peer may send. The largest real one is a whole-dataset accuracy
+# run's qsl_indices (ImageNet's 50,000 indices: 290 KB), so 512 KiB, not less.
+MAX_HEADER = 512 * 1024
+# Digits of the longest integer a header may hold: int64/uint64 need 20; anything longer
+# is not ours, and refusing it keeps json.loads linear on 3.9/3.10 (see the docstring)
+MAX_INT_DIGITS = 64
+_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_INT_DIGITS + 1))
 
 REQUEST = 1
 RESPONSE = 2
@@ -78,6 +94,8 @@ def encode(type_: int, seq: int, header: Dict[str, Any], body: Buffer = b"",
         raise WireError("frame header is not plain JSON: %s" % exc) from None
     if len(hjson) > MAX_HEADER:
         raise WireError("frame header is %d bytes, over the %d limit" % (len(hjson), MAX_HEADER))
+    if _LONG_DIGITS.search(hjson):  # rare: a long digit string, or an int the peer would refuse
+        parse_header(hjson)
     blen = len(body)
     if len(hjson) + blen > max_frame:
         raise WireError("frame of %d bytes is over the %d-byte limit; send it in chunks"
@@ -85,6 +103,41 @@ def encode(type_: int, seq: int, header: Dict[str, Any], body: Buffer = b"",
     head = _HEAD.pack(MAGIC, WIRE_VERSION, type_, seq & 0xFFFFFFFF, len(hjson), blen)
     crc = zlib.crc32(body, zlib.crc32(hjson))
     return b"".join((head, _CRC.pack(zlib.crc32(head)), hjson, bytes(body), _CRC.pack(crc)))
+
+
+def _parse_int(text: str) -> int:
+    if len(text) - text.startswith("-") > MAX_INT_DIGITS:
+        raise WireError("frame header holds an integer of %d digits; the limit is %d"
+                        % (len(text) - text.startswith("-"), MAX_INT_DIGITS))
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)  # linear in the length: CPython reads at most 40 significant digits
+    if not math.isfinite(value):
+        raise WireError("frame header holds %s, which overflows a float" % text[:40])
+    return value
+
+
+def _parse_constant(name: str) -> Any:
+    raise WireError("frame header holds %s: not plain JSON" % name)
+
+
+def parse_header(raw: Buffer) -> Dict[str, Any]:
+    """A frame header's JSON object. Raises WireError for anything ``encode`` would not
+    have produced: over MAX_HEADER bytes, not UTF-8, not a JSON object, NaN or Infinity,
+    an integer of more than MAX_INT_DIGITS digits, nesting deeper than the interpreter's
+    recursion limit."""
+    if len(raw) > MAX_HEADER:
+        raise WireError("frame header is %d bytes, over the %d limit" % (len(raw), MAX_HEADER))
+    try:
+        header = json.loads(bytes(raw).decode("utf-8"), parse_int=_parse_int,
+                            parse_float=_parse_float, parse_constant=_parse_constant)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise WireError("frame header is not JSON: %s" % exc) from None
+    if not isinstance(header, dict):
+        raise WireError("frame header is JSON %s, not an object" % type(header).__name__)
+    return header
 
 
 @dataclass
@@ -176,10 +229,8 @@ class FrameDecoder:
                 self._skip(1)
                 continue
             try:
-                header = json.loads(bytes(payload[:hlen]).decode("utf-8"))
-                if not isinstance(header, dict):
-                    raise ValueError("header is not an object")
-            except (ValueError, RecursionError):  # includes absurdly nested JSON
+                header = parse_header(bytes(payload[:hlen]))
+            except WireError:
                 payload.release()
                 self.stats.bad_header += 1
                 self._skip(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 import zlib
 from typing import Any
 
@@ -354,6 +355,78 @@ def test_deeply_nested_header_is_dropped_not_raised() -> None:
     assert dec.feed(good) == [expected(wire.REQUEST, 9, {"op": "hello"}, b"")]
 
 
+# ---------------------------------------------------------------- header caps (issue 15)
+
+
+@pytest.fixture
+def no_int_digit_limit():
+    """The interpreter as Python 3.9/3.10 are: int() takes a digit string of any length (in
+    time that grows with its square). 3.11+ refuse over 4300 digits on their own."""
+    if not hasattr(sys, "set_int_max_str_digits"):
+        yield  # 3.9/3.10: already so
+        return
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    yield
+    sys.set_int_max_str_digits(old)
+
+
+def test_a_1_mb_header_is_refused_from_the_head_alone() -> None:
+    """The head's length field is enough: nothing of the header is waited for or read."""
+    dec = FrameDecoder()
+    head = forge(hlen=1_000_000)[:HEAD_SIZE]
+    assert dec.feed(head) == []
+    assert dec.stats.oversized == 1 and dec.buffered == 0
+    with pytest.raises(WireError, match="over the 524288 limit"):
+        encode(wire.REQUEST, 1, {"a": "x" * 1_000_000})
+    with pytest.raises(WireError, match="over the 524288 limit"):
+        wire.parse_header(b'{"a":"' + b"x" * 1_000_000 + b'"}')
+
+
+def test_a_50000_digit_integer_is_refused(no_int_digit_limit) -> None:
+    huge = b'{"seq":' + b"9" * 50_000 + b"}"
+    with pytest.raises(WireError, match="integer of 50000 digits; the limit is 64"):
+        wire.parse_header(huge)
+    with pytest.raises(WireError, match="integer of 50000 digits"):
+        wire.parse_header(b'{"a":[1,-' + b"9" * 50_000 + b"]}")
+    good = encode(wire.REQUEST, 9, {"op": "hello"})
+    dec = FrameDecoder()
+    assert dec.feed(forge(huge) + good) == [expected(wire.REQUEST, 9, {"op": "hello"}, b"")]
+    assert dec.stats.bad_header == 1
+
+
+def test_the_integer_limit_is_64_digits_either_sign() -> None:
+    n = 10**63  # 64 digits
+    assert wire.parse_header(b'{"a":%d,"b":%d}' % (n, -n)) == {"a": n, "b": -n}
+    with pytest.raises(WireError, match="65 digits"):
+        wire.parse_header(b'{"a":%d}' % (10 * n))
+    with pytest.raises(WireError, match="65 digits"):
+        wire.parse_header(b'{"a":%d}' % (-10 * n))
+    assert wire.parse_header(b'{"a":"%s"}' % (b"9" * 100)) == {"a": "9" * 100}  # a string
+
+
+def test_encode_refuses_an_integer_the_peer_would_refuse() -> None:
+    with pytest.raises(WireError, match="65 digits"):
+        encode(wire.REQUEST, 1, {"a": 10**64})
+    assert FrameDecoder().feed(encode(wire.REQUEST, 1, {"a": 10**63, "s": "7" * 99}))[0] \
+        .header == {"a": 10**63, "s": "7" * 99}
+
+
+@pytest.mark.parametrize("text", [b'{"a":NaN}', b'{"a":Infinity}', b'{"a":[-Infinity]}',
+                                  b'{"a":1e999}', b'{"a":-1e400}'])
+def test_nan_and_infinity_are_refused_as_encode_refuses_them(text) -> None:
+    with pytest.raises(WireError):
+        wire.parse_header(text)
+    dec = FrameDecoder()
+    assert dec.feed(forge(text)) == [] and dec.stats.bad_header == 1
+
+
+@pytest.mark.parametrize("text", [b"[1]", b"1", b'"a"', b"null", b"\xff{}", b"{", b""])
+def test_parse_header_raises_only_wire_errors(text) -> None:
+    with pytest.raises(WireError):
+        wire.parse_header(text)
+
+
 # ---------------------------------------------------------------- encode limits
 
 
@@ -418,7 +491,7 @@ def test_exact_byte_layout() -> None:
 
 def test_message_type_codes_and_sizes_are_fixed() -> None:
     assert (wire.REQUEST, wire.RESPONSE, wire.ERROR, wire.EVENT, wire.ACK) == (1, 2, 3, 4, 5)
-    assert (HEAD_SIZE, TRAILER_SIZE, MAX_HEADER) == (20, 4, 1024 * 1024)
+    assert (HEAD_SIZE, TRAILER_SIZE, MAX_HEADER, wire.MAX_INT_DIGITS) == (20, 4, 512 * 1024, 64)
     assert wire.DEFAULT_MAX_FRAME == 64 * 1024 * 1024
     assert Frame(99, 0, {}).kind == "type99" and Frame(wire.EVENT, 0, {}).kind == "event"
 
