@@ -27,7 +27,7 @@ from .backends import Backend, available_runtimes, make_backend
 from .dispatch import AgentError, Call, Op, Reply, Sink, dispatch, no_events
 from .querylog import QueryLog
 from .scenarios import RunSettings, ScenarioRunner
-from .store import Store, default_cache_dir
+from .store import CacheCorrupt, Store, default_cache_dir
 from .tuning import Governors
 
 PROTOCOL = 1
@@ -75,49 +75,78 @@ class Agent:
             "loadgen_official": loadgen_official.available(),
         }, b""
 
-    def _push(self, kind: str, suffix: str, req: Dict[str, Any], body: bytes) -> Reply:
+    def _push(self, kind: str, suffix: str, req: Dict[str, Any], body: bytes,
+              check: Optional[Callable[[str], None]] = None) -> Reply:
         sha = Store.check_sha(req.get("sha256"))
         size = int(req.get("size", -1))
         if size < 0:
             raise AgentError("push_%s needs the artifact's size" % kind)
-        if "offset" not in req:  # a probe: is it here already, how much of it?
-            present = self.store.present(kind, sha, suffix) is not None
-            return {"present": present,
-                    "received": size if present else self.store.partial_size(kind, sha)}, b""
+        if "offset" not in req:  # the announcement: is it here (and intact), how much of it?
+            return self._probe(kind, suffix, sha, size)
         if len(body) > MAX_CHUNK:
+            self.store.discard(kind, sha)
             raise AgentError("chunk of %d bytes is over the %d limit" % (len(body), MAX_CHUNK))
-        held = self.store.write_chunk(kind, sha, int(req["offset"]), body)
+        held = self.store.write_chunk(kind, sha, int(req["offset"]), body, size)
         if req.get("last"):
-            self.store.commit(kind, sha, size, suffix)
+            self.store.commit(kind, sha, size, suffix, check)
             return {"present": True, "received": held}, b""
         return {"present": False, "received": held}, b""
+
+    def _probe(self, kind: str, suffix: str, sha: str, size: int) -> Reply:
+        """A cached copy is re-hashed (it is used next); a corrupt one is removed and said
+        so, then the push is admitted (cap, free space) before its first chunk is sent."""
+        reply: Dict[str, Any] = {"present": False}
+        try:
+            if self.store.verified(kind, sha, suffix):
+                return {"present": True, "received": size}, b""
+        except CacheCorrupt as exc:
+            reply["corrupt"] = {"sha256": exc.got, "size": exc.size, "error": str(exc)}
+        self.store.sweep(kind, sha)
+        self.store.admit(kind, sha, size)
+        reply["received"] = self.store.partial_size(kind, sha)
+        return reply, b""
 
     def push_model(self, call: Call) -> Reply:
         return self._push("models", ".tflite", call.header, call.body)
 
     def push_samples(self, call: Call) -> Reply:
-        req = call.header
-        reply = self._push("samples", ".eps", req, call.body)
-        if req.get("last"):
-            sha = req["sha256"]
+        """A sample set is parsed before it is kept: one that cannot be used is never cached
+        (and, parsed, it is the set in memory for the next run)."""
+        loaded: List[List[np.ndarray]] = []
+
+        def check(path: str) -> None:
+            self._drop_samples()
             try:
-                self._load_samples(sha)
+                loaded.append(sampleset.unpack(np.fromfile(path, dtype=np.uint8)))
             except sampleset.SampleSetError as exc:
-                os.unlink(self.store.path("samples", sha, ".eps"))
                 raise AgentError("pushed sample set is malformed: %s" % exc) from None
+
+        reply = self._push("samples", ".eps", call.header, call.body, check)
+        if loaded:
+            self.samples, self.samples_sha = loaded[0], call.header["sha256"]
         return reply
 
-    def _load_samples(self, sha: str) -> List[np.ndarray]:
-        if self.samples_sha == sha and self.samples is not None:
-            return self.samples
-        path = self.store.present("samples", sha, ".eps")
-        if path is None:
-            raise AgentError("sample set %s is not on the device; push it first" % sha[:12])
+    def _drop_samples(self) -> None:
         # one sample set in memory at a time: an accuracy set streamed in windows stays bounded
         self.samples = self.samples_sha = None
         if self.backend is not None:
             self.backend.release()
-        arrays = sampleset.unpack(np.fromfile(path, dtype=np.uint8))
+
+    def _load_samples(self, sha: str) -> List[np.ndarray]:
+        """The set in memory, else the cached file, re-hashed first (outside any timed
+        region: runs bind their samples before their loop starts)."""
+        if self.samples_sha == sha and self.samples is not None:
+            return self.samples
+        path = self.store.verified("samples", sha, ".eps")
+        if path is None:
+            raise AgentError("sample set %s is not on the device; push it first" % sha[:12])
+        self._drop_samples()
+        try:
+            arrays = sampleset.unpack(np.fromfile(path, dtype=np.uint8))
+        except sampleset.SampleSetError as exc:  # kept by an agent that checked less
+            os.unlink(path)
+            raise AgentError("cached sample set %s is malformed (%s): removed; push it again"
+                             % (sha[:12], exc)) from None
         self.samples, self.samples_sha = arrays, sha
         return arrays
 
@@ -126,7 +155,7 @@ class Agent:
         path = None
         if req.get("backend") == "tflite":
             sha = Store.check_sha(req.get("sha256"))
-            path = self.store.present("models", sha, ".tflite")
+            path = self.store.verified("models", sha, ".tflite")  # CacheCorrupt: removed
         self.backend = self.model_sha = None
         self.backend = make_backend(req, path)
         self.model_sha = req.get("sha256") if path else None

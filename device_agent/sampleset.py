@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
@@ -19,6 +19,7 @@ MAGIC = b"EPSS"
 _HEAD = struct.Struct("<4sI")
 ALIGN = 64
 MAX_HEADER = 1 << 20
+MAX_DIMS = 32  # numpy 1.x's limit
 
 
 class SampleSetError(ValueError):
@@ -28,10 +29,7 @@ class SampleSetError(ValueError):
 def pack(arrays: Sequence[np.ndarray]) -> bytes:
     if not arrays:
         raise SampleSetError("a sample set needs at least one tensor")
-    n = len(arrays[0])
-    for a in arrays:
-        if len(a) != n:
-            raise SampleSetError("every tensor of a sample set needs the same sample count")
+    _same_counts([(np.dtype(a.dtype), list(a.shape)) for a in arrays])
     header = json.dumps({"tensors": [{"dtype": np.dtype(a.dtype).name, "shape": list(a.shape)}
                                      for a in arrays]}, separators=(",", ":")).encode()
     start = _HEAD.size + len(header)
@@ -48,10 +46,34 @@ def _dtype(name: object) -> np.dtype:
     return dt
 
 
+def _same_counts(layout: Sequence[Tuple[np.dtype, List[int]]]) -> None:
+    """Every tensor holds the same samples along its first axis, or none is used."""
+    if any(not shape for _, shape in layout):
+        raise SampleSetError("every tensor of a sample set needs a sample axis; got shapes %s"
+                             % [shape for _, shape in layout])
+    counts = [shape[0] for _, shape in layout]
+    if len(set(counts)) > 1:
+        raise SampleSetError(
+            "every tensor of a sample set needs the same sample count: %s; give each model "
+            "input one row per sample" % ", ".join(
+                "tensor %d (%s %s) has %d samples" % (i, dt.name, shape, shape[0])
+                for i, (dt, shape) in enumerate(layout)))
+
+
+def _shape(raw: object) -> List[int]:
+    """A shape from the header: a list of at most MAX_DIMS non-negative ints (not floats,
+    not bools: a header that needs rounding is not one pack() wrote)."""
+    if not isinstance(raw, list) or len(raw) > MAX_DIMS or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in raw):
+        raise SampleSetError("tensor shape %.200r is not a list of at most %d non-negative "
+                             "integers" % (raw, MAX_DIMS))
+    return list(raw)
+
+
 def unpack(raw: np.ndarray) -> List[np.ndarray]:
-    """Tensors viewing ``raw`` (a uint8 array, e.g. from np.fromfile): no copy."""
-    buf = raw.tobytes()[:_HEAD.size + MAX_HEADER] if len(raw) < _HEAD.size + MAX_HEADER \
-        else raw[:_HEAD.size + MAX_HEADER].tobytes()
+    """Tensors viewing ``raw`` (a uint8 array, e.g. from np.fromfile): no copy. Sizes are
+    computed in Python integers, so a shape that would overflow ``np.prod`` is named."""
+    buf = raw[:_HEAD.size + MAX_HEADER].tobytes()
     if len(buf) < _HEAD.size:
         raise SampleSetError("sample set is %d bytes: too short" % len(raw))
     magic, hlen = _HEAD.unpack_from(buf, 0)
@@ -59,25 +81,32 @@ def unpack(raw: np.ndarray) -> List[np.ndarray]:
         raise SampleSetError("not an edgeperf sample set (bad magic or header)")
     try:
         tensors = json.loads(buf[_HEAD.size:_HEAD.size + hlen].decode())["tensors"]
-        layout = [(_dtype(t["dtype"]), [int(x) for x in t["shape"]]) for t in tensors]
+        layout = [(_dtype(t["dtype"]), t["shape"]) for t in tensors]
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise SampleSetError("sample set header is not JSON with 'tensors': "
                              "[{dtype, shape}, ...] (%s)" % exc) from None
     if not layout:
         raise SampleSetError("a sample set needs at least one tensor")
+    layout = [(dt, _shape(shape)) for dt, shape in layout]
+    _same_counts(layout)
     off = _HEAD.size + hlen
     off += (-off) % ALIGN
+    sizes = [dt.itemsize * _prod(shape) for dt, shape in layout]
+    if off + sum(sizes) != len(raw):
+        raise SampleSetError(
+            "sample set's header describes %d bytes of tensors (%s) but the file holds %d after "
+            "its header: the shapes do not match the payload; pack it again"
+            % (sum(sizes), ", ".join("%s %s" % (dt.name, shape) for dt, shape in layout),
+               len(raw) - off))
     arrays = []
-    for dt, shape in layout:
-        if not shape or min(shape) < 0:
-            raise SampleSetError("tensor shape %s: needs a sample axis and no negative size"
-                                 % shape)
-        size = dt.itemsize * int(np.prod(shape))
-        if off + size > len(raw):
-            raise SampleSetError("sample set is truncated: tensor %s %s needs %d bytes at %d, "
-                                 "file has %d" % (dt.name, shape, size, off, len(raw)))
+    for (dt, shape), size in zip(layout, sizes):
         arrays.append(raw[off:off + size].view(dt).reshape(shape))
         off += size
-    if off != len(raw):
-        raise SampleSetError("sample set has %d bytes after its tensors" % (len(raw) - off))
     return arrays
+
+
+def _prod(shape: Sequence[int]) -> int:
+    n = 1
+    for x in shape:
+        n *= x
+    return n

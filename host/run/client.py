@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,15 @@ from edgeperf_agent.server import MAX_CHUNK, PROTOCOL, STALE_AFTER_S
 
 EventHandler = Callable[[dict[str, Any], bytes], None]
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+Notice = Callable[[str], None]  # one line of news, without the "edgeperf: " prefix
 CHUNK = 1024 * 1024
+
+
+def _say(notice: Notice | None, text: str) -> None:
+    if notice is not None:
+        notice(text)
+    else:
+        print(f"edgeperf: {text}", file=sys.stderr, flush=True)
 
 
 class AgentClient:
@@ -98,9 +107,15 @@ class AgentClient:
         self.info = info
         return info
 
-    def _push(self, op: str, data: bytes, extra: dict[str, Any],
-              progress: Progress | None) -> tuple[str, int]:
-        """Push by SHA-256, resuming a partial copy; returns (sha, bytes actually sent)."""
+    def _push(self, op: str, data: bytes, extra: dict[str, Any], progress: Progress | None,
+              what: str, notice: Notice | None) -> tuple[str, int]:
+        """Push by SHA-256, resuming a partial copy; returns (sha, bytes actually sent).
+
+        The announcement (sha and size, no chunk) lets the agent refuse a push that does not
+        fit before anything is sent, and re-hash a copy it holds: a corrupt one is removed,
+        and pushed again here with one line saying so. A resumed copy whose end was torn (a
+        board that lost power mid-push) fails to verify and is pushed again from the start.
+        """
         sha = hashlib.sha256(data).hexdigest()
         size = len(data)
         probe, _ = self.request(op, sha256=sha, size=size)
@@ -108,7 +123,25 @@ class AgentClient:
             if progress:
                 progress(size, size)
             return sha, 0
+        if probe.get("corrupt"):
+            got = str(probe["corrupt"].get("sha256", ""))
+            _say(notice, f"{what} (sha256 {sha[:12]}…) in the device's cache was corrupt "
+                         f"(hash {got[:12]}…): removed, pushed again")
         offset = int(probe.get("received", 0)) if probe.get("received", 0) < size else 0
+        try:
+            sent = self._chunks(op, data, sha, offset, extra, progress)
+        except AgentError as exc:
+            if not offset or exc.kind != "StoreError" or "does not verify" not in str(exc):
+                raise
+            _say(notice, f"{what} (sha256 {sha[:12]}…): the device's partial copy did not "
+                         f"verify (a push cut short): pushed again from the start")
+            sent = size - offset + self._chunks(op, data, sha, 0, extra, progress)
+        return sha, sent
+
+    def _chunks(self, op: str, data: bytes, sha: str, offset: int, extra: dict[str, Any],
+                progress: Progress | None) -> int:
+        """Send ``data[offset:]``; returns the bytes sent."""
+        size = len(data)
         sent = 0
         # a slow link (serial) asks for chunks it carries in about a second
         step = min(CHUNK, MAX_CHUNK, getattr(self.link, "preferred_chunk", CHUNK))
@@ -133,15 +166,18 @@ class AgentClient:
                 break
         if not reply.get("present"):
             raise AgentError(f"{op}: the agent did not keep {sha[:12]}", "Push", op)
-        return sha, sent
+        return sent
 
-    def push_model(self, data: bytes, progress: Progress | None = None) -> tuple[str, int]:
-        return self._push("push_model", data, {}, progress)
+    def push_model(self, data: bytes, progress: Progress | None = None, *, name: str = "",
+                   notice: Notice | None = None) -> tuple[str, int]:
+        """``notice`` gets the one line a repaired cache entry is worth (default: stderr)."""
+        return self._push("push_model", data, {}, progress, f"model {name}".strip(), notice)
 
-    def push_samples(self, arrays: list[np.ndarray],
-                     progress: Progress | None = None) -> tuple[str, int]:
+    def push_samples(self, arrays: list[np.ndarray], progress: Progress | None = None, *,
+                     name: str = "", notice: Notice | None = None) -> tuple[str, int]:
         """Push a sample set (one array per model input, samples along axis 0)."""
-        return self._push("push_samples", sampleset.pack(arrays), {}, progress)
+        return self._push("push_samples", sampleset.pack(arrays), {}, progress,
+                          f"sample set {name}".strip(), notice)
 
     def load_model(self, backend: str, **fields: Any) -> dict[str, Any]:
         info, _ = self.request("load_model", backend=backend, timeout=120.0, **fields)

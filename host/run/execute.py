@@ -126,6 +126,8 @@ def _agent_settings(req: TestSettings, eff: TestSettings) -> dict[str, Any]:
 def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Reporter | None,
          s: TestSettings, model: ModelRef, close_after: bool = False) -> RunOutcome:
     say = report or (lambda ev, data: None)
+    # a repaired cache entry's one line: the reporter's news, else stderr
+    notice = (lambda text: say("task", {"message": text})) if report else None
     profile, client = session.profile, session.client
     out = Path(spec.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -156,7 +158,7 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
         if model.backend == "tflite":
             assert model.data is not None
             sha, sent = client.push_model(model.data, lambda d, t: say("push", {
-                "what": "model", "done": d, "total": t}))
+                "what": "model", "done": d, "total": t}), name=model.name, notice=notice)
             rec["transfers"]["model_bytes_sent"] = sent
             opts = {"num_threads": spec.threads} if spec.threads else {}
             opts.update(spec.load_options)
@@ -168,7 +170,7 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
                 arrays = [a[qsl] for a in generate_samples(details["inputs"], n_samples,
                                                            s.qsl_rng_seed)]
             samples_sha, sent = client.push_samples(arrays, lambda d, t: say("push", {
-                "what": "samples", "done": d, "total": t}))
+                "what": "samples", "done": d, "total": t}), notice=notice)
             rec["transfers"]["samples_bytes_sent"] = sent
             rec["samples"].update(sha256=samples_sha, generated=spec.samples is None,
                                   seed=s.qsl_rng_seed)

@@ -1,10 +1,12 @@
 """Zero-install agent on an SSH board: ship the zipapp by hash, check the device, start it.
 
 The host runs only fixed commands on the device: an interpreter probe, a SHA-256 check of a
-freshly uploaded file (the device's own hashlib), ``<sha>.pyz check`` and ``<sha>.pyz serve
---stdio``. The zipapp is copied over SFTP to a temporary name, verified on the device, then
-renamed to ``<cache>/agent/<sha>.pyz``; a file of that name is therefore always the exact
-agent, and a device that has it gets nothing uploaded.
+file (the device's own hashlib; it also fsyncs the file), an fsync of the agent's folder,
+``<sha>.pyz check`` and ``<sha>.pyz serve --stdio``. The zipapp is copied over SFTP to a
+temporary name, verified and fsynced on the device, then renamed to
+``<cache>/agent/<sha>.pyz`` (and the folder fsynced): a board that loses power has the whole
+agent under that name or none. A copy found there is hashed on the device before it is
+trusted (its size proves nothing); a corrupt one is uploaded again, with one line saying so.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import posixpath
 import secrets
 import shlex
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,8 +35,14 @@ if TYPE_CHECKING:
 PROBE = ("import json, os, sys; print(json.dumps({'version': list(sys.version_info[:3]), "
          "'executable': sys.executable, 'home': os.path.expanduser('~'), "
          "'xdg_cache': os.environ.get('XDG_CACHE_HOME', '')}))")
-SHA256_OF = ("import hashlib, sys; f = open(sys.argv[1], 'rb'); "
-             "print(hashlib.sha256(f.read()).hexdigest())")
+# The SHA-256 of a file on the device ("-" when there is none), after an fsync of it: the
+# device's own kernel has the bytes on disk before the file is renamed into place (paramiko
+# has no public fsync, and a server may lack OpenSSH's fsync@openssh.com; this works on all).
+SHA256_OF = ("import hashlib, os, sys\n"
+             "try:\n f = open(sys.argv[1], 'rb')\nexcept IOError:\n print('-')\n"
+             "else:\n h = hashlib.sha256(f.read()).hexdigest(); os.fsync(f.fileno()); print(h)")
+# fsync a folder, so that a rename in it survives a power loss
+SYNC_DIR = "import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.close(fd)"
 DEFAULT_PYTHON = "python3"
 
 
@@ -144,16 +153,32 @@ def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
             sftp.mkdir(cur, 0o700)
 
 
+def _remote_sha(conn: SshConnection, python: str, path: str) -> tuple[str, str]:
+    """(SHA-256 of ``path`` on the device, "-" when it is missing; the error, if any)."""
+    r = conn.run(f"{shell_path(python)} -c {shlex.quote(SHA256_OF)} {shlex.quote(path)}")
+    got = r.stdout.decode("ascii", "replace").strip()
+    return (got, "") if r.exit_code == 0 and got else ("", r.err_text())
+
+
+def _say(report: Any, text: str) -> None:
+    if report:
+        report("task", {"message": text})
+    else:
+        print(f"edgeperf: {text}", file=sys.stderr, flush=True)
+
+
 def _upload(conn: SshConnection, python: str, path: str, data: bytes, sha: str,
             report: Any, board: str) -> int:
-    """Ship the zipapp unless ``path`` holds it; returns the bytes sent."""
+    """Ship the zipapp unless ``path`` holds it (checked by its SHA-256 on the device, not
+    trusted by its size); returns the bytes sent."""
+    have, _ = _remote_sha(conn, python, path)
+    if have == sha:
+        return 0
+    if have and have != "-":
+        _say(report, f"{board}: the agent zipapp {path} (sha256 {sha[:12]}…) on the device was "
+                     f"corrupt (hash {have[:12]}…): uploaded again")
     sftp = conn.sftp()
     try:
-        try:
-            if sftp.stat(path).st_size == len(data):
-                return 0
-        except OSError:
-            pass
         try:
             _makedirs(sftp, posixpath.dirname(path))
         except OSError as exc:
@@ -167,11 +192,10 @@ def _upload(conn: SshConnection, python: str, path: str, data: bytes, sha: str,
 
         try:
             sftp.putfo(io.BytesIO(data), tmp, file_size=len(data), callback=progress)
-            r = conn.run(f"{shell_path(python)} -c {shlex.quote(SHA256_OF)} {shlex.quote(tmp)}")
-            got = r.stdout.decode("ascii", "replace").strip()
-            if r.exit_code != 0 or got != sha:
+            got, err = _remote_sha(conn, python, tmp)  # verified and fsynced on the device
+            if got != sha:
                 raise LinkError(f"{board}: the agent uploaded to the device does not verify "
-                                f"(SHA-256 {got or r.err_text()!r}, expected {sha}); the "
+                                f"(SHA-256 {got or err!r}, expected {sha}); the "
                                 "transfer was corrupted: run again")
             sftp.chmod(tmp, 0o644)
             try:
@@ -188,6 +212,8 @@ def _upload(conn: SshConnection, python: str, path: str, data: bytes, sha: str,
             except OSError:
                 pass
             raise
+        d = posixpath.dirname(path)
+        conn.run(f"{shell_path(python)} -c {shlex.quote(SYNC_DIR)} {shlex.quote(d)}")
         return len(data)
     finally:
         sftp.close()
