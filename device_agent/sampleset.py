@@ -10,6 +10,7 @@ Shared by host (which packs) and agent (which unpacks); it must run on Python 3.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from typing import List, Sequence, Tuple
 
@@ -20,6 +21,14 @@ _HEAD = struct.Struct("<4sI")
 ALIGN = 64
 MAX_HEADER = 1 << 20
 MAX_DIMS = 32  # numpy 1.x's limit
+# a dimension is an int64 (19 digits): a longer integer is not one pack() wrote, and
+# refusing it keeps json.loads linear on 3.9/3.10, whose int() is quadratic in the digits
+MAX_INT_DIGITS = 20
+# numpy refuses an array whose item count (zeros counted as ones) times its item size is
+# over the largest intp (2**31-1 on a 32-bit Raspberry Pi OS), even an empty one; the
+# header is refused before numpy sees it
+MAX_EXTENT = int(np.iinfo(np.intp).max)
+_DTYPE_NAME = re.compile(r"[<>=|]?[A-Za-z][A-Za-z0-9]{0,15}")
 
 
 class SampleSetError(ValueError):
@@ -40,7 +49,14 @@ def pack(arrays: Sequence[np.ndarray]) -> bytes:
 
 
 def _dtype(name: object) -> np.dtype:
-    dt = np.dtype(str(name))
+    # a type name or a short code ("float32", "<f4"), never a string np.dtype would parse
+    # as a structure (",int32", "(2,)i4": some raise SyntaxError)
+    if not isinstance(name, str) or not _DTYPE_NAME.fullmatch(name):
+        raise ValueError("dtype %.60r is not a numeric tensor type" % (name,))
+    try:
+        dt = np.dtype(name)
+    except TypeError as exc:
+        raise ValueError("dtype %r is not a numpy type (%s)" % (name, exc)) from None
     if dt.kind not in "biuf":
         raise ValueError("dtype %s is not a numeric tensor type" % dt.name)
     return dt
@@ -60,14 +76,30 @@ def _same_counts(layout: Sequence[Tuple[np.dtype, List[int]]]) -> None:
                 for i, (dt, shape) in enumerate(layout)))
 
 
-def _shape(raw: object) -> List[int]:
+def _shape(raw: object, itemsize: int) -> List[int]:
     """A shape from the header: a list of at most MAX_DIMS non-negative ints (not floats,
     not bools: a header that needs rounding is not one pack() wrote)."""
     if not isinstance(raw, list) or len(raw) > MAX_DIMS or not all(
             isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in raw):
         raise SampleSetError("tensor shape %.200r is not a list of at most %d non-negative "
                              "integers" % (raw, MAX_DIMS))
+    extent = itemsize
+    for x in raw:
+        extent *= max(x, 1)
+    if extent > MAX_EXTENT:
+        raise SampleSetError("tensor shape %.200r is over numpy's largest array" % (raw,))
     return list(raw)
+
+
+def _parse_int(text: str) -> int:
+    if len(text) - text.startswith("-") > MAX_INT_DIGITS:
+        raise ValueError("an integer of %d digits; the limit is %d"
+                         % (len(text) - text.startswith("-"), MAX_INT_DIGITS))
+    return int(text)
+
+
+def _parse_constant(name: str) -> object:
+    raise ValueError("%s is not plain JSON" % name)
 
 
 def unpack(raw: np.ndarray) -> List[np.ndarray]:
@@ -80,14 +112,15 @@ def unpack(raw: np.ndarray) -> List[np.ndarray]:
     if magic != MAGIC or hlen > MAX_HEADER:
         raise SampleSetError("not an edgeperf sample set (bad magic or header)")
     try:
-        tensors = json.loads(buf[_HEAD.size:_HEAD.size + hlen].decode())["tensors"]
+        tensors = json.loads(buf[_HEAD.size:_HEAD.size + hlen].decode(), parse_int=_parse_int,
+                             parse_constant=_parse_constant)["tensors"]
         layout = [(_dtype(t["dtype"]), t["shape"]) for t in tensors]
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise SampleSetError("sample set header is not JSON with 'tensors': "
                              "[{dtype, shape}, ...] (%s)" % exc) from None
     if not layout:
         raise SampleSetError("a sample set needs at least one tensor")
-    layout = [(dt, _shape(shape)) for dt, shape in layout]
+    layout = [(dt, _shape(shape, dt.itemsize)) for dt, shape in layout]
     _same_counts(layout)
     off = _HEAD.size + hlen
     off += (-off) % ALIGN
