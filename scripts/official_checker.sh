@@ -18,6 +18,11 @@ git_dir=$(bash "$here/scripts/mlcommons_tools.sh")
 "$py" -c "import yaml" 2>/dev/null || "$py" -m pip install --quiet PyYAML >&2
 commit=$(bash "$here/scripts/mlcommons_tools.sh" --commit)
 export_dir=${EXPORT_DIR:-${TMPDIR:-/tmp}/edgeperf-official-checker/$commit}
+mkdir -p "$(dirname "$export_dir")"
+# checkers started together (the tests start seven) export once: the others wait here, and
+# none replaces the directory another one is running from
+exec 9>"$export_dir.lock"
+flock 9
 if [ ! -f "$export_dir/tools/submission/submission_checker/main.py" ]; then
     tmp="$export_dir.tmp.$$"
     mkdir -p "$tmp"
@@ -27,9 +32,10 @@ if [ ! -f "$export_dir/tools/submission/submission_checker/main.py" ]; then
         mkdir -p "$tmp/$(dirname "$f")"
         git -C "$git_dir" show "$commit:$f" > "$tmp/$f" 2>/dev/null || rm -f "$tmp/$f"
     done
-    mkdir -p "$(dirname "$export_dir")"
     rm -rf "$export_dir" && mv "$tmp" "$export_dir"
 fi
+flock -u 9
+exec 9>&-
 cd "$export_dir"
 PYTHONPATH="$export_dir/tools/submission" exec "$py" -m submission_checker.main \
     --input "$tree" --version v6.1 --csv "$export_dir/summary.$$.csv" "$@"
