@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import tempfile
@@ -87,10 +88,10 @@ def energy_run(interval_ms, queries, out):
             "valid": p["valid"]}
 
 
-def sampler_effect(out, queries, interval_ms, root):
+def sampler_effect(out, queries, interval_ms):
     s = dataclasses.replace(preset("smoke", "SingleStream"), min_query_count=queries,
                             max_query_count=queries, min_duration_ms=0, warmup_queries=10)
-    meter = f"sysfs:ina219?root={root}&interval_ms={interval_ms}" if interval_ms else None
+    meter = f"sysfs:ina219?interval_ms={interval_ms}" if interval_ms else None
     o = execute(RunSpec(model="synthetic:busy:100", settings=s, board=LOCAL, out_dir=out,
                         meter=meter))
     with np.load(out / "querylog.npz") as z:
@@ -142,9 +143,10 @@ def main() -> None:
         print(energy_run(interval, queries, tmp / f"e{interval}"))
     print("## The device sampler's effect on SingleStream latencies (synthetic:busy:100)")
     from test_power_sysfs import fake_sysfs
-    root = fake_sysfs(tmp / "sys")
+    # the local board's agent inherits this environment: its sysfs root, as a device's
+    os.environ["EDGEPERF_SYSFS_ROOT"] = str(fake_sysfs(tmp / "sys"))
     for iv in (None, 100, 10):
-        print(sampler_effect(tmp / f"s{iv}", 5000 if q else 30000, iv, root))
+        print(sampler_effect(tmp / f"s{iv}", 5000 if q else 30000, iv))
     print("## LPM01A emulator on a pty: timing bound and error of a 30 mW step")
     for freq, fmt in (("1k", "ascii_dec"), ("10k", "bin_hexa")):
         print(lpm(freq, fmt, 1.0))

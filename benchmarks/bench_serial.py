@@ -6,6 +6,8 @@ own process, with the agent zipapp serving the device side and SerialLink on the
 * QueryLog bytes per query of a 10,000-query SingleStream null run (goal: <= 3);
 * a 1,000,000-query SingleStream null run in summary mode: bytes and line time of its
   results, against what the full compact log would cost;
+* the same run with ``--querylog`` left to the device (auto): what it chose, the line
+  queue's peak and the agent's memory;
 * ClockSync over the line at 115200 and 921600 baud: the stated bound, the true error (the
   agent and the host read the same CLOCK_MONOTONIC, so the true offset is 0), the shortest
   round trip and the wire time subtracted from it (goal at 115200: bound <= 2 ms).
@@ -139,6 +141,38 @@ def summary_run(n: int, baud: int = 115200) -> dict:
             "full_log_line_seconds_estimate": full / rate}
 
 
+def _status_kib(pid: int, key: str) -> int:
+    for ln in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if ln.startswith(key + ":"):
+            return int(ln.split()[1])
+    return 0
+
+
+def auto_run(n: int, baud: int = 115200) -> dict:
+    """An n-query null run with ``--querylog`` left to the device (auto): what it chose,
+    the most the line's queue held, and the agent's memory for the run."""
+    with tempfile.TemporaryDirectory() as cache:
+        line = Line(baud, cache)
+        try:
+            c = line.client
+            c.load_model("synthetic", kind="null")
+            pid = line.agent.pid
+            rss0 = _status_kib(pid, "VmRSS")
+            t0 = time.monotonic()
+            reply = c.run(null_settings(n), samples=None, sample_count=256, on_event=None,
+                          idle_timeout=600)
+            took = time.monotonic() - t0
+            hwm = _status_kib(pid, "VmHWM")
+        finally:
+            line.close()
+    mode, queue = reply["querylog_mode"], reply["line_queue"]
+    return {"queries": n, "baud": baud, "used": mode["used"], "head_rows": mode["head_rows"],
+            "reason": mode["reason"], "queue_peak_bytes": queue["peak_bytes"],
+            "queue_bound_bytes": queue["bound_bytes"], "declined": queue["declined_offers"],
+            "agent_rss_kib_before": rss0, "agent_hwm_kib": hwm, "total_seconds": took,
+            "run_seconds": (reply["end_ns"] - reply["start_ns"]) / 1e9}
+
+
 def clocksync(baud: int, syncs: int = 5) -> dict:
     """``syncs`` ClockSync bursts (32 exchanges, 8 kept) over one session at ``baud``."""
     with tempfile.TemporaryDirectory() as cache:
@@ -162,11 +196,18 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="100,000 queries, not 1,000,000")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--only-auto", action="store_true",
+                    help="only the 1,000,000-query run with --querylog auto")
     args = ap.parse_args()
+    if args.only_auto:
+        a = auto_run(100_000 if args.quick else 1_000_000)
+        print(json.dumps(a, indent=1) if args.json else _auto_row(a))
+        return 0
     res = {"push": [push_efficiency(115200, 64 * 1024), push_efficiency(921600, 64 * 1024),
                     push_efficiency(921600, 512 * 1024)],
            "querylog": querylog_bytes(10_000),
            "summary": summary_run(100_000 if args.quick else 1_000_000),
+           "auto": auto_run(100_000 if args.quick else 1_000_000),
            "clocksync": [clocksync(115200), clocksync(921600)]}
     if args.json:
         print(json.dumps(res, indent=1))
@@ -186,6 +227,7 @@ def main() -> int:
           f"{s['line_bytes'] / 1024:.1f} KiB = {s['line_seconds']:.1f} s of line time "
           f"(run {s['run_seconds']:.1f} s, total {s['total_seconds']:.1f} s); the full compact "
           f"log would take ~{s['full_log_line_seconds_estimate']:.0f} s | not minutes |")
+    print(_auto_row(res["auto"]))
     for c in res["clocksync"]:
         print(f"| ClockSync at {c['baud']} baud ({c['syncs']} syncs of 32 exchanges) | bound "
               f"{c['bound_median_ms']:.2f} ms median, {c['bound_max_ms']:.2f} ms max; true "
@@ -193,6 +235,16 @@ def main() -> int:
               f"{c['wire_ms']:.1f} ms of it wire time | "
               f"{'<= 2 ms' if c['baud'] == 115200 else '-'} |")
     return 0
+
+
+def _auto_row(a: dict) -> str:
+    return (f"| {a['queries']:,}-query run, --querylog auto (the default), {a['baud']} baud | "
+            f"{a['used']} chosen, head {a['head_rows'] or 0:,} rows; line queue peak "
+            f"{a['queue_peak_bytes'] / 1024:.1f} KiB (bound {a['queue_bound_bytes'] // 1024} KiB "
+            f"+ one stretch), {a['declined']} offers declined; agent RSS "
+            f"{a['agent_rss_kib_before'] / 1024:.1f} MiB before, peak "
+            f"{a['agent_hwm_kib'] / 1024:.1f} MiB; run {a['run_seconds']:.1f} s, total "
+            f"{a['total_seconds']:.1f} s | queue bounded |")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""``python -m edgeperf_agent serve --stdio | --serial DEV``: the agent's command line.
+"""``python -m edgeperf_agent serve --stdio | --serial DEV [--key-file PATH]``: the agent's
+command line.
 
 ``check`` prints what the device has as JSON and needs nothing beyond the standard library
 (it runs before numpy is known to be there); ``serve`` needs numpy.
@@ -7,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -26,6 +28,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     sv.add_argument("--stopbits", type=int, default=1, choices=(1, 2), help="serial")
     sv.add_argument("--flow-control", default="none", choices=("none", "rtscts", "xonxoff"),
                     help="serial: flow control")
+    sv.add_argument("--key-file", metavar="PATH",
+                    help="serial: answer only a host that proves it holds this key (32 bytes, "
+                         "hex; 'edgeperf serial-key new PATH' on the host writes one; mode 0600)"
+                         " (default: $EDGEPERF_AGENT_KEY_FILE; none: the port is open)")
     sv.add_argument("--cache-dir", help="where pushed models and sample sets are kept (default: "
                                         "$EDGEPERF_AGENT_CACHE or ~/.cache/edgeperf-agent)")
     sub.add_parser("version", help="print the agent version")
@@ -42,11 +48,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     if args.stdio == bool(args.serial):
         ap.error("choose one transport: --stdio or --serial DEV")
+    if args.stdio and args.key_file:
+        ap.error("--key-file applies to --serial: over SSH, SSH itself authenticates the host")
     try:
         if args.serial:
+            from . import auth
             from .serial_serve import serve_serial
+
+            key_file = args.key_file or os.environ.get(auth.KEY_ENV)
+            try:
+                key = auth.load_key(key_file) if key_file else None
+            except auth.KeyFileError as exc:
+                print("edgeperf-agent: cannot serve on %s: %s" % (args.serial, exc),
+                      file=sys.stderr)
+                return 1
             return serve_serial(args.serial, args.baud, args.cache_dir, args.parity,
-                                args.stopbits, args.flow_control)
+                                args.stopbits, args.flow_control, key)
         from .server import serve_stdio
         return serve_stdio(args.cache_dir)
     except KeyboardInterrupt:

@@ -7,7 +7,8 @@ data (models, sample sets, settings), never code. Each operation takes the reque
 Operations: hello, push_model, load_model, push_samples, run, run_official (the official
 LoadGen driving the backend: loadgen_official.py), results, logged_outputs (the outputs a
 TEST01 run logged), summary_bytes (a long summary-mode run's latencies, paged), infer, telemetry,
-clock, governor (action get | set | restore; set needs root), sensors, sample_power, bye.
+clock, governor (action get | set | restore; set needs write access to scaling_governor: tuning.py),
+sensors, sample_power (both read the sysfs root the device is configured with), bye.
 ``shutdown`` restores the governors the agent changed; the serving loops call it however
 the link ends.
 """
@@ -22,9 +23,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import __version__, infer, loadgen_official, power, qlcodec, sampleset, telemetry, wire
+from . import (__version__, infer, loadgen_official, logsend, power, qlcodec, sampleset, telemetry,
+               wire)
 from .backends import Backend, available_runtimes, make_backend
-from .dispatch import AgentError, Call, Op, Reply, Sink, dispatch, no_events
+from .dispatch import AgentError, Call, Op, Reply, Sink, Waiter, dispatch, no_events
+from .logsend import LogSender, latency_summary
 from .querylog import QueryLog
 from .scenarios import RunSettings, ScenarioRunner
 from .store import CacheCorrupt, Store, default_cache_dir
@@ -32,6 +35,9 @@ from .tuning import Governors
 
 PROTOCOL = 1
 MAX_CHUNK = 4 * 1024 * 1024
+# entries of a logged_outputs page: a sequence id (int64: 19 digits) and a position (10
+# digits), each with its comma, in a header under wire.MAX_HEADER with room for the rest
+LOGGED_PER_PAGE = (wire.MAX_HEADER - 4096) // 32
 MAX_RESULT_ROWS = 1 << 20  # 20+ MiB a reply at most
 
 
@@ -56,6 +62,8 @@ class Agent:
         }
         self.governors = Governors()
         self.closing = False
+        self.line_rate: Optional[float] = None  # bytes/s of a paced line (serial_serve.py)
+        self.line_stats: Optional[Callable[[], Dict[str, int]]] = None  # its queue's figures
 
     # ------------------------------------------------------------------ operations
     def hello(self, call: Call) -> Reply:
@@ -71,7 +79,7 @@ class Agent:
                       "monotonic": info.monotonic},
             "cache_dir": self.store.root, "pid": os.getpid(),
             "querylog_encodings": ["raw"] + list(qlcodec.ENCODINGS),
-            "querylog_modes": ["full", "summary"],
+            "querylog_modes": list(logsend.MODES),
             "loadgen_official": loadgen_official.available(),
         }, b""
 
@@ -181,9 +189,11 @@ class Agent:
         n_samples = self._bind_samples(req, 1024)
         invoke = self.backend.invoker()
         gather = self.backend.gather_invoker() if req.get("batched", True) else None
-        emit, summary = self._run_emitter(call)
-        runner = ScenarioRunner(settings, invoke, n_samples, emit, gather, self.backend.batch,
-                                backend=self.backend)
+        runner: Optional[ScenarioRunner] = None
+        sender = LogSender(call, self.line_rate,
+                           lambda: runner.log.start_ns if runner is not None else 0)
+        runner = ScenarioRunner(settings, invoke, n_samples, sender, gather, self.backend.batch,
+                                backend=self.backend, wait_line=call.wait_room)
         self.log = self.logged = None
         affinity = self._set_affinity(req.get("cpu_affinity"))
         before = telemetry.snapshot()
@@ -202,8 +212,11 @@ class Agent:
                 "probability": runner.accuracy_log_probability}
         packed = b""
         self.summary_packed = b""
-        if summary:
-            lat, packed = self._latency_summary(log)
+        extra["querylog_mode"] = sender.mode()
+        if self.line_stats is not None:
+            extra["line_queue"] = self.line_stats()
+        if sender.summary:
+            lat, packed = latency_summary(log)
             extra.update(lat)  # beside the logged outputs' record, never over it
             limit = int(req.get("max_reply_bytes") or MAX_CHUNK)
             if len(packed) > limit:  # a long run's latencies: the host pages them in
@@ -245,41 +258,6 @@ class Agent:
                 os.sched_setaffinity(0, affinity)
         reply.update(telemetry_before=before, telemetry_after=telemetry.snapshot())
         return reply, b""
-
-    @staticmethod
-    def _run_emitter(call: Call) -> Tuple[Callable, bool]:
-        """The run's event sender: QueryLog stretches raw or compact (querylog_encoding),
-        all of them or, in summary mode, only the first ``head_rows`` (for the trace)."""
-        req = call.header
-        enc = req.get("querylog_encoding") or "raw"
-        if enc != "raw" and enc not in qlcodec.ENCODINGS:
-            raise AgentError("querylog_encoding %r: this agent knows raw, %s"
-                             % (enc, ", ".join(qlcodec.ENCODINGS)))
-        mode = req.get("querylog") or "full"
-        if mode not in ("full", "summary"):
-            raise AgentError("querylog %r: choose full or summary" % mode)
-        head = int(req.get("head_rows", 10000)) if mode == "summary" else None
-
-        def emit(event: str, header: Dict[str, Any], body: bytes) -> None:
-            if event == "querylog":
-                if head is not None:
-                    if header["first"] >= head:
-                        return  # summary mode: the rest stays on the device
-                    header, body = qlcodec.head_of(header, body, head - header["first"])
-                if enc != "raw":
-                    header, body = qlcodec.encode_stretch(header, body)
-            call.emit(event, header, body)
-        return emit, mode == "summary"
-
-    @staticmethod
-    def _latency_summary(log: QueryLog) -> Tuple[Dict[str, Any], bytes]:
-        """What LoadGen's scoring reads, exactly: every latency (sorted, packed) and the
-        last issue and completion times; the per-query log stays here for ``results``."""
-        issue, done, _ = log.slice(0, log.rows)
-        h, packed = qlcodec.encode_sorted_latencies(done - issue)
-        return {"latency_summary": dict(
-            h, final_issue_ns=int(issue[-1] - log.start_ns) if log.rows else 0,
-            final_done_ns=int(done.max() - log.start_ns) if log.rows else 0)}, packed
 
     def infer(self, call: Call) -> Reply:
         """Accuracy mode: each requested sample once, raw outputs streamed back as events."""
@@ -339,7 +317,9 @@ class Agent:
         seq, pos, data = self.logged
         first = min(max(0, int(call.header.get("first", 0))), len(seq))
         per = max(1, data.shape[1]) if data.ndim == 2 else 1
-        last = min(len(seq), first + max(1, MAX_CHUNK // per))
+        # a page's ids travel in its JSON header: at most LOGGED_PER_PAGE fit under the
+        # wire's header limit, however small each output is
+        last = min(len(seq), first + max(1, min(MAX_CHUNK // per, LOGGED_PER_PAGE)))
         return {"first": first, "count": last - first, "total": len(seq),
                 "sample_bytes": int(data.shape[1]), "seq_ids": seq[first:last].tolist(),
                 "positions": pos[first:last].tolist()}, data[first:last].tobytes()
@@ -368,22 +348,32 @@ class Agent:
         """The link is ending: leave the device as it was found."""
         self.governors.restore()
 
+    @staticmethod
+    def _sysfs_root(req: Dict[str, Any]) -> str:
+        """The device's sysfs root: /sys or $EDGEPERF_SYSFS_ROOT, never the host's choice (a
+        host naming the tree the agent reads could point it anywhere)."""
+        if req.get("root") is not None:
+            raise AgentError("%s refuses a sysfs root from the host: the sysfs root is device "
+                             "configuration, set as EDGEPERF_SYSFS_ROOT in the agent's "
+                             "environment on the device (default /sys); drop root from the "
+                             "request (meter URL sysfs, without ?root=)" % req.get("op"))
+        return power.sysfs_root()
+
     def sensors(self, call: Call) -> Reply:
-        req = call.header
-        root = power.sysfs_root(req.get("root"))
+        root = self._sysfs_root(call.header)
         return {"root": root, "sensors": power.list_sensors(root)}, b""
 
     def sample_power(self, call: Call) -> Reply:
-        """``action`` start (sensor, interval_ms, capacity, root) or stop (returns the rows:
+        """``action`` start (sensor, interval_ms, capacity) or stop (returns the rows:
         int64 perf_counter_ns and float64 watts, volts, amps, little-endian)."""
         req = call.header
         action = req.get("action")
         if action == "start":
             if self.sampler is not None:
                 raise AgentError("the power sampler is already running; stop it first")
+            root = self._sysfs_root(req)
             try:
-                sensor = power.pick_sensor(power.list_sensors(power.sysfs_root(req.get("root"))),
-                                           req.get("sensor"))
+                sensor = power.pick_sensor(power.list_sensors(root), req.get("sensor"))
             except power.SensorError as exc:
                 raise AgentError(str(exc)) from None
             interval = int(req.get("interval_ms") or power.DEFAULT_INTERVAL_MS) * 1_000_000
@@ -407,8 +397,9 @@ class Agent:
         return {"bye": True}, b""
 
     # ------------------------------------------------------------------ dispatch
-    def handle(self, frame: wire.Frame,
-               sink: Sink = no_events) -> Tuple[int, Dict[str, Any], bytes]:
+    def handle(self, frame: wire.Frame, sink: Sink = no_events,
+               waiter: Optional[Waiter] = None) -> Tuple[int, Dict[str, Any], bytes]:
         """One request frame in, one reply (type, header, body) out; the request's events go
-        to ``sink`` stamped with its seq. Never raises."""
-        return dispatch(self.ops, frame, sink)
+        to ``sink`` stamped with its seq (``waiter``: a line that may decline offers serves
+        itself until it has room). Never raises."""
+        return dispatch(self.ops, frame, sink, waiter)

@@ -10,7 +10,7 @@ refuse with become ERROR frames naming their kind, anything else an ``Internal``
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable, Dict, Mapping, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from . import wire
 from .backends import BackendError
@@ -19,7 +19,10 @@ from .store import StoreError
 from .tuning import TuningError
 
 Reply = Tuple[Dict[str, Any], bytes]
-Sink = Callable[[int, str, Dict[str, Any], bytes], None]  # (seq, event, header, body)
+# (seq, event, header, body) -> False when the line declined an offer (a QueryLog stretch or
+# a progress event, see serial_serve.py), else anything
+Sink = Callable[[int, str, Dict[str, Any], bytes], Optional[bool]]
+Waiter = Callable[[], None]  # serves the line until it has room again
 
 
 class AgentError(Exception):
@@ -36,22 +39,25 @@ def no_events(seq: int, event: str, header: Dict[str, Any], body: bytes) -> None
 class Call:
     """One request and the way back for its events."""
 
-    __slots__ = ("seq", "op", "header", "body", "_sink")
+    __slots__ = ("seq", "op", "header", "body", "_sink", "wait_room")
 
     def __init__(self, seq: int, op: str, header: Dict[str, Any], body: bytes = b"",
-                 sink: Sink = no_events) -> None:
+                 sink: Sink = no_events, waiter: Optional[Waiter] = None) -> None:
         self.seq, self.op, self.header, self.body, self._sink = seq, op, header, body, sink
+        # None: the line never declines (a pipe: its writes wait, as they always have)
+        self.wait_room = waiter
 
-    def emit(self, event: str, header: Dict[str, Any], body: bytes) -> None:
-        """An event of this request (QueryLog stretches, progress, outputs)."""
-        self._sink(self.seq, event, header, body)
+    def emit(self, event: str, header: Dict[str, Any], body: bytes) -> bool:
+        """An event of this request (QueryLog stretches, progress, outputs). False: the line
+        is behind and declined this offer; offer it again later (see serial_serve.py)."""
+        return self._sink(self.seq, event, header, body) is not False
 
 
 Op = Callable[[Call], Reply]
 
 
-def dispatch(ops: Mapping[str, Op], frame: wire.Frame,
-             sink: Sink = no_events) -> Tuple[int, Dict[str, Any], bytes]:
+def dispatch(ops: Mapping[str, Op], frame: wire.Frame, sink: Sink = no_events,
+             waiter: Optional[Waiter] = None) -> Tuple[int, Dict[str, Any], bytes]:
     """(type, header, body) of the reply to ``frame``. Never raises."""
     if frame.version != wire.WIRE_VERSION:
         return wire.ERROR, {"error": "wire version %d is not spoken here; this agent speaks "
@@ -68,7 +74,7 @@ def dispatch(ops: Mapping[str, Op], frame: wire.Frame,
                                      % (op, ", ".join(sorted(ops))),
                             "kind": "UnknownOp"}, b""
     try:
-        header, body = fn(Call(frame.seq, op, frame.header, frame.body, sink))
+        header, body = fn(Call(frame.seq, op, frame.header, frame.body, sink, waiter))
         header.setdefault("op", op)
         return wire.RESPONSE, header, body
     except REFUSALS as exc:

@@ -6,8 +6,8 @@
   discharge differs between drivers, so its magnitude is used), ``voltage_now`` (uV),
   ``power_now`` (uW) where the driver has it.
 
-The sysfs root is ``/sys`` unless the request names another or ``EDGEPERF_SYSFS_ROOT`` is set
-(tests point it at a fake tree).
+The sysfs root is ``/sys`` unless ``EDGEPERF_SYSFS_ROOT`` is set in the agent's environment
+(tests point it at a fake tree): device configuration, never taken from a request.
 
 A sampler thread reads the chosen sensor every ``interval_ms`` into a bounded ring buffer,
 stamped with ``time.perf_counter_ns`` (the QueryLog's clock) at the middle of each read;
@@ -37,8 +37,8 @@ class SensorError(Exception):
     pass
 
 
-def sysfs_root(root: Optional[str] = None) -> str:
-    return root or os.environ.get(ROOT_ENV) or "/sys"
+def sysfs_root() -> str:
+    return os.environ.get(ROOT_ENV) or "/sys"
 
 
 def _read_int(path: str) -> Optional[int]:
@@ -59,7 +59,7 @@ def _read_text(path: str) -> str:
 
 def list_sensors(root: Optional[str] = None) -> List[Dict[str, Any]]:
     """Sensors that can give watts (directly, or as volts x amps)."""
-    base = sysfs_root(root)
+    base = root or sysfs_root()
     found = []
     for d in sorted(glob.glob(os.path.join(base, "class", "hwmon", "hwmon*"))):
         have = [f for f in ("power1_input", "curr1_input", "in1_input")

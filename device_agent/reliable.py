@@ -58,12 +58,20 @@ DEFAULT_SEGMENT = 2048  # payload bytes of a DATA frame: 0.18 s at 115200 baud
 MIN_SEGMENT = 128
 FRAME_SLACK = 256  # header and framing room above the payload in a line frame
 DEFAULT_RCV_BUFFER = 1 << 20
+# Stream bytes a sender may hold queued or in flight: a reply of the largest chunk and its
+# header fit, a run's QueryLog does not (it waits in the run's own log for room, see
+# serial_serve.py). ``send`` past it raises Backlog rather than grow without limit.
+DEFAULT_MAX_OUTBOX = 8 << 20
 MAX_SACK_RANGES = 16
 # Out-of-order pieces the receiver keeps, per segment of its window. A sender keeps fewer
 # than 8 segments in flight per segment of its window (cut retransmissions add a few);
 # without a count limit, one-byte pieces would fill the byte limit with 32,768 entries.
 OOO_PER_WINDOW = 16
 _MOD = 1 << 32
+
+
+class Backlog(Exception):
+    """``send`` would queue more than the endpoint's ``max_outbox`` bytes."""
 
 
 def _unwrap(seq32: int, ref: int) -> int:
@@ -117,7 +125,7 @@ class Endpoint:
                  segment: int = DEFAULT_SEGMENT, rto: float = 0.25, max_rto: float = 4.0,
                  syn_interval: float = 0.5, keepalive: float = 0.0, stale: float = 0.5,
                  rcv_buffer: int = DEFAULT_RCV_BUFFER, sid: Optional[int] = None,
-                 ack_delay: float = 0.0) -> None:
+                 ack_delay: float = 0.0, max_outbox: int = DEFAULT_MAX_OUTBOX) -> None:
         if segment < MIN_SEGMENT or window < 1:
             raise ValueError("segment must be >= %d bytes and window >= 1" % MIN_SEGMENT)
         self.initiator = initiator
@@ -134,6 +142,7 @@ class Endpoint:
         self.ack_delay = ack_delay
         self._ack_due_at = 0.0
         self.rcv_buffer = rcv_buffer
+        self.max_outbox = max_outbox
         self.sid = sid or new_session_id()
         self.peer = 0
         self.established = False
@@ -155,8 +164,19 @@ class Endpoint:
 
     # ------------------------------------------------------------------ the caller's side
     def send(self, data: bytes) -> None:
-        """Queue stream bytes; they go out as the window allows, once a session is up."""
+        """Queue stream bytes; they go out as the window allows, once a session is up.
+        Raises Backlog, queueing nothing, when they would take the bytes queued or in
+        flight past ``max_outbox``: a caller with more to say checks ``room`` first."""
+        if len(data) > self.room:
+            raise Backlog("%d bytes would take the link's queue past its %d-byte limit "
+                          "(%d queued or in flight)" % (len(data), self.max_outbox,
+                                                        self.pending))
         self._outbox += data
+
+    @property
+    def room(self) -> int:
+        """Stream bytes ``send`` takes now."""
+        return max(0, self.max_outbox - self.pending)
 
     @property
     def pending(self) -> int:

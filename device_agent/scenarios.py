@@ -98,6 +98,9 @@ class RunSettings:
 
 Emit = Callable[[str, Dict[str, Any], bytes], None]
 FORCE_FLUSH_NS = 10_000_000_000  # a Server run with no idle gap this long flushes anyway
+# rows of a QueryLog stretch at most: what a line queues beyond its bound is one stretch
+# (8192 rows: 160 KiB raw, ~25-40 KiB compact), however far a flush has to catch up
+STRETCH_ROWS = 8192
 BIG = 1 << 62
 
 
@@ -111,8 +114,12 @@ class ScenarioRunner:
     def __init__(self, settings: RunSettings, invoke: Callable[[int], Any],
                  n_samples: int, emit: Emit,
                  gather: Optional[Callable[[Any, int, int], Any]] = None,
-                 batch: int = 1, backend: Any = None) -> None:
+                 batch: int = 1, backend: Any = None,
+                 wait_line: Optional[Callable[[], None]] = None) -> None:
         self.s = settings
+        # a line that declines stretches while it is behind (emit returns False): the
+        # run's end waits on it for room (after the timed loop) until every row has gone
+        self.wait_line = wait_line
         self.backend = backend  # for a run that logs outputs: its invokers' output buffers
         self.invoke = invoke
         self.gather = gather if batch > 1 else None
@@ -212,18 +219,26 @@ class ScenarioRunner:
         else:
             out.put(self._bufs[0])
 
-    def _flush(self, upto: int) -> None:
-        if upto <= self.sent:
-            return
+    def _flush(self, upto: int, final: bool = False) -> None:
+        """Offer the rows [sent, upto) in stretches of at most STRETCH_ROWS, until the
+        line declines one (the rest stay in the log for the next flush); ``final`` (after
+        the timed loop): wait for the line until all have gone."""
         log = self.log
         # Offline: one query, so every row shares its issue time
         issue = log.start_ns if self.s.scenario == "Offline" else None
-        for c, off, n in log._pieces(self.sent, upto):  # one stretch per storage chunk
-            first = c * ql.CHUNK + off
-            self.emit("querylog", {"first": first, "rows": n,
-                                   "samples_per_row": log.samples_per_row},
-                      b"".join(log.views(first, first + n, issue)))
-        self.sent = upto
+        while self.sent < upto:
+            first = self.sent
+            n = min(upto - first, STRETCH_ROWS, ql.CHUNK - first % ql.CHUNK)
+            if self.emit("querylog", {"first": first, "rows": n,
+                                      "samples_per_row": log.samples_per_row},
+                         b"".join(log.views(first, first + n, issue))) is False:
+                if not final:
+                    return
+                if self.wait_line is None:
+                    raise RunError("the link declined the QueryLog and cannot wait for room")
+                self.wait_line()
+                continue
+            self.sent = first + n
 
     def _send(self, upto: int, now: int) -> None:
         """A flush and a progress event; what they took sizes the idle gap Server waits
@@ -368,7 +383,7 @@ class ScenarioRunner:
                 self._send(j, now)
                 next_flush = clock() + s.flush_interval_ns
         log.end_ns = clock()
-        self._flush(log.rows)
+        self._flush(log.rows, final=True)
         return log
 
     def _run_server(self) -> QueryLog:
@@ -436,7 +451,7 @@ class ScenarioRunner:
                     force = next_flush + FORCE_FLUSH_NS
         self.stop_reason = reason
         log.end_ns = clock()
-        self._flush(log.rows)
+        self._flush(log.rows, final=True)
         return log
 
     def _run_offline(self) -> QueryLog:
@@ -480,7 +495,7 @@ class ScenarioRunner:
             self.stop_reason = "max duration reached after %d of %d samples" % (rows, n)
         else:
             self.stop_reason = "all %d samples answered" % n
-        self._flush(rows)
+        self._flush(rows, final=True)
         self._progress(rows, log.end_ns)
         return log
 

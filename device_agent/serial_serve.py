@@ -7,10 +7,20 @@ it, and the same Agent as on stdio serves the requests it delivers.
 One thread does everything, so nothing competes with the scenario loop for the interpreter:
 while a run goes on, the line is served each time the loop hands over a stretch of its
 QueryLog (between stretches, never inside a timed region). Bytes the kernel cannot take yet
-wait in ``out`` and go at the next stretch. A new session from the host (a host that came
-back) ends the run it interrupts; ``bye`` ends a session, not the service, which keeps
-serving the next host. The agent exits when the port itself goes away (a USB cable pulled
-out of a gadget port), so a supervisor (systemd, Restart=always) starts it again.
+wait in ``out`` and go at the next stretch.
+
+Every queue is bounded. ``out`` takes a new poll of the reliable layer only once the kernel
+has taken the last one (retransmissions of a line that is not being read do not pile up),
+and a run's QueryLog stretches and progress events are offers the line declines while more
+than QUEUE_BOUND bytes wait for it: declined rows stay in the run's log, which holds them
+anyway, and go when there is room (after the timed loop, at the line's pace). Nothing that
+waits for the line ever waits inside the timed loop: only replies and events that must go
+(an Offline query's announcement, accuracy outputs) wait for room, outside it.
+
+A new session from the host (a host that came back) ends the run it interrupts; ``bye``
+ends a session, not the service, which keeps serving the next host. The agent exits when
+the port itself goes away (a USB cable pulled out of a gadget port), so a supervisor
+(systemd, Restart=always) starts it again.
 """
 
 from __future__ import annotations
@@ -22,10 +32,15 @@ import sys
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from . import reliable, wire
+from . import auth, reliable, wire
 from .agent import MAX_CHUNK, Agent
 
 PARITIES = {"N": 0, "E": 1, "O": 1}
+# line bytes queued, in flight or waiting for the kernel at which a run's QueryLog stretches
+# and progress events are declined (the most queued is this plus one stretch, see
+# scenarios.STRETCH_ROWS): 5.7 s of a 115200-baud line
+QUEUE_BOUND = 64 * 1024
+OFFERS = frozenset(("querylog", "progress"))
 FLOW_CONTROLS = ("none", "rtscts", "xonxoff")
 
 
@@ -114,15 +129,23 @@ def _open_termios(path: str, baud: int, parity: str, stopbits: int, flow: str) -
 class SerialServer:
     """The agent's loop over one serial port."""
 
-    def __init__(self, fd: int, rate: float, agent: Agent, log=None) -> None:
+    def __init__(self, fd: int, rate: float, agent: Agent, log=None,
+                 key: Optional[bytes] = None) -> None:
         self.fd = fd
         self.agent = agent
         self.log = log or (lambda msg: print("edgeperf-agent: " + msg, file=sys.stderr,
                                              flush=True))
+        self.gate = auth.Gate(key, self.log)  # with a key, only hello and auth until proved
+        self.log("access: " + self.gate.describe())
         self.ep = reliable.Endpoint(initiator=False, rate=rate)
         self.out = bytearray()
         self.app = wire.FrameDecoder(max_frame=MAX_CHUNK + wire.MAX_HEADER)
         self.session = 0
+        self.peak_queued = 0  # the most bytes that waited for the line (the memory bound)
+        self.declined = 0  # offers declined because the line was behind
+        agent.line_rate = rate  # the agent sizes its QueryLog choice by the line
+        agent.line_stats = lambda: {"peak_bytes": self.peak_queued, "bound_bytes": QUEUE_BOUND,
+                                    "declined_offers": self.declined}
 
     # ------------------------------------------------------------------ line I/O
     def _write(self) -> None:
@@ -135,9 +158,30 @@ class SerialServer:
                 raise LineGone("writing: %s" % exc) from None
             del self.out[:n]
 
+    @property
+    def queued(self) -> int:
+        """Bytes waiting for the line: the reliable layer's and the kernel's backlog."""
+        return self.ep.pending + len(self.out)
+
+    def _poll(self) -> None:
+        # the reliable layer times its segments from when it hands them over: only what
+        # the kernel took is on its way, so nothing new is polled while ``out`` still holds
+        # bytes (a port nobody reads would otherwise collect a window per retransmission)
+        if not self.out:
+            self.out += self.ep.poll(time.monotonic())
+        self.peak_queued = max(self.peak_queued, self.queued)
+
+    def _idle(self, cap: float) -> float:
+        """How long a loop that has nothing else to do may wait in pump: until the port
+        takes what waits for it (select wakes on that), else until the line is due."""
+        if self.out:
+            return cap
+        now = time.monotonic()
+        return min(cap, max(0.0, self.ep.next_deadline(now) - now))
+
     def pump(self, wait: float) -> None:
         """One round: write what is due, wait up to ``wait`` s for input, take it in."""
-        self.out += self.ep.poll(time.monotonic())
+        self._poll()
         self._write()
         try:
             ready, _, _ = select.select([self.fd], [self.fd] if self.out else [], [],
@@ -158,7 +202,7 @@ class SerialServer:
         if not self.ep.readable:
             # ACK at once; but when a message waits for the agent, the ACK waits for the
             # agent: it rides on a quick reply, or goes out before a slow operation begins
-            self.out += self.ep.poll(time.monotonic())
+            self._poll()
             self._write()
         for ev in self.ep.take_events():
             if ev == "established":
@@ -168,48 +212,85 @@ class SerialServer:
             else:
                 self.log("session ended: " + ev[len("reset: "):])
 
-    def _emit(self, seq: int, event: str, header: Dict[str, Any], body: bytes) -> None:
-        """An event of a running request: queue it, serve the line without blocking."""
+    def _emit(self, seq: int, event: str, header: Dict[str, Any], body: bytes) -> bool:
+        """An event of a running request. A QueryLog stretch or a progress event is an
+        offer: declined (False) while the line is QUEUE_BOUND behind, without waiting. Any
+        other event waits for room. Serves the line without blocking either way."""
         session = self.session
-        self.ep.send(wire.encode(wire.EVENT, seq, dict(header, event=event), body))
-        self.pump(0.0)
+        if event in OFFERS and self.queued >= QUEUE_BOUND:
+            self.declined += 1
+            self.pump(0.0)
+            accepted = False
+        else:
+            self._send(wire.encode(wire.EVENT, seq, dict(header, event=event), body))
+            self.pump(0.0)
+            accepted = True
         if self.session != session:
             raise SessionLost("a new host session began; this run is abandoned")
+        return accepted
+
+    def wait_room(self) -> None:
+        """Serve the line until it is under QUEUE_BOUND (outside any timed region)."""
+        session = self.session
+        while self.queued >= QUEUE_BOUND:
+            self.pump(self._idle(0.05))
+            if self.session != session:
+                raise SessionLost("a new host session began; this run is abandoned")
+
+    def _send(self, frame: bytes) -> None:
+        """Queue ``frame`` for the line, first serving it until the reliable layer takes it;
+        dropped when a new host session begins meanwhile (its host is gone)."""
+        session = self.session
+        while len(frame) > self.ep.room:
+            self.pump(self._idle(0.05))
+            if self.session != session:
+                return
+        self.ep.send(frame)
 
     # ------------------------------------------------------------------ the loop
     def serve(self) -> int:
         while True:
-            now = time.monotonic()
-            self.pump(min(1.0, self.ep.next_deadline(now) - now))
+            self.pump(self._idle(1.0))
             data = self.ep.read()
             if not data:
                 continue
             for frame in self.app.feed(data):
                 session = self.session
-                if frame.header.get("op") not in QUICK_OPS:
+                wait = self.gate.hold(frame)  # an auth soon after a failed one waits
+                while wait > 0 and self.session == session:
+                    self.pump(wait)
+                    wait = self.gate.hold(frame)
+                if self.session != session:
+                    break  # its host is gone
+                self.gate.enter(session, self.ep.sid ^ self.ep.peer)
+                answer = self.gate.screen(frame)  # auth, or a refusal until authenticated
+                if answer is None and frame.header.get("op") not in QUICK_OPS:
                     self.pump(0.0)  # the ACK goes now: this one may take a while
-                type_, header, body = self.agent.handle(frame, self._emit)  # never raises
+                type_, header, body = answer or self.agent.handle(
+                    frame, self._emit, self.wait_room)  # never raises
                 if self.session != session:
                     break  # the reply belongs to a host that is gone
+                header = self.gate.annotate(frame, type_, header)
                 try:
                     reply = wire.encode(type_, frame.seq, header, body)
                 except wire.WireError as exc:
                     reply = wire.encode(wire.ERROR, frame.seq,
                                         {"error": str(exc), "kind": "WireError"})
-                self.ep.send(reply)
+                self._send(reply)
                 self.pump(0.0)
                 if self.agent.closing:  # bye: the session ends, the service goes on
                     self.agent.closing = False
 
 
 def serve_serial(path: str, baud: int, cache_dir: Optional[str] = None, parity: str = "N",
-                 stopbits: int = 1, flow: str = "none") -> int:
+                 stopbits: int = 1, flow: str = "none", key: Optional[bytes] = None) -> int:
     try:
         fd, keep = open_tty(path, baud, parity, stopbits, flow)
     except (OSError, ValueError) as exc:
         print("edgeperf-agent: cannot serve on %s: %s" % (path, exc), file=sys.stderr)
         return 1
-    server = SerialServer(fd, baud / bits_per_char(parity, stopbits), Agent(cache_dir))
+    server = SerialServer(fd, baud / bits_per_char(parity, stopbits), Agent(cache_dir),
+                          key=key)
     server.log("serving on %s at %d baud (%s), pid %d, link session %08x"
                % (path, baud, "pyserial" if keep is not None else "termios", os.getpid(),
                   server.ep.sid))

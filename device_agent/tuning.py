@@ -1,6 +1,10 @@
 """Device state the agent may change for a run, and always puts back: the CPU governor.
 
-Setting a governor needs root. The previous governors are kept from the first change on, so
+Setting a governor needs write access to cpufreq's scaling_governor files: an agent running
+as root has it; the unprivileged serial service (user edgeperf) gets it from one rule,
+boards/edgeperf-governor.tmpfiles.conf, which lets group edgeperf write those files and
+nothing else. The agent tries the write rather than guessing from its uid, and a refusal
+names that rule. The previous governors are kept from the first change on, so
 ``restore`` returns the device to what it was before edgeperf touched it, however many sets
 came between. The agent calls ``restore`` itself when its link ends (bye, end of input, a
 signal), so a dropped connection never leaves a device tuned.
@@ -8,10 +12,21 @@ signal), so a dropped connection never leaves a device tuned.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Dict, Iterable, List, Optional
 
 from .telemetry import _read, sysfs
+
+
+TMPFILES_RULE = "edgeperf-governor.tmpfiles.conf"
+NO_PERMISSION = (
+    "the agent (uid %d) may not change the CPU governor: install the rule that lets group "
+    "edgeperf write the scaling_governor files (and nothing else) and apply it: 'install -m 644 "
+    "boards/" + TMPFILES_RULE + " /etc/tmpfiles.d/edgeperf-governor.conf && systemd-tmpfiles "
+    "--create /etc/tmpfiles.d/edgeperf-governor.conf' (it is applied again at every boot), "
+    "with the agent in group edgeperf (the serial unit's user is); an SSH board may log in as "
+    "root instead (link.user = \"root\"); or remove device.governor from the board profile")
 
 
 class TuningError(Exception):
@@ -49,10 +64,6 @@ class Governors:
             raise TuningError("this device exposes no cpufreq governor (no %s): remove "
                               "device.governor from the board profile"
                               % _gov_path(0))
-        if hasattr(os, "geteuid") and os.geteuid() != 0:
-            raise TuningError("setting the CPU governor needs root on the device (the agent runs "
-                              "as uid %d): log in as root (link.user = \"root\") or remove "
-                              "device.governor from the board profile" % os.geteuid())
         targets = sorted(int(c) for c in cpus) if cpus else present
         for c in targets:
             if c not in present:
@@ -62,11 +73,26 @@ class Governors:
             if allowed and governor not in allowed:
                 raise TuningError("cpu%d cannot use governor %r; it offers: %s"
                                   % (c, governor, ", ".join(allowed)))
-        for c in targets:
-            current = _read(_gov_path(c))
-            if c not in self.saved and current is not None:
-                self.saved[c] = current
-            self._write(c, governor)
+        before: Dict[int, str] = {}  # what this call changed, to undo if a later CPU refuses
+        first: List[int] = []  # CPUs this call saved first
+        try:
+            for c in targets:
+                current = _read(_gov_path(c))
+                self._write(c, governor)
+                if current is not None:
+                    before[c] = current
+                    if c not in self.saved:
+                        self.saved[c] = current
+                        first.append(c)
+        except TuningError:
+            for c, gov in before.items():
+                try:
+                    self._write(c, gov)
+                except TuningError:
+                    continue  # still saved: restore tries again
+                if c in first:
+                    del self.saved[c]
+            raise
         return self.get()
 
     def restore(self) -> Dict[str, object]:
@@ -83,8 +109,13 @@ class Governors:
 
     @staticmethod
     def _write(cpu: int, governor: str) -> None:
+        path = _gov_path(cpu)
         try:
-            with open(_gov_path(cpu), "w") as f:
+            with open(path, "w") as f:
                 f.write(governor)
         except OSError as exc:
-            raise TuningError("cannot write %s: %s" % (_gov_path(cpu), exc)) from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                uid = os.geteuid() if hasattr(os, "geteuid") else -1
+                raise TuningError("cannot write %s (%s): %s"
+                                  % (path, exc.strerror, NO_PERMISSION % uid)) from None
+            raise TuningError("cannot write %s: %s" % (path, exc)) from None

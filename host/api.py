@@ -146,7 +146,7 @@ class Device:
             user_conf: Sequence[str | Path] = (), conf_model: str = "*",
             seed: int | None = None, out_dir: str | Path | None = None,
             threads: int | None = None, sample_count: int = DEFAULT_SAMPLE_COUNT,
-            meter: str | None = None, idle_baseline_s: float = 0.0, querylog: str = "full",
+            meter: str | None = None, idle_baseline_s: float = 0.0, querylog: str = "auto",
             input_shapes: dict[str, list[int]] | None = None,
             load_options: dict[str, Any] | None = None, trace_all: bool = False,
             audit_outputs: int = 0, audit_against: str | Path | None = None,
@@ -167,8 +167,10 @@ class Device:
         ``min_duration_ms=``...) and ``seed`` (all three RNG seeds). ``out_dir``: default
         results/<timestamp>-<model>/<scenario>, as the command line. ``meter``: a power meter
         URL (default: the board's [meter]). ``querylog="summary"``: the device keeps the
-        per-query log (long runs on slow links). ``audit_outputs=N``: check N queried samples'
-        outputs against an accuracy run (``audit_against``, or submission mode's own).
+        per-query log (long runs on slow links); "auto" (the default) chooses summary when
+        a serial line would not carry the full log while the run lasts; "full" forces it.
+        ``audit_outputs=N``: check N queried samples' outputs against an accuracy run
+        (``audit_against``, or submission mode's own).
         ``progress(event, data)`` hears pushes, progress and the end of each run.
         ``loadgen="official"``: MLCommons LoadGen (``pip install mlcommons-loadgen`` on the
         device) drives the model instead of edgeperf's loops and writes the logs itself;
@@ -230,7 +232,7 @@ class Device:
 # Device.run's options that only an agent run takes, with their defaults
 _AGENT_ONLY = {"scenario": None, "preset": "quick", "settings": None, "user_conf": (),
                "conf_model": "*", "seed": None, "threads": None,
-               "sample_count": DEFAULT_SAMPLE_COUNT, "idle_baseline_s": 0.0, "querylog": "full",
+               "sample_count": DEFAULT_SAMPLE_COUNT, "idle_baseline_s": 0.0, "querylog": "auto",
                "input_shapes": None, "load_options": None, "trace_all": False,
                "audit_outputs": 0, "audit_against": None, "loadgen": "edgeperf",
                "compliance": True}

@@ -5,14 +5,16 @@
 # and iproute2 (the network namespace the test device lives in); gcc-arm-none-eabi,
 # libnewlib-arm-none-eabi and qemu-system-arm (the reference firmware, built and run on
 # qemu's mps2-an385), postgresql (the results store's server) and chromium (the HTML report
-# rendered headless), ser2net (the labgrid tests' exporter serves a pty with it).
+# rendered headless), ser2net (the labgrid tests' exporter serves a pty with it), systemd
+# (systemd-analyze, systemd-sysusers and systemd-tmpfiles check the serial agent's unit, its
+# user and its governor rule on a fake root; nothing is started).
 # mlcommons/inference's tools/submission and compliance/, and mlcommons/tiny's
 # tools/submission, at pinned commits (from local mirrors, else fetched once into .cache/:
 # scripts/mlcommons_tools.sh, scripts/tiny_tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
-ensure_host openssh-server iproute2 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm postgresql chromium ser2net
+ensure_host openssh-server iproute2 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm postgresql chromium ser2net systemd
 make_venv .venv -e '.[litert,dev,tasks,store-pg,labgrid]'
 # real face-detection .tflite files for the tests; the package requires TensorFlow, which
 # nothing here needs (only its model files are read), so it goes in without dependencies

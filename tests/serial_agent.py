@@ -15,19 +15,26 @@ from edgeperf.testing.line_sim import LineSim
 
 
 class Agent:
-    """``serve --serial`` on the simulator's device end; started at once."""
+    """``serve --serial`` on the simulator's device end; started at once. ``key_file``:
+    served with ``--key-file``; ``args`` and ``env`` go to the agent's command line and
+    environment."""
 
-    def __init__(self, sim: LineSim, cache: Path, python: str = sys.executable) -> None:
+    def __init__(self, sim: LineSim, cache: Path, python: str = sys.executable,
+                 key_file: Path | None = None, args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
         self.sim, self.cache, self.python = sim, cache, python
+        self.args = (*(("--key-file", str(key_file)) if key_file else ()), *args)
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.start()
 
     def start(self) -> None:
-        env = dict(os.environ, EDGEPERF_AGENT_CACHE=str(self.cache))
+        env = dict(os.environ, EDGEPERF_AGENT_CACHE=str(self.cache), **self.env)
         env.pop("PYTHONPATH", None)
         self.proc = subprocess.Popen(
             [self.python, str(local_agent_path()), "serve", "--serial", self.sim.device_path,
-             "--baud", str(self.sim.baud)], env=env, stderr=subprocess.PIPE, text=True)
+             "--baud", str(self.sim.baud), *self.args], env=env, stderr=subprocess.PIPE,
+            text=True)
 
     def kill(self) -> None:
         assert self.proc is not None

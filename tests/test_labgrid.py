@@ -78,7 +78,7 @@ def test_run_through_the_ssh_place(lab, tmp_path, capsys):
     res = json.loads((out / "result.json").read_text())
     assert res["board"]["name"] == board
     assert res["board"]["labgrid"] == {"place": lab.place("ssh"), "coordinator": lab.address,
-                                       "via": None}
+                                       "via": None, "key_file": None}
     assert res["deploy"]["cache_dir"]  # reached over SSH: the agent was deployed
     assert lab.holder(lab.place("ssh")) is None  # released
     # the NetworkService's password is neither used nor shown, anywhere

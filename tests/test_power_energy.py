@@ -174,6 +174,6 @@ def test_meter_urls():
     assert parse_meter_url("lpm01a:///dev/ttyACM0").target == "/dev/ttyACM0"
     assert parse_meter_url("csv:logs/p.csv").target == "logs/p.csv"
     assert (parse_meter_url("sysfs").scheme, parse_meter_url("sysfs").target) == ("sysfs", "")
-    assert parse_meter_url("sysfs:ina219?root=/tmp/x").params == {"root": "/tmp/x"}
+    assert parse_meter_url("sysfs:ina219?capacity=500").params == {"capacity": "500"}
     assert parse_meter_url("joulescope").scheme == "joulescope"
     assert math.isclose(energy.mean_power(_interval_trace([1.0, 3.0])), 2.0)

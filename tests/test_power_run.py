@@ -152,9 +152,11 @@ def test_unreachable_meter_fails_before_the_run(tmp_path):
         run(tmp_path, "ptd://127.0.0.1:1")
 
 
-def test_device_sensors_in_an_offline_run_with_idle_baseline(tmp_path):
-    root = fake_sysfs(tmp_path / "sys")
-    o = run(tmp_path / "out", f"sysfs:ina219?root={root}&interval_ms=10", scenario="Offline",
+def test_device_sensors_in_an_offline_run_with_idle_baseline(tmp_path, monkeypatch):
+    # the local board's agent inherits this process's environment: its sysfs root, as a
+    # device is configured with it
+    monkeypatch.setenv("EDGEPERF_SYSFS_ROOT", str(fake_sysfs(tmp_path / "sys")))
+    o = run(tmp_path / "out", "sysfs:ina219?interval_ms=10", scenario="Offline",
             model="synthetic:busy:500", queries=3000, idle=0.2)  # a 1.5 s window
     p = o.result["power"]
     assert o.exit_code == EXIT_VALID, (o.invalid_reasons, p["invalid_reasons"])

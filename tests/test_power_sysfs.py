@@ -1,4 +1,6 @@
-"""The device's own sensors: the agent's sensors/sample_power operations on a fake sysfs tree."""
+"""The device's own sensors: the agent's sensors/sample_power operations on a fake sysfs tree,
+which the agent is given the way a device is configured ($EDGEPERF_SYSFS_ROOT in its
+environment), never by the host."""
 
 from __future__ import annotations
 
@@ -41,9 +43,25 @@ def fake_sysfs(root: Path) -> Path:
     return root
 
 
+def local_agent(root: Path):
+    """The local board's agent reading ``root`` as its sysfs tree, said hello to."""
+    link = LocalLink(env={"EDGEPERF_SYSFS_ROOT": str(root)})
+    client = AgentClient(link)
+    client.hello()
+    return link, client
+
+
 @pytest.fixture
-def agent(local_client):
-    return local_client
+def root(tmp_path) -> Path:
+    return fake_sysfs(tmp_path / "sys")
+
+
+@pytest.fixture
+def agent(root):
+    link, client = local_agent(root)
+    yield client
+    client.bye()
+    link.close()
 
 
 ROW_DTYPE = [("t", "<i8"), ("w", "<f8"), ("v", "<f8"), ("a", "<f8")]
@@ -92,13 +110,13 @@ def stop_sampler(agent) -> tuple[dict, np.ndarray, int]:
     return hdr, rows, h1
 
 
-def test_sensors_found_and_sampled(agent, tmp_path):
-    root = fake_sysfs(tmp_path / "sys")
-    info, _ = agent.request("sensors", root=str(root))
+def test_sensors_found_and_sampled(agent, root):
+    info, _ = agent.request("sensors")
+    assert info["root"] == str(root)
     assert [(s["id"], s["name"]) for s in info["sensors"]] == [
         ("hwmon:hwmon1", "ina219"), ("hwmon:hwmon2", "ina226"),
         ("power_supply:BAT0", "Battery")]
-    start, h0 = start_sampler(agent, sensor="BAT0", interval_ms=10, root=str(root))
+    start, h0 = start_sampler(agent, sensor="BAT0", interval_ms=10)
     assert start["sensor"]["id"] == "power_supply:BAT0" and start["interval_ns"] == 10_000_000
     time.sleep(0.15)
     new = root / "class/power_supply/BAT0/voltage_now.new"
@@ -108,7 +126,7 @@ def test_sensors_found_and_sampled(agent, tmp_path):
     c1 = time.perf_counter_ns()
     time.sleep(0.15)
     with pytest.raises(AgentError, match="already running"):
-        agent.request("sample_power", action="start", root=str(root))
+        agent.request("sample_power", action="start")
     hdr, rows, h1 = stop_sampler(agent)
     check_sampling(rows["t"], 10_000_000, h0, h1)
     assert set(rows["a"]) == {0.5}  # |current_now|
@@ -122,10 +140,9 @@ def test_sensors_found_and_sampled(agent, tmp_path):
         agent.request("sample_power", action="stop")
 
 
-def test_hwmon_watts_and_volts_times_amps(agent, tmp_path):
-    root = fake_sysfs(tmp_path / "sys")
+def test_hwmon_watts_and_volts_times_amps(agent):
     for sensor, watts in (("ina219", 3.25), ("hwmon2", 3.0)):
-        _, h0 = start_sampler(agent, sensor=sensor, interval_ms=20, root=str(root))
+        _, h0 = start_sampler(agent, sensor=sensor, interval_ms=20)
         time.sleep(0.1)
         _, rows, h1 = stop_sampler(agent)
         check_sampling(rows["t"], 20_000_000, h0, h1)
@@ -133,33 +150,43 @@ def test_hwmon_watts_and_volts_times_amps(agent, tmp_path):
 
 
 def test_sensor_errors_name_what_there_is(agent, tmp_path):
-    root = fake_sysfs(tmp_path / "sys")
     with pytest.raises(AgentError, match=r"no sensor 'ina3221'; the device has: hwmon:hwmon1 "
                                          r"\(ina219\), hwmon:hwmon2 \(ina226\), "
                                          r"power_supply:BAT0 \(Battery\)"):
-        agent.request("sample_power", action="start", sensor="ina3221", root=str(root))
-    with pytest.raises(AgentError, match="no power sensor on this device"):
-        agent.request("sample_power", action="start", root=str(tmp_path / "empty"))
+        agent.request("sample_power", action="start", sensor="ina3221")
     with pytest.raises(AgentError, match="needs action 'start' or 'stop'"):
         agent.request("sample_power", action="pause")
-
-
-def test_root_from_the_environment(tmp_path):
-    root = fake_sysfs(tmp_path / "sys")
-    link = LocalLink(env={"EDGEPERF_SYSFS_ROOT": str(root)})
-    client = AgentClient(link)
+    link, bare = local_agent(tmp_path / "empty")
     try:
-        client.hello()
-        info, _ = client.request("sensors")
-        assert info["root"] == str(root) and len(info["sensors"]) == 3
+        with pytest.raises(AgentError, match="no power sensor on this device"):
+            bare.request("sample_power", action="start")
     finally:
-        client.bye()
+        bare.bye()
         link.close()
 
 
-def test_meter_maps_device_samples_to_the_host_clock(agent, tmp_path):
-    root = fake_sysfs(tmp_path / "sys")
-    m = open_meter(f"sysfs:ina219?root={root}&interval_ms=10")
+def test_the_sysfs_root_is_device_configuration_never_the_hosts(agent, root, tmp_path):
+    """The tree the agent reads is the device's: a request naming one is refused (a host
+    could otherwise point the agent at any directory), and so is a meter URL with root=."""
+    other = fake_sysfs(tmp_path / "other")
+    for op, fields in (("sensors", {}), ("sample_power", {"action": "start"})):
+        with pytest.raises(AgentError) as ei:
+            agent.request(op, root=str(other), **fields)
+        assert str(ei.value) == (
+            f"{op} refuses a sysfs root from the host: the sysfs root is device "
+            "configuration, set as EDGEPERF_SYSFS_ROOT in the agent's environment on the "
+            "device (default /sys); drop root from the request (meter URL sysfs, without "
+            "?root=)")
+    info, _ = agent.request("sensors")  # the device's own tree, as configured
+    assert info["root"] == str(root) and len(info["sensors"]) == 3
+    with pytest.raises(MeterError, match=r"meter sysfs:ina219\?root=/x: the sysfs root is "
+                                         r"device configuration, not a meter option: set "
+                                         r"EDGEPERF_SYSFS_ROOT in the agent's environment"):
+        open_meter("sysfs:ina219?root=/x")
+
+
+def test_meter_maps_device_samples_to_the_host_clock(agent):
+    m = open_meter("sysfs:ina219?interval_ms=10")
     assert isinstance(m, SysfsMeter)
     with pytest.raises(MeterError, match="works only inside a run"):
         m.start("x")

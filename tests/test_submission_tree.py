@@ -43,6 +43,14 @@ def _run(out: Path, scenario: str, *extra: str) -> Path:
     return out
 
 
+def _with_sysfs(root: Path, fn, *args):
+    """``fn(*args)`` with the local board's agent reading ``root`` as its sysfs tree (it
+    inherits this process's environment, as a device is configured with it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEPERF_SYSFS_ROOT", str(root))
+        return fn(*args)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
@@ -54,8 +62,8 @@ def runs(tmp_path_factory):
     (base / "system.toml").write_text(SYSTEM_TOML)
     return {"ss": _run(base / "ss", "SingleStream"),
             "off": _run(base / "off", "Offline", "--target-qps", "2000"),
-            "pw": _run(base / "pw", "SingleStream", "--meter",
-                       f"sysfs:ina219?root={base / 'sysfs'}&interval_ms=10"),
+            "pw": _with_sysfs(base / "sysfs", _run, base / "pw", "SingleStream", "--meter",
+                              "sysfs:ina219?interval_ms=10"),
             "toml": base / "system.toml"}
 
 

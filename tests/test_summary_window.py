@@ -35,15 +35,16 @@ def test_power_begin_to_end_spans_the_whole_run(tmp_path, querylog) -> None:
     assert _window_ms(out) >= 500  # the last query was issued at or after 0.5 s
 
 
-def test_a_meter_in_summary_mode_measures_the_whole_run(tmp_path) -> None:
+def test_a_meter_in_summary_mode_measures_the_whole_run(tmp_path, monkeypatch) -> None:
     hw = tmp_path / "sysfs" / "class" / "hwmon" / "hwmon1"
     hw.mkdir(parents=True)
     for name, text in (("name", "ina219"), ("power1_input", "3250000"),
                        ("curr1_input", "650"), ("in1_input", "5000")):
         (hw / name).write_text(text + "\n")
     out = tmp_path / "run"
+    monkeypatch.setenv("EDGEPERF_SYSFS_ROOT", str(tmp_path / "sysfs"))  # the local agent's
     code = main([*RUN, "--querylog", "summary", "--out", str(out), "--meter",
-                 f"sysfs:ina219?root={tmp_path / 'sysfs'}&interval_ms=10"])
+                 "sysfs:ina219?interval_ms=10"])
     power = json.loads((out / "result.json").read_text())["power"]
     # a loaded machine may delay the sampler past its interval: the power result is then
     # INVALID, naming the gap (a real gap), and the window still spans the run

@@ -28,7 +28,7 @@ LINK_TYPES = ("local", "ssh", "serial", "tiny",  # tiny: an MCU board (MLPerf Ti
               "labgrid")  # a labgrid place: its SSH or serial resource (links/labgrid.py)
 _SSH_KEYS = {"host", "port", "user", "identity", "known_hosts", "proxy_jump",
              "connect_timeout", "command_timeout", "keepalive"}
-SERIAL_KEYS = {"port", "baud", "parity", "stopbits", "flow_control"}
+SERIAL_KEYS = {"port", "baud", "parity", "stopbits", "flow_control", "key_file"}
 _SECTIONS = {"board": {"name", "description"},
              "link": {"type", "python", "cache_dir"} | _SSH_KEYS | SERIAL_KEYS | TINY_KEYS,
              "interface": INTERFACE_KEYS,  # tiny boards: the interface board of energy runs
@@ -97,6 +97,7 @@ class SerialParams:
     parity: str = "N"  # N, E, O
     stopbits: int = 1
     flow_control: str = "none"  # none, rtscts, xonxoff
+    key_file: str | None = None  # the agent's shared key (edgeperf serial-key), if it has one
 
 
 def _serial_params(link: dict[str, Any], source: str, where: str = "link.") -> SerialParams:
@@ -124,11 +125,16 @@ def _serial_params(link: dict[str, Any], source: str, where: str = "link.") -> S
     if flow not in ("none", "rtscts", "xonxoff"):
         raise BoardError(f"{source}: {where}flow_control is {flow!r}; allowed: none, rtscts, "
                          "xonxoff")
-    return SerialParams(port, baud, parity, stopbits, flow)
+    key_file = link.get("key_file")
+    if key_file is not None and not (isinstance(key_file, str) and key_file):
+        raise BoardError(f"{source}: {where}key_file must be the path of a key file "
+                         f"('edgeperf serial-key new PATH' writes one), got {key_file!r}")
+    return SerialParams(port, baud, parity, stopbits, flow,
+                        os.path.expanduser(key_file) if key_file else None)
 
 
 def parse_board_url(url: str) -> BoardProfile:
-    """``serial:///dev/ttyUSB0?baud=921600&parity=N&stopbits=1&flow_control=none``."""
+    """``serial:///dev/ttyUSB0?baud=921600&parity=N&stopbits=1&flow_control=none&key_file=P``."""
     parts = urlsplit(url)
     if parts.scheme != "serial" or parts.netloc or not parts.path:
         raise BoardError(f"board URL {url!r}: write serial:///dev/ttyUSB0?baud=115200 "

@@ -6,6 +6,7 @@ import argparse
 import json
 
 import edgeperf
+from edgeperf.links.serial_key import access
 from edgeperf.cli.common import (
     EXIT_VALID,
     add_board_arg,
@@ -54,6 +55,8 @@ def print_info(name: str, link_type: str, info: dict, link: str) -> None:
           f"resolution {clk['resolution_ns']} ns")
     print(f"agent      {info['agent_version']} (protocol {info['protocol']}), "
           f"cache {info['cache_dir']}")
+    if "auth" in info:  # a serial agent: who may drive it
+        print(f"access     {access(info['auth'])}")
     deploy = info.get("deploy")
     if deploy is not None:
         how = f"uploaded {deploy['uploaded_bytes']} bytes" if deploy["uploaded_bytes"] else \

@@ -18,6 +18,7 @@ from edgeperf.cli import (
     results,
     run,
     score,
+    serial_key,
     submission,
     trust,
 )
@@ -41,6 +42,7 @@ def make_parser() -> argparse.ArgumentParser:
     emulate.add_parser(sub)
     listings.add_parsers(sub)
     line_sim.add_parser(sub)
+    serial_key.add_parser(sub)
     submission.add_parser(sub)
     results.add_parsers(sub)
     campaign.add_parser(sub)

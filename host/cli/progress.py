@@ -254,6 +254,9 @@ class ProgressPrinter:
         self.note(f"  window {data['index']}/{data['total']}: {data['n']} inferences in "
                   f"{data['seconds']:.3f} s, {figure}")
 
+    def _on_querylog(self, data: dict[str, Any]) -> None:
+        self.note(f"QueryLog: {data['used']}, chosen by the device ({data['reason']})")
+
     def _on_done(self, data: dict[str, Any]) -> None:
         """The bars stay on the terminal as they ended; the run's at its end."""
         if self._progress is not None and "run" in self._bars:

@@ -118,10 +118,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--idle-baseline", type=non_negative, default=0.0, metavar="S",
                    help="with --meter: measure the idle device for S seconds first, for net "
                         "figures")
-    p.add_argument("--querylog", choices=("full", "summary"), default="full",
+    p.add_argument("--querylog", choices=("auto", "full", "summary"), default="auto",
                    help="summary: the device keeps the per-query log and sends its sorted "
-                        "latencies (exact scoring; for long runs over a serial line) "
-                        "(default: full)")
+                        "latencies (exact scoring; for long runs over a serial line); full: "
+                        "every query's row; auto (default): full, unless a serial line would "
+                        "not carry it while the run lasts (the run says which it chose)")
     add_tiny_args(r)
     r.set_defaults(fn=cmd_run)
 

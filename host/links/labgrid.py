@@ -9,7 +9,8 @@ it holds and opens one of them:
   at the port's speed.
 
 ``?via=ssh|serial`` chooses when the place has both (default: SSH); ``?coordinator=HOST:PORT``
-names the coordinator (default ``$LG_COORDINATOR``, then labgrid's 127.0.0.1:20408).
+names the coordinator (default ``$LG_COORDINATOR``, then labgrid's 127.0.0.1:20408);
+``?key_file=PATH`` is the serial agent's shared key, when it runs with one.
 
 labgrid is spoken to through ``labgrid-client``, the commands a person types (acquire, env,
 power, release-from), run by this Python: it keeps labgrid's gRPC and asyncio out of this
@@ -246,6 +247,10 @@ def inner_profile(profile: BoardProfile, place: Place, via: str | None) -> Board
                            f"{place.classes()}); add one to its exporter's config and a match "
                            f"('labgrid-client -p {place.name} add-match EXPORTER/GROUP/CLASS')")
     if via == "ssh":
+        if profile.labgrid is not None and profile.labgrid.key_file:
+            raise LabgridError(f"labgrid place {place.name}: key_file is a serial agent's key, "
+                               "but the board is reached over SSH: add ?via=serial, or drop "
+                               "key_file (SSH authenticates with its own keys)")
         host, user, port = ssh.get("address"), ssh.get("username"), int(ssh.get("port") or 22)
         if not host:
             raise LabgridError(f"labgrid place {place.name}: its NetworkService has no address")
@@ -259,8 +264,9 @@ def inner_profile(profile: BoardProfile, place: Place, via: str | None) -> Board
     # wait for it, as labgrid's own SerialDriver does not
     url = (f"rfc2217://{host}:{port}?ign_set_control"
            if ser.get("protocol", "rfc2217") == "rfc2217" else f"socket://{host}:{port}")
+    key_file = profile.labgrid.key_file if profile.labgrid is not None else None
     return dataclasses.replace(profile, name=url, link_type="serial", labgrid=None,
-                               serial=SerialParams(url, speed))
+                               serial=SerialParams(url, speed, key_file=key_file))
 
 
 # ---------------------------------------------------------------- the Link

@@ -5,6 +5,10 @@ A Link like any other (send, recv, close): underneath, the reliable layer
 AgentClient runs over it unchanged. A thread owns the port: it writes what the reliable
 layer has for the line, reads what arrives and feeds it in, and keeps the session alive.
 
+An agent started with a key file (``--key-file``) answers only a host that holds the same
+key: the link loads the host's copy (``key_file``) and AgentClient's hello does the
+handshake (links/serial_key.py), again in each new session.
+
 What a serial line adds to a Link's errors:
 * the port goes away (a USB adapter unplugged, the pty closed): recv and send raise
   LinkClosed naming the port, after everything that arrived before has been read;
@@ -24,6 +28,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from edgeperf.links.base import Link, LinkClosed, LinkError
+from edgeperf.links.serial_key import load_host_key
 from edgeperf_agent import reliable, wire
 from edgeperf_agent.serial_serve import FLOW_CONTROLS, PARITIES, bits_per_char
 
@@ -55,13 +60,16 @@ class SerialLink(Link):
     def __init__(self, port: str, baud: int = 115200, parity: str = "N", stopbits: int = 1,
                  flow_control: str = "none", connect_timeout: float = 10.0,
                  segment: int = reliable.DEFAULT_SEGMENT,
-                 window: int = reliable.DEFAULT_WINDOW) -> None:
+                 window: int = reliable.DEFAULT_WINDOW, key_file: str | None = None) -> None:
         import serial  # pyserial
 
         if parity not in PARITIES or stopbits not in (1, 2) or flow_control not in FLOW_CONTROLS:
             raise LinkError(f"serial {port}: parity must be N, E or O, stopbits 1 or 2, "
                             f"flow_control one of {', '.join(FLOW_CONTROLS)}")
         self.port, self.baud = port, baud
+        # the agent's shared key, when it has one: AgentClient.hello does the handshake
+        self.key_file = key_file
+        self.auth_key = load_host_key(key_file, f"serial {port}") if key_file else None
         # a URL (rfc2217:// from a labgrid place): pyserial's handler, which has no fd to
         # select on, so the port's thread polls it (_pump); exclusive and write_timeout
         # apply to devices only
@@ -112,6 +120,12 @@ class SerialLink(Link):
         wire head, CRC and this session's connection header, without a piggybacked ACK): a
         lower bound, so ClockSync's wire-time subtraction stays conservative."""
         return len(wire.encode(wire.DATA, 0, {"c": self.ep.sid ^ self.ep.peer}))
+
+    @property
+    def connection_id(self) -> int:
+        """This reliable session's id (sid ^ peer): what the key handshake is bound to."""
+        with self._cv:
+            return self.ep.sid ^ self.ep.peer
 
     def describe(self) -> str:
         return f"serial {self.port} @ {self.baud}"
@@ -178,8 +192,10 @@ class SerialLink(Link):
             while not self._closing:
                 with self._cv:
                     now = time.monotonic()
-                    out += self.ep.poll(now)
-                    wait = min(0.5, self.ep.next_deadline(now) - now)
+                    if not out:  # what the port has not taken yet is not yet on the line:
+                        out += self.ep.poll(now)  # no retransmission piles up behind it
+                    # bytes the port has not taken: select wakes when it can take more
+                    wait = 0.5 if out else min(0.5, self.ep.next_deadline(now) - now)
                     self._cv.notify_all()  # send() may be waiting for the window to move
                 if fd < 0:
                     ready_r, _, _ = select.select([self._wake_r], [], [],
@@ -217,4 +233,5 @@ def open_profile(profile: BoardProfile, report: Any = None,
     sp = profile.serial
     if sp is None:
         raise LinkError(f"board {profile.name}: a serial link needs its port ([link] port)")
-    return SerialLink(sp.port, sp.baud, sp.parity, sp.stopbits, sp.flow_control)
+    return SerialLink(sp.port, sp.baud, sp.parity, sp.stopbits, sp.flow_control,
+                      key_file=sp.key_file)

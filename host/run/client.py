@@ -12,6 +12,7 @@ import numpy as np
 
 from edgeperf.errors import AgentDied, AgentError, AgentTimeout
 from edgeperf.links.base import Link, LinkClosed
+from edgeperf.links.serial_key import authenticate
 from edgeperf_agent import qlcodec, sampleset, wire
 from edgeperf_agent.server import MAX_CHUNK, PROTOCOL, STALE_AFTER_S
 
@@ -100,10 +101,21 @@ class AgentClient:
 
     # ------------------------------------------------------------------ operations
     def hello(self) -> dict[str, Any]:
+        """The agent's description. A serial agent that requires a key is authenticated
+        here, in whichever session it is said hello in (links/serial_key.py)."""
         info, _ = self.request("hello", client="edgeperf-host", wire_version=wire.WIRE_VERSION)
         if info.get("protocol") != PROTOCOL:
             raise AgentError(f"the agent speaks protocol {info.get('protocol')}, this host "
                              f"{PROTOCOL}: update edgeperf so both sides match", "Protocol")
+        key = getattr(self.link, "auth_key", None)
+        if "auth" in info or key is not None:
+            access = authenticate(self.request, self.link.describe(), info.get("auth"), key,
+                                  getattr(self.link, "key_file", None),
+                                  getattr(self.link, "connection_id", 0))
+            if access["required"]:  # authenticated: now the agent tells all of it
+                info, _ = self.request("hello", client="edgeperf-host",
+                                       wire_version=wire.WIRE_VERSION)
+            info["auth"] = access
         self.info = info
         return info
 
@@ -192,14 +204,17 @@ class AgentClient:
     def run(self, settings: dict[str, Any], *, samples: str | None, sample_count: int,
             on_event: EventHandler | None, idle_timeout: float = 120.0,
             batched: bool = True, cpu_affinity: list[int] | None = None,
-            querylog: str = "full", max_reply_bytes: int | None = None) -> dict[str, Any]:
+            querylog: str = "auto", max_reply_bytes: int | None = None) -> dict[str, Any]:
         """Run a scenario. ``querylog="summary"``: only the first 10,000 rows travel, and
         the reply carries every latency, sorted ("latency_summary", decoded here into
-        ``latencies_sorted_ns``), which is what scoring reads."""
+        ``latencies_sorted_ns``), which is what scoring reads. "auto": the agent sends the
+        whole log unless its line would not carry it while the run lasts (an agent that
+        cannot choose sends it whole); the reply's ``querylog_mode`` says what it chose."""
         extra: dict[str, Any] = {}
         if self.compact_querylog:
             extra["querylog_encoding"] = qlcodec.ENCODINGS[0]
-        if querylog != "full":
+        if querylog == "summary" or (
+                querylog == "auto" and "auto" in self.info.get("querylog_modes", [])):
             extra["querylog"] = querylog
         if max_reply_bytes:  # summary mode's latencies past this size are paged (tests: small)
             extra["max_reply_bytes"] = int(max_reply_bytes)

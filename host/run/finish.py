@@ -73,6 +73,11 @@ def finish(m: Measured, say: Reporter) -> RunResult:
                                              "offline_sample_count", "batch", "busy_flushes",
                                              "generated_query_count")}
     rec["run"]["rows_received"] = q.rows
+    mode = reply.get("querylog_mode")
+    if mode:  # what the agent chose for --querylog auto, and why (it says so on stderr too)
+        rec["run"]["querylog_mode"] = mode
+        if mode.get("requested") == "auto" and mode.get("used") == "summary":
+            say("querylog", mode)
     rec.update(device_state.throttling(rec["telemetry"], rec["run"].get("cpu_affinity")))
     rec["warnings"] = device_state.warnings_for(rec)
     summarised = "latencies_sorted_ns" in reply

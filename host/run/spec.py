@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 EXIT_VALID, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
 DEFAULT_SAMPLE_COUNT = 256
-QUERYLOG_MODES = ("full", "summary")
+QUERYLOG_MODES = ("auto", "full", "summary")
 LOADGEN_DRIVERS = ("edgeperf", "official")  # who times the run on the device
 
 # report(event, data): "connect", "hello", "push", "run", "progress", "audit", "done", and a
@@ -55,7 +55,7 @@ class RunSpec:
     idle_baseline_s: float = 0.0  # measure the idle device this long before the run
     # "summary": the device keeps the QueryLog and sends its sorted latencies (exact scoring,
     # few bytes: for long runs over slow links) and the first 10,000 queries for the trace
-    querylog: str = "full"
+    querylog: str = "auto"
     # "official": MLCommons LoadGen (mlperf_loadgen, on the device) drives the backend and
     # writes the logs; "edgeperf": the agent's own loops, scored on the host
     loadgen: str = "edgeperf"

@@ -2,7 +2,9 @@
 
 ``sysfs`` picks the first sensor the device has; ``sysfs:NAME`` one by id (``hwmon:hwmon2``,
 ``power_supply:BAT0``), directory or driver name (``ina219``); options ``interval_ms``
-(default 100), ``root`` (the sysfs root on the device, for fake trees) and ``capacity``.
+(default 100) and ``capacity``. Which sysfs tree the agent reads is the device's own
+configuration ($EDGEPERF_SYSFS_ROOT in the agent's environment, default /sys; a fake tree
+for tests), never the host's to choose: ``?root=`` is refused.
 
 Samples come back stamped with the device's clock and are placed on the host clock with the
 run's ClockSync, so this meter's trace is ready only after the run's final sync. The
@@ -30,10 +32,9 @@ ROW_DTYPE = np.dtype([("t", "<i8"), ("w", "<f8"), ("v", "<f8"), ("a", "<f8")])
 
 class SysfsMeter(Meter):
     def __init__(self, sensor: str | None = None, interval_ms: int = 100,
-                 root: str | None = None, capacity: int | None = None, url: str = "") -> None:
+                 capacity: int | None = None, url: str = "") -> None:
         self.url = url or "sysfs" + (f":{sensor}" if sensor else "")
-        self.sensor, self.interval_ms, self.root, self.capacity = (sensor, interval_ms, root,
-                                                                   capacity)
+        self.sensor, self.interval_ms, self.capacity = sensor, interval_ms, capacity
         self.lead_s = self.settle_s = 1.5 * interval_ms / 1000
         self.client: AgentClient | None = None
         self.clock: Callable[[], ClockMap] | None = None
@@ -45,9 +46,14 @@ class SysfsMeter(Meter):
 
     @classmethod
     def from_url(cls, u: MeterURL) -> SysfsMeter:
+        if "root" in u.params:
+            raise MeterError(f"meter {u.text}: the sysfs root is device configuration, not a "
+                             "meter option: set EDGEPERF_SYSFS_ROOT in the agent's environment "
+                             "on the device (the local board's agent inherits this process's; "
+                             "default /sys) and drop ?root= from the meter URL")
         try:
             cap = u.get("capacity")
-            return cls(u.target or None, int(u.get("interval_ms", "100") or 100), u.get("root"),
+            return cls(u.target or None, int(u.get("interval_ms", "100") or 100),
                        int(cap) if cap else None, url=u.text)
         except ValueError as exc:
             raise MeterError(f"meter {u.text}: {exc}") from None
@@ -65,7 +71,7 @@ class SysfsMeter(Meter):
         from edgeperf.run.client import AgentError
 
         try:
-            return self._need_agent().request("sensors", root=self.root)[0]["sensors"]
+            return self._need_agent().request("sensors")[0]["sensors"]
         except AgentError as exc:
             raise MeterError(f"{self.url}: {exc}") from None
 
@@ -78,7 +84,7 @@ class SysfsMeter(Meter):
         try:
             reply, _ = self._need_agent().request(
                 "sample_power", action="start", sensor=self.sensor,
-                interval_ms=self.interval_ms, root=self.root, capacity=self.capacity)
+                interval_ms=self.interval_ms, capacity=self.capacity)
         except AgentError as exc:
             raise MeterError(f"{self.url}: {exc}") from None
         self.sensor_info = reply.get("sensor") or {}
