@@ -13,6 +13,7 @@ until stopped; the tests and benchmarks run it in a thread or a process.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import select
@@ -87,7 +88,8 @@ class LineSim:
         hm, hs, self.host_path = _open_pty()
         dm, ds, self.device_path = _open_pty()
         self._fds = [hm, hs, dm, ds]
-        rngs = np.random.default_rng(seed).spawn(2)
+        rngs = np.random.default_rng(seed).spawn(3)
+        self._burst_rng = rngs[2]  # burst(): its own, the relay threads own theirs
         self.to_device = _Direction("to_device", hm, dm, rngs[0])
         self.to_host = _Direction("to_host", dm, hm, rngs[1])
         self._lock = threading.Lock()
@@ -107,6 +109,28 @@ class LineSim:
 
     def plug(self) -> None:
         self.pulled = False
+
+    def set_faults(self, *, flip_rate: float | None = None,
+                   drop_rate: float | None = None) -> None:
+        """Change the flip and drop rates while the line runs (None: leave as it is); the
+        relay takes the new rates from the next stretch it carries (within a tick, about
+        2 ms of line time). Validated as ``Faults`` is; both directions share them.
+        ``set_faults(flip_rate=0, drop_rate=0)`` makes the line clean again."""
+        f = self.faults
+        self.faults = dataclasses.replace(
+            f, flip_rate=f.flip_rate if flip_rate is None else float(flip_rate),
+            drop_rate=f.drop_rate if drop_rate is None else float(drop_rate))
+
+    def burst(self, direction: str, n: int) -> None:
+        """A burst of ``n`` random bytes down the line ('to_host' or 'to_device'), as line
+        noise or a stray boot message would be: queued like ``inject`` (the line's pace and
+        faults apply) and counted in that direction's ``stats.garbage``."""
+        if n < 1:
+            raise ValueError(f"line-sim: a burst needs at least 1 byte, got {n}")
+        d = {"to_host": self.to_host, "to_device": self.to_device}[direction]
+        with self._lock:
+            d.inject += self._burst_rng.bytes(int(n))
+            d.stats.garbage += int(n)
 
     def inject(self, direction: str, data: bytes) -> None:
         """Send ``data`` down the line ('to_host' or 'to_device'), as a boot banner or a
