@@ -23,9 +23,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import (__version__, infer, loadgen_official, logsend, power, qlcodec, sampleset, telemetry,
-               wire)
-from .backends import Backend, available_runtimes, make_backend
+from . import (__version__, infer, loadgen_official, logsend, memory, power, qlcodec, sampleset,
+               telemetry, wire)
+from .backends import SUFFIXES, Backend, available_runtimes, import_runtime, make_backend
+from .check import probe_backends
 from .dispatch import AgentError, Call, Op, Reply, Sink, Waiter, dispatch, no_events
 from .logsend import LogSender, latency_summary
 from .querylog import QueryLog
@@ -58,8 +59,11 @@ class Agent:
             "summary_bytes": self.summary_bytes,
             "telemetry": self.telemetry, "clock": self.clock, "governor": self.governor,
             "infer": self.infer, "sensors": self.sensors, "sample_power": self.sample_power,
-            "bye": self.bye,
+            "profile_ops": self.profile_ops, "bye": self.bye,
         }
+        # what the loaded model cost to load and first run (benchmark_model's Init and
+        # First inference), each timed here and never a scored latency
+        self.costs: Dict[str, Any] = {}
         self.governors = Governors()
         self.closing = False
         self.line_rate: Optional[float] = None  # bytes/s of a paced line (serial_serve.py)
@@ -71,7 +75,8 @@ class Agent:
         return {
             "agent_version": __version__, "protocol": PROTOCOL, "wire": wire.WIRE_VERSION,
             "python": platform.python_version(), "numpy": np.__version__,
-            "runtimes": available_runtimes(), "cpu_count": os.cpu_count(),
+            "runtimes": available_runtimes(), "backends": probe_backends(deep=False),
+            "cpu_count": os.cpu_count(),
             "cpu_model": telemetry.cpu_model(), "machine": platform.machine(),
             "system": platform.platform(), "hostname": platform.node(),
             "clock": {"source": "time.perf_counter_ns", "implementation": info.implementation,
@@ -115,7 +120,11 @@ class Agent:
         return reply, b""
 
     def push_model(self, call: Call) -> Reply:
-        return self._push("models", ".tflite", call.header, call.body)
+        fmt = call.header.get("format", "tflite")
+        if fmt not in SUFFIXES:
+            raise AgentError("push_model: unknown model format %r (this agent takes %s)"
+                             % (fmt, ", ".join(SUFFIXES)))
+        return self._push("models", SUFFIXES[fmt], call.header, call.body)
 
     def push_samples(self, call: Call) -> Reply:
         """A sample set is parsed before it is kept: one that cannot be used is never cached
@@ -159,15 +168,31 @@ class Agent:
         return arrays
 
     def load_model(self, call: Call) -> Reply:
+        """Load and initialise the model, timed (session creation, or load + allocate) and
+        its memory measured: the resident set before, after, and the peak between."""
         req = call.header
         path = None
-        if req.get("backend") == "tflite":
+        kind = req.get("backend")
+        if kind in SUFFIXES:
             sha = Store.check_sha(req.get("sha256"))
-            path = self.store.verified("models", sha, ".tflite")  # CacheCorrupt: removed
+            path = self.store.verified("models", sha, SUFFIXES[kind])  # CacheCorrupt: removed
+        if self.backend is not None:
+            self.backend.release()
         self.backend = self.model_sha = None
-        self.backend = make_backend(req, path)
+        self.costs = {}
+        import_runtime(req)  # the runtime's own import is not the model's init
+        window = memory.Window()
+        t0 = time.perf_counter_ns()
+        backend = make_backend(req, path)
+        init_ns = time.perf_counter_ns() - t0
+        mem = window.close()
+        self.backend = backend
         self.model_sha = req.get("sha256") if path else None
-        return self.backend.describe(), b""
+        self.costs = {"init_ns": init_ns, "first_inference_ns": None,
+                      "memory": {"before_load_kib": mem["start_kib"],
+                                 "after_init_kib": mem["end_kib"],
+                                 "peak_init_kib": mem["peak_kib"], "scope": mem["scope"]}}
+        return dict(backend.describe(), init=dict(self.costs)), b""
 
     def _bind_samples(self, req: Dict[str, Any], default_count: int) -> int:
         """Bind the loaded model to the request's sample set (or to generated inputs, when
@@ -187,6 +212,8 @@ class Agent:
             raise AgentError("no model is loaded; call load_model first")
         settings = RunSettings.from_dict(req.get("settings") or {})
         n_samples = self._bind_samples(req, 1024)
+        if self.costs.get("first_inference_ns") is None:  # the first run of this model
+            self.costs["first_inference_ns"] = self.backend.first_inference(0)
         invoke = self.backend.invoker()
         gather = self.backend.gather_invoker() if req.get("batched", True) else None
         runner: Optional[ScenarioRunner] = None
@@ -197,12 +224,14 @@ class Agent:
         self.log = self.logged = None
         affinity = self._set_affinity(req.get("cpu_affinity"))
         before = telemetry.snapshot()
+        window = memory.Window()  # the run's peak: warm-up, timed loop, its logs
         wall0, mono0 = time.time_ns(), time.perf_counter_ns()
         try:
             log = runner.run()
         finally:
             if affinity is not None:
                 os.sched_setaffinity(0, affinity)
+        mem = window.close()
         self.log = log
         extra: Dict[str, Any] = {}
         if runner.outlog is not None:
@@ -213,6 +242,10 @@ class Agent:
         packed = b""
         self.summary_packed = b""
         extra["querylog_mode"] = sender.mode()
+        extra["model_costs"] = dict(
+            self.costs, warmup=runner.warmup_stats,
+            memory=dict(self.costs.get("memory") or {}, run_start_kib=mem["start_kib"],
+                        peak_run_kib=mem["peak_kib"], run_scope=mem["scope"]))
         if self.line_stats is not None:
             extra["line_queue"] = self.line_stats()
         if sender.summary:
@@ -268,6 +301,21 @@ class Agent:
         limit = min(int(req.get("max_event_bytes", infer.MAX_EVENT_BYTES)), MAX_CHUNK)
         return infer.run_infer(self.backend, infer.sample_indices(req, n_samples),
                                lambda h, b: call.emit("outputs", h, b), max(limit, 1)), b""
+
+    def profile_ops(self, call: Call) -> Reply:
+        """A per-operator profile of the loaded model over ``runs`` samples, in the
+        runtime's own profiler (a separate session or mode: never a timed run's)."""
+        req = call.header
+        if self.backend is None:
+            raise AgentError("no model is loaded; call load_model first")
+        n_samples = self._bind_samples(req, 1)
+        runs = int(req.get("runs", 100))
+        if not 1 <= runs <= 100000:
+            raise AgentError("profile_ops: runs must be 1..100000, got %d" % runs)
+        t0 = time.perf_counter_ns()
+        table = self.backend.profile_ops([k % n_samples for k in range(runs)])
+        table["wall_ns"] = time.perf_counter_ns() - t0
+        return table, b""
 
     @staticmethod
     def _set_affinity(cores: Any) -> Optional[set]:

@@ -1,8 +1,10 @@
-"""Inference backends on the device: ``tflite`` and ``synthetic``.
+"""The one Backend contract, the ``synthetic`` backend, and the choice among the others.
 
 A backend turns a sample index into the work of answering it (set inputs, invoke, read
 outputs) as one plain callable, built before the timed loop starts so that the loop itself
-does nothing but call it.
+does nothing but call it. Each runtime has its own module behind this contract, imported
+only when a model asks for it: backend_tflite (LiteRT / tflite_runtime), backend_onnx (ONNX
+Runtime), backend_executorch (ExecuTorch). None of them changes the scenario loops.
 """
 
 from __future__ import annotations
@@ -12,35 +14,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .check import RUNTIME_MODULES, available_runtimes  # noqa: F401 - re-exported
+from .check import available_runtimes  # noqa: F401 - re-exported
 
 
 class BackendError(Exception):
     """The model or its inputs cannot be used; the message names the problem and the fix."""
-
-
-def _load_interpreter_module(prefer: Optional[str] = None):
-    order = [m for m in RUNTIME_MODULES if prefer in (None, m[0])]
-    errors = []
-    for dist, modname in order:
-        try:
-            mod = __import__(modname, fromlist=["Interpreter"])
-            return dist, mod
-        except Exception as exc:  # noqa: BLE001
-            errors.append("%s: %s" % (dist, exc))
-    raise BackendError(
-        "no TFLite runtime is importable on this device (%s); install one: "
-        "'pip install ai-edge-litert' (numpy 2) or 'pip install tflite-runtime numpy<2' "
-        "(Raspberry Pi OS)" % "; ".join(errors))
-
-
-def _tensor_info(d: Dict[str, Any]) -> Dict[str, Any]:
-    q = d.get("quantization", (0.0, 0))
-    return {"name": d["name"], "index": int(d["index"]),
-            "shape": [int(x) for x in d["shape"]],
-            "shape_signature": [int(x) for x in d.get("shape_signature", d["shape"])],
-            "dtype": np.dtype(d["dtype"]).name,
-            "quantization": [float(q[0]), int(q[1])]}
 
 
 class Backend:
@@ -77,6 +55,41 @@ class Backend:
 
     def release(self) -> None:
         """Drop references to the bound sample set, so that its memory can be freed."""
+
+    def first_inference(self, sample: int) -> int:
+        """Time one invoke of ``sample``, the first after the model is loaded (a runtime's
+        lazy set-up lands here); never a scored latency."""
+        invoke = self.invoker()
+        t0 = time.perf_counter_ns()
+        invoke(sample)
+        return time.perf_counter_ns() - t0
+
+    def profile_ops(self, samples: Sequence[int]) -> Dict[str, Any]:
+        """Per-operator times over ``samples`` (after the timed run, never during it):
+        ``op_table(...)``; ProfileUnsupported where the runtime offers no profiler."""
+        raise ProfileUnsupported("the %s backend has no operators to profile" % self.name)
+
+
+class ProfileUnsupported(BackendError):
+    """The runtime exposes no per-operator profile; the message says what does."""
+
+
+OP_COLUMNS = ("node", "op_type", "provider", "calls", "total_ns")
+MAX_OP_ROWS = 4000
+
+
+def op_table(source: str, runs: int, rows: Sequence[Tuple[str, str, str, int, int]],
+             containers: Sequence[str] = ()) -> Dict[str, Any]:
+    """A per-operator profile as the agent replies it: rows by total time, largest first.
+    ``containers``: operator types whose time holds other rows' (control flow), left out
+    of the total."""
+    ordered = sorted(([str(n), str(t), str(p), int(c), int(ns)] for n, t, p, c, ns in rows),
+                     key=lambda r: (-r[4], r[0]))
+    return {"source": source, "runs": int(runs), "columns": list(OP_COLUMNS),
+            "containers": list(containers),
+            "total_ns": sum(r[4] for r in ordered if r[1] not in containers),
+            "node_count": len(ordered),
+            "rows": ordered[:MAX_OP_ROWS], "truncated": len(ordered) > MAX_OP_ROWS}
 
 
 class SyntheticBackend(Backend):
@@ -137,210 +150,63 @@ class SyntheticBackend(Backend):
         return busy
 
 
-def check_tflite_bytes(data: bytes) -> None:
-    if len(data) < 8:
-        raise BackendError("model is %d bytes: too short to be a TFLite flatbuffer" % len(data))
-    if data[4:8] != b"TFL3":
-        raise BackendError("model is not a TFLite flatbuffer (file identifier %r, expected "
-                           "b'TFL3'); pass a .tflite file" % bytes(data[4:8]))
+BACKENDS = ("tflite", "onnx", "executorch", "synthetic")
+SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx", "executorch": ".pte"}
 
 
-class TfliteBackend(Backend):
-    name = "tflite"
+def import_runtime(spec: Dict[str, Any]) -> None:
+    """Import the runtime a load_model names (once per process), so that the model's init
+    time is its load and allocation only, as benchmark_model's Init is; BackendError names
+    the install when it is missing."""
+    kind, opts = spec.get("backend"), spec.get("options") or {}
+    if kind == "tflite":
+        from .backend_tflite import _load_interpreter_module
 
-    def __init__(self, path: str, num_threads: Optional[int] = None, xnnpack: bool = True,
-                 runtime: Optional[str] = None,
-                 input_shapes: Optional[Dict[str, List[int]]] = None) -> None:
-        with open(path, "rb") as f:
-            check_tflite_bytes(f.read(8))
-        self.runtime, mod = _load_interpreter_module(runtime)
-        kwargs: Dict[str, Any] = {"model_path": path}
-        if num_threads:
-            kwargs["num_threads"] = int(num_threads)
-        if not xnnpack:
-            kwargs["experimental_op_resolver_type"] = \
-                mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        self.xnnpack = bool(xnnpack)
-        try:
-            self.interp = mod.Interpreter(**kwargs)
-            if input_shapes:
-                self._resize(input_shapes)
-            self.interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise BackendError("the runtime refused the model: %s. Check that the file is a "
-                               "complete .tflite of builtin ops (re-push it, or re-export "
-                               "it)" % str(exc).strip()) from None
-        self.num_threads = num_threads
-        self.inputs = [_tensor_info(d) for d in self.interp.get_input_details()]
-        self.outputs = [_tensor_info(d) for d in self.interp.get_output_details()]
-        self._per_sample: List[List[np.ndarray]] = []
-        self._arrays: List[np.ndarray] = []
+        _load_interpreter_module(opts.get("runtime"))
+    elif kind == "onnx":
+        from .backend_onnx import load_ort
 
-    def _resize(self, shapes: Dict[str, List[int]]) -> None:
-        """Set input shapes (dynamic dimensions) by input name, or "" for a single input."""
-        details = self.interp.get_input_details()
-        by_name = {d["name"]: d for d in details}
-        for name, shape in shapes.items():
-            if name == "" and len(details) == 1:
-                d = details[0]
-            elif name in by_name:
-                d = by_name[name]
-            else:
-                raise BackendError("input_shape names input %r, but the model's inputs are: %s"
-                                   % (name, ", ".join(repr(n) for n in by_name)))
-            dims = [int(x) for x in shape]
-            signature = [int(x) for x in d.get("shape_signature", d["shape"])]
-            if len(dims) != len(signature) or min(dims) < 1:
-                raise BackendError("input %r has shape %s; an input_shape for it needs %d "
-                                   "positive sizes, got %s"
-                                   % (d["name"], signature, len(signature), dims))
-            self.interp.resize_tensor_input(d["index"], dims)
+        load_ort()
+    elif kind == "executorch":
+        from .backend_executorch import load_runtime
 
-    @property
-    def batch(self) -> int:
-        shape = self.inputs[0]["shape"] if self.inputs else [1]
-        return int(shape[0]) if shape else 1
-
-    def describe(self) -> Dict[str, Any]:
-        d = super().describe()
-        mod = __import__(self.runtime)
-        d.update(runtime=self.runtime,
-                 runtime_version=str(getattr(mod, "__version__", "unknown")),
-                 xnnpack=self.xnnpack, num_threads=self.num_threads, batch=self.batch)
-        return d
-
-    def bind(self, samples: Optional[Sequence[np.ndarray]]) -> None:
-        """Check the sample set against the model and pre-slice one view per sample."""
-        if samples is None:
-            raise BackendError("the tflite backend needs a sample set; push one first")
-        if len(samples) != len(self.inputs):
-            raise BackendError("sample set has %d tensors but the model has %d inputs"
-                               % (len(samples), len(self.inputs)))
-        self._arrays = list(samples)
-        per_input = []
-        for arr, info in zip(samples, self.inputs):
-            want = info["shape"]
-            per_sample = [1] + list(want[1:]) if want else []
-            if list(arr.shape[1:]) != list(want[1:]) or np.dtype(info["dtype"]) != arr.dtype:
-                raise BackendError(
-                    "sample set does not fit input %r: samples are %s %s, the model wants "
-                    "%s %s per sample; regenerate the sample set for this model"
-                    % (info["name"], arr.dtype.name, list(arr.shape[1:]), info["dtype"],
-                       list(want[1:])))
-            if want and want[0] != 1:
-                per_input.append(None)  # batched model: samples are gathered per query
-            else:
-                per_input.append([arr[i:i + 1].reshape(per_sample) for i in range(len(arr))])
-        self._per_sample = per_input  # type: ignore[assignment]
-
-    def _output_readers(self) -> List[Tuple[Callable[[], np.ndarray], np.ndarray]]:
-        """(view getter, preallocated array) per output: a query's outputs are read into
-        memory allocated once, before the timed loop (the view is dropped before the next
-        invoke, as the runtime requires)."""
-        readers = [(self.interp.tensor(o["index"]), np.empty(o["shape"], dtype=o["dtype"]))
-                   for o in self.outputs]
-        self.output_buffers = [out for _, out in readers]
-        return readers
-
-    def _batch_buffers(self) -> List[Tuple[int, np.ndarray, np.ndarray]]:
-        """(input index, sample array, batch buffer) per input; the buffer starts filled
-        with real samples, so the padding rows of a partial batch are real data too."""
-        n = self.batch
-        plan = []
-        for info, arr in zip(self.inputs, self._arrays):
-            rows = np.arange(n) % len(arr)
-            plan.append((info["index"], arr, np.ascontiguousarray(arr[rows])))
-        return plan
-
-    def invoker(self) -> Callable[[int], Any]:
-        """One sample: set inputs, invoke, read outputs. A batched model gets the sample in
-        row 0; the other rows are padding (never counted, never scored)."""
-        interp = self.interp
-        set_tensor, invoke, copyto = interp.set_tensor, interp.invoke, np.copyto
-        readers = self._output_readers()
-        if self.batch != 1:
-            plan = self._batch_buffers()
-
-            def run_padded(s: int) -> None:
-                for tidx, arr, buf in plan:
-                    buf[0] = arr[s]
-                    set_tensor(tidx, buf)
-                invoke()
-                for view, out in readers:
-                    copyto(out, view())
-            return run_padded
-        if len(self.inputs) == 1 and len(readers) == 1:
-            views, i0 = self._per_sample[0], self.inputs[0]["index"]
-            (view0, out0), = readers
-
-            def run1(s: int) -> None:
-                set_tensor(i0, views[s])
-                invoke()
-                copyto(out0, view0())
-            return run1
-        pairs = list(zip([i["index"] for i in self.inputs], self._per_sample))
-
-        def run(s: int) -> None:
-            for idx, views in pairs:
-                set_tensor(idx, views[s])
-            invoke()
-            for view, out in readers:
-                copyto(out, view())
-        return run
-
-    def gather_invoker(self) -> Optional[Callable[[Any, int, int], Any]]:
-        """For a batched model: ``f(order, base, count)`` answers the ``count`` (<= batch)
-        distinct samples ``order[base:base + count]`` in one invoke; a partial batch keeps
-        padding rows, which are neither counted nor scored. None for a batch of 1."""
-        n = self.batch
-        if n == 1:
-            return None
-        interp = self.interp
-        set_tensor, invoke, copyto, take = interp.set_tensor, interp.invoke, np.copyto, np.take
-        readers = self._output_readers()
-        plan = [(tidx, arr, buf, [buf[:k] for k in range(n + 1)])
-                for tidx, arr, buf in self._batch_buffers()]
-
-        def run_batch(order: Any, base: int, count: int) -> None:
-            idx = order[base:base + count]
-            for tidx, arr, buf, heads in plan:
-                take(arr, idx, axis=0, out=heads[count])
-                set_tensor(tidx, buf)
-            invoke()
-            for view, out in readers:
-                copyto(out, view())
-        return run_batch
-
-    def output_of(self, sample: int) -> bytes:
-        return b"".join(a.tobytes() for a in self.outputs_fn()(sample))
-
-    def outputs_fn(self) -> Callable[[int], List[np.ndarray]]:
-        """One sample's outputs, copied; a batched model answers the sample in row 0 (the
-        other rows are padding), so row 0 is returned."""
-        invoke, get_tensor = self.invoker(), self.interp.get_tensor
-        outs = [o["index"] for o in self.outputs]
-        rows = self.batch != 1
-
-        def outputs(sample: int) -> List[np.ndarray]:
-            invoke(sample)
-            got = [get_tensor(o) for o in outs]
-            return [np.ascontiguousarray(a[:1] if rows else a) for a in got]
-        return outputs
-
-    def release(self) -> None:
-        self._per_sample, self._arrays = [], []
+        load_runtime()
 
 
 def make_backend(spec: Dict[str, Any], model_path: Optional[str]) -> Backend:
     kind = spec.get("backend")
     if kind == "synthetic":
         return SyntheticBackend(str(spec.get("kind", "null")))
+    if kind not in SUFFIXES:
+        raise BackendError("unknown backend %r; this agent knows %s" % (kind, ", ".join(BACKENDS)))
+    if not model_path:
+        raise BackendError("load_model: no model with that hash is on the device; push it first")
+    opts = spec.get("options") or {}
     if kind == "tflite":
-        if not model_path:
-            raise BackendError("load_model: no model with that hash is on the device; "
-                               "push it first")
-        opts = spec.get("options") or {}
+        from .backend_tflite import TfliteBackend
+
         return TfliteBackend(model_path, num_threads=opts.get("num_threads"),
                              xnnpack=opts.get("xnnpack", True), runtime=opts.get("runtime"),
-                             input_shapes=opts.get("input_shapes"))
-    raise BackendError("unknown backend %r; the agent knows 'tflite' and 'synthetic'" % kind)
+                             input_shapes=opts.get("input_shapes"),
+                             delegate=opts.get("delegate"))
+    if kind == "onnx":
+        from .backend_onnx import OnnxBackend
+
+        return OnnxBackend(model_path, num_threads=opts.get("num_threads"),
+                           providers=opts.get("providers"),
+                           graph_optimization=opts.get("graph_optimization"),
+                           input_shapes=opts.get("input_shapes"), state=opts.get("state"))
+    from .backend_executorch import ExecutorchBackend
+
+    return ExecutorchBackend(model_path, input_shapes=opts.get("input_shapes"),
+                             state=opts.get("state"), num_threads=opts.get("num_threads"))
+
+
+def __getattr__(name: str) -> Any:
+    """``TfliteBackend`` and ``check_tflite_bytes`` where they always were (imported lazily:
+    a device without numpy's TFLite runtime still loads this module)."""
+    if name in ("TfliteBackend", "check_tflite_bytes"):
+        from . import backend_tflite
+
+        return getattr(backend_tflite, name)
+    raise AttributeError(name)

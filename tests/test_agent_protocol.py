@@ -425,8 +425,11 @@ def test_load_of_a_truncated_model_is_refused_and_the_agent_survives(live) -> No
 def test_load_of_an_unknown_backend_or_a_model_never_pushed(inproc) -> None:
     c = inproc.client
     with pytest.raises(AgentError) as ei:
-        c.load_model("onnx")
-    assert str(ei.value) == "unknown backend 'onnx'; the agent knows 'tflite' and 'synthetic'"
+        c.load_model("caffe")
+    assert str(ei.value) == "unknown backend 'caffe'; this agent knows tflite, onnx, " \
+        "executorch, synthetic"
+    with pytest.raises(AgentError, match="no model with that hash is on the device; push it"):
+        c.load_model("onnx", sha256="1" * 64)
     with pytest.raises(AgentError, match="no model with that hash is on the device; push it"):
         c.load_model("tflite", sha256="0" * 64)
     with pytest.raises(AgentError, match="no model is loaded"):

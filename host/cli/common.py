@@ -161,6 +161,8 @@ def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         changes["target_qps"] = args.target_qps
     if args.samples_per_query is not None:
         changes["samples_per_query"] = args.samples_per_query
+    if getattr(args, "warmup", None) is not None:
+        changes["warmup_queries"] = args.warmup
     return changes
 
 
@@ -301,6 +303,9 @@ def out_dir_problem(path: Path) -> str | None:
     return None
 
 
+COSTS = "Model costs on the device"  # outputs/model_costs.py's heading
+
+
 def print_summary(out: Path) -> None:
     """A run's mlperf_log_summary.txt up to its test parameters."""
     path = out / "mlperf_log_summary.txt"
@@ -308,4 +313,8 @@ def print_summary(out: Path) -> None:
         text = path.read_text()
         cut = text.find("\n================================================\nTest Parameters")
         sys.stdout.write(text[:cut if cut > 0 else len(text)].rstrip() + "\n")
+        costs = text.find("\n================================================\n" + COSTS)
+        if costs > 0:  # benchmark_model's figures, after LoadGen's
+            end = text.find("\n====", costs + 100)
+            sys.stdout.write(text[costs:end if end > 0 else len(text)].rstrip() + "\n")
         sys.stdout.flush()

@@ -51,6 +51,14 @@ def print_info(name: str, link_type: str, info: dict, link: str) -> None:
     print(f"cpu        {info['cpu_model']} x{info['cpu_count']} ({info['machine']})")
     print(f"python     {info['python']}   numpy {info['numpy']}")
     print(f"runtimes   {rt}")
+    for name, b in (info.get("backends") or {}).items():  # each optional backend
+        if b.get("available"):
+            what = ", ".join(f"{k} {v}" for k, v in (b.get("runtimes") or {}).items()) \
+                or f"{b.get('runtime', name)} {b.get('version') or ''}".strip()
+            eps = b.get("providers")
+            print(f"backend    {name}: {what}" + (f" ({', '.join(eps)})" if eps else ""))
+        else:
+            print(f"backend    {name}: missing; install: {b.get('install')}")
     print(f"clock      {clk['source']} via {clk['implementation']}, "
           f"resolution {clk['resolution_ns']} ns")
     print(f"agent      {info['agent_version']} (protocol {info['protocol']}), "

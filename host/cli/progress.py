@@ -194,6 +194,9 @@ class ProgressPrinter:
         elif data.get("phase") == "idle" and "seconds" in data:
             self.note(f"  power: measuring the idle device for {data['seconds']:g} s")
 
+    def _on_op_profile(self, data: dict[str, Any]) -> None:
+        self.note(f"profiling operators over {data['runs']} inferences (after the timed run)")
+
     def _on_run(self, data: dict[str, Any]) -> None:
         scenario, phase = data["scenario"], data.get("phase", "testing")
         if scenario in self.targets:

@@ -42,6 +42,7 @@ from edgeperf.cli.common import (
     worst,
 )
 from edgeperf.cli.progress import ProgressPrinter
+from edgeperf.cli.runtime_args import add_runtime_args, runtime_options
 from edgeperf.cli.run_tiny import add_tiny_args, agent_board_problem, cmd_run_tiny, mcu_profile
 
 DEFAULT_PRESET = "quick"
@@ -63,9 +64,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        epilog=EXAMPLES + EXIT_CODES_HELP)
     add_board_arg(r)
     r.add_argument("--model",
-                   help="a .tflite path, builtin:NAME or synthetic:null|busy:US|sleep:US (see "
-                        "'edgeperf models'; with --task: your own model for the task's data "
-                        "and target)")
+                   help="a .tflite, .onnx or .pte path, builtin:NAME or "
+                        "synthetic:null|busy:US|sleep:US (see 'edgeperf models'; with --task: "
+                        "your own model for the task's data and target)")
     r.add_argument("--scenario", type=scenarios, action="append",
                    help="SingleStream, MultiStream, Server, Offline (comma list or repeat)")
     add_settings_args(r, DEFAULT_PRESET)
@@ -110,6 +111,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the accuracy run that --audit-outputs compares with")
     t.add_argument("--input-shape", action="append", metavar="[NAME:]D,D,...",
                    help="set an input's shape (dynamic dimensions), e.g. 1,224,224,3")
+    add_runtime_args(r)
     p = r.add_argument_group("power and long runs")
     p.add_argument("--meter", metavar="URL",
                    help="measure power: ptd://HOST:PORT, lpm01a:///dev/ttyACM0, joulescope, "
@@ -200,6 +202,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         input_shapes = parse_input_shapes(args.input_shape)
+        load_options = runtime_options(args)
     except ValueError as exc:
         say(str(exc))
         return EXIT_USAGE
@@ -232,6 +235,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 out_dir=root if one_out else root / names[0],
                 threads=args.threads, meter=args.meter, idle_baseline_s=args.idle_baseline,
                 querylog=args.querylog, input_shapes=input_shapes, trace_all=args.trace_all,
+                load_options=load_options, profile_ops=args.profile_ops,
                 audit_outputs=args.audit_outputs, audit_against=args.audit_against,
                 loadgen=args.loadgen, progress=printer, compliance=args.compliance,
                 **settings_overrides(args))
@@ -321,6 +325,10 @@ def _print_result(args: argparse.Namespace, r: Any, s: Any, shown: set[str]) -> 
         from edgeperf.power.energy import format_power_block
 
         sys.stdout.write(format_power_block(r.result["power"]))
+    if r.result.get("op_profile"):
+        from edgeperf.outputs.op_profile import text
+
+        print(text(r.result["op_profile"]))
     for why in (r.result.get("audit") or {}).get("invalid_reasons", []):
         say(why)
     for test, v in (r.result.get("compliance_audits") or {}).items():

@@ -1,4 +1,5 @@
-"""A model spec (``builtin:NAME``, ``synthetic:KIND``, a .tflite path) -> the bytes to push.
+"""A model spec (``builtin:NAME``, ``synthetic:KIND``, a .tflite, .onnx or .pte path) -> the
+bytes to push and the backend that runs them.
 
 Everything a model file can be refused for is said here, before a device is involved.
 """
@@ -16,7 +17,7 @@ from edgeperf_agent.backends import BackendError, check_tflite_bytes
 @dataclass
 class ModelRef:
     spec: str
-    backend: str  # "tflite" | "synthetic"
+    backend: str  # "tflite" | "onnx" | "executorch" | "synthetic"
     name: str
     data: bytes | None = None
     kind: str = ""  # synthetic kind
@@ -39,17 +40,50 @@ def resolve_model(spec: str) -> ModelRef:
             raise RunError(str(exc)) from None
     path = Path(spec)
     if not path.exists():
-        raise RunError(f"model file {spec} does not exist; pass a .tflite path, "
+        raise RunError(f"model file {spec} does not exist; pass a .tflite, .onnx or .pte path, "
                        "builtin:NAME (see 'edgeperf models') or synthetic:null|busy:US|sleep:US")
     if path.is_dir():
-        raise RunError(f"model {spec} is a directory; pass a .tflite file")
+        raise RunError(f"model {spec} is a directory; pass a .tflite, .onnx or .pte file")
     data = path.read_bytes()
-    try:
-        check_tflite_bytes(data)
-    except BackendError as exc:
-        raise RunError(f"{spec}: {exc}") from None
-    _check_builtin_ops(spec, data)
-    return ModelRef(spec, "tflite", path.name, data=data)
+    backend = model_format(spec, data)
+    if backend == "tflite":
+        try:
+            check_tflite_bytes(data)
+        except BackendError as exc:
+            raise RunError(f"{spec}: {exc}") from None
+        _check_builtin_ops(spec, data)
+    return ModelRef(spec, backend, path.name, data=data)
+
+
+def model_format(spec: str, data: bytes) -> str:
+    """The backend for a model file: by its contents where they say (TFLite's and
+    ExecuTorch's flatbuffer identifiers), else by its suffix; a file that is neither is
+    refused with what it looks like."""
+    ident = bytes(data[4:8])
+    suffix = Path(spec).suffix.lower()
+    if len(data) < 16:
+        raise RunError(f"{spec}: {len(data)} bytes is too short to be a model file")
+    if ident == b"TFL3":
+        if suffix in (".onnx", ".pte"):
+            raise RunError(f"{spec}: the file is a TFLite flatbuffer, not {suffix}; rename it "
+                           ".tflite")
+        return "tflite"
+    if ident[:2] == b"ET" and ident[2:].isdigit():
+        return "executorch"
+    if suffix == ".onnx":
+        if data[:1] != b"\x08":  # ModelProto's ir_version, which exporters write first
+            looks = "a zip archive" if data[:2] == b"PK" else "not a protobuf ModelProto"
+            raise RunError(f"{spec}: not an ONNX model ({looks}); export it again, or pass "
+                           "the .onnx file itself")
+        return "onnx"
+    if suffix == ".pte":
+        raise RunError(f"{spec}: not an ExecuTorch program (file identifier {ident!r}, "
+                       "expected ET followed by a version); export it again with "
+                       "executorch's to_executorch()")
+    if suffix == ".tflite":
+        return "tflite"  # check_tflite_bytes names what is wrong with it
+    raise RunError(f"{spec}: cannot tell which runtime runs this file; pass a .tflite, "
+                   ".onnx or .pte model")
 
 
 def _check_builtin_ops(spec: str, data: bytes) -> None:

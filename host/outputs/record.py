@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeperf.outputs.model_costs import format_block
 from edgeperf.outputs import mlperf_logs
 from edgeperf.outputs.mlperf_logs import DEFAULT_TRACE_LIMIT
 from edgeperf.outputs.querylog_file import write_querylog
@@ -110,9 +111,12 @@ def write_run(out: Path, spec: RunSpec, eff: TestSettings, rec: dict[str, Any],
             write_querylog(stage / "querylog.npz", q, spec.settings.scenario)
             files["querylog"] = "querylog.npz"
         if summary is not None:
+            args = dict(_power_log_args(power), accuracy=accuracy)
+            appendix = (args.get("summary_appendix") or "") + format_block(rec.get("model_costs"))
+            if appendix:
+                args["summary_appendix"] = appendix
             _write_logs(stage, spec.settings, eff, rec, q, summary, errors,
-                        rec.get("warnings", ()), wall, spec.trace_all,
-                        dict(_power_log_args(power), accuracy=accuracy))
+                        rec.get("warnings", ()), wall, spec.trace_all, args)
             files.update(summary="mlperf_log_summary.txt", detail="mlperf_log_detail.txt",
                          trace="mlperf_log_trace.json", accuracy="mlperf_log_accuracy.json")
     files.update(power.get("files") or {})

@@ -130,7 +130,7 @@ class AgentClient:
         """
         sha = hashlib.sha256(data).hexdigest()
         size = len(data)
-        probe, _ = self.request(op, sha256=sha, size=size)
+        probe, _ = self.request(op, sha256=sha, size=size, **extra)
         if probe.get("present"):
             if progress:
                 progress(size, size)
@@ -181,9 +181,17 @@ class AgentClient:
         return sent
 
     def push_model(self, data: bytes, progress: Progress | None = None, *, name: str = "",
-                   notice: Notice | None = None) -> tuple[str, int]:
-        """``notice`` gets the one line a repaired cache entry is worth (default: stderr)."""
-        return self._push("push_model", data, {}, progress, f"model {name}".strip(), notice)
+                   notice: Notice | None = None, fmt: str = "tflite") -> tuple[str, int]:
+        """``notice`` gets the one line a repaired cache entry is worth (default: stderr);
+        ``fmt`` is the model's backend (tflite, onnx, executorch: its cache suffix)."""
+        extra = {} if fmt == "tflite" else {"format": fmt}
+        return self._push("push_model", data, extra, progress, f"model {name}".strip(), notice)
+
+    def profile_ops(self, samples: str | None, runs: int, timeout: float = 600.0
+                    ) -> dict[str, Any]:
+        """The loaded model's per-operator profile over ``runs`` samples (after a run)."""
+        info, _ = self.request("profile_ops", samples=samples, runs=int(runs), timeout=timeout)
+        return info
 
     def push_samples(self, arrays: list[np.ndarray], progress: Progress | None = None, *,
                      name: str = "", notice: Notice | None = None) -> tuple[str, int]:

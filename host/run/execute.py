@@ -97,6 +97,17 @@ def run_on(session: Session, spec: CoreRunSpec, report: Reporter | None = None,
     return _run(session, spec, options, report, s, model)
 
 
+def check_backend(info: dict[str, Any], backend: str, board: str) -> None:
+    """A model whose runtime the device lacks is refused before anything is pushed, with
+    the install command (the agent's hello says which backends it can import)."""
+    have = (info.get("backends") or {}).get(backend)
+    if backend == "synthetic" or have is None or have.get("available"):
+        return  # an agent that predates "backends" answers at load_model
+    raise RunError(f"board {board}: the {backend} backend is not available on the device "
+                   f"({have.get('error') or 'not installed'}); install it there: "
+                   f"{have.get('install')}")
+
+
 def _agent_settings(req: TestSettings, eff: TestSettings) -> dict[str, Any]:
     offline = req.scenario == "Offline"
     return {
@@ -142,6 +153,7 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
     try:
         if spec.loadgen == "official":
             official.check_device(session.info, profile.name)
+        check_backend(session.info, model.backend, profile.name)
         if session.deploy is not None:  # an SSH board: the agent was shipped (on the first run)
             rec["deploy"] = session.deploy.to_dict()
             rec["transfers"]["agent_bytes_sent"] = session.deploy.uploaded_bytes if first else 0
@@ -155,14 +167,14 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
                loaded_set_order(n_samples, s.qsl_rng_seed))
         m.qsl = qsl
         rec["samples"] = {"count": n_samples, "qsl_first": qsl[:16].tolist()}
-        if model.backend == "tflite":
-            assert model.data is not None
+        if model.data is not None:  # a model file: tflite, onnx or executorch
             sha, sent = client.push_model(model.data, lambda d, t: say("push", {
-                "what": "model", "done": d, "total": t}), name=model.name, notice=notice)
+                "what": "model", "done": d, "total": t}), name=model.name, notice=notice,
+                fmt=model.backend)
             rec["transfers"]["model_bytes_sent"] = sent
             opts = {"num_threads": spec.threads} if spec.threads else {}
             opts.update(spec.load_options)
-            details = client.load_model("tflite", sha256=sha, options=opts)
+            details = client.load_model(model.backend, sha256=sha, options=opts)
             if spec.samples is not None:
                 arrays = spec.samples
             else:  # QSL samples 0..n-1, generated, then laid out in loaded-set order
@@ -230,6 +242,8 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
             rec["audit"] = options.after_run(client, {"samples_sha": samples_sha,
                                                       "details": details,
                                                       "querylog": collector.data()})
+        if spec.profile_ops:  # after the scored run, in the runtime's own profiler
+            rec["op_profile"] = _profile_ops(client, samples_sha, spec.profile_ops, out, say)
         rec["telemetry"]["before_run"] = m.reply.get("telemetry_before")
         rec["telemetry"]["after_run"] = m.reply.get("telemetry_after")
         rec["telemetry"]["after"] = client.telemetry()
@@ -261,6 +275,26 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
     if stage != "run":
         raise RunError(f"{profile.name}: " + "; ".join(m.errors))
     return official.finish(m, say) if spec.loadgen == "official" else finish(m, say)
+
+
+def _profile_ops(client: Any, samples_sha: str | None, runs: int, out: Path,
+                 say: Reporter) -> dict[str, Any]:
+    """--profile-ops: op_profile.csv and its record; a runtime without a profiler, or one
+    that fails, is recorded as such and never costs the run what it measured."""
+    from edgeperf.outputs import op_profile
+
+    say("op_profile", {"runs": runs})
+    try:
+        table = client.profile_ops(samples_sha, runs)
+    except AgentError as exc:
+        if isinstance(exc, (AgentDied, AgentTimeout)):
+            raise
+        rec = {"available": False, "message": str(exc), "kind": exc.kind}
+    else:
+        op_profile.write_csv(out / op_profile.FILE, table)
+        rec = op_profile.record(table)
+    say("op_profile_done", rec)
+    return rec
 
 
 def _fetch_rest(client: Any, collector: QueryLogCollector, reply: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeperf.outputs.model_costs import costs_record
 from edgeperf.outputs import record
 from edgeperf.outputs.disk import free_space, is_disk_full, why
 from edgeperf.run import device_state
@@ -73,6 +74,10 @@ def finish(m: Measured, say: Reporter) -> RunResult:
                                              "offline_sample_count", "batch", "busy_flushes",
                                              "generated_query_count")}
     rec["run"]["rows_received"] = q.rows
+    costs = costs_record(reply.get("model_costs"), (rec.get("model") or {}).get("details"))
+    if costs:  # init, first inference, warm-up, memory: benchmark_model's figures, unscored
+        rec["model_costs"] = costs
+        say("model_costs", costs)
     mode = reply.get("querylog_mode")
     if mode:  # what the agent chose for --querylog auto, and why (it says so on stderr too)
         rec["run"]["querylog_mode"] = mode

@@ -22,8 +22,8 @@ def generate_samples(inputs: list[dict[str, Any]], n: int, seed: int) -> list[np
     """A seeded sample set that fits the model's inputs (for models without a dataset)."""
     rng = np.random.default_rng(seed)
     arrays = []
-    for info in inputs:
-        shape = [max(1, d) for d in info["shape"][1:]]
+    for info in inputs:  # a sample's shape: the backend's word, else all but the batch
+        shape = [max(1, d) for d in info.get("sample_shape", info["shape"][1:])]
         dt = np.dtype(info["dtype"])
         if dt.kind == "f":
             a = rng.uniform(-1.0, 1.0, size=[n, *shape]).astype(dt)
@@ -43,6 +43,14 @@ def check_dynamic_inputs(inputs: list[dict[str, Any]], shapes: dict | None) -> N
     """A model with dynamic dimensions (other than the batch) needs them set: a runtime
     would otherwise allocate them as 1 and the benchmark would time a 1x1 image."""
     for info in inputs:
+        if "dim_names" in info:  # ONNX: the agent resolved what it could; -1 is still open
+            if any(d < 0 for d in info["shape"]):
+                shown = ",".join(str(d) if d >= 0 else (n or "N")
+                                 for d, n in zip(info["shape"], info["dim_names"], strict=False))
+                raise RunError(f"input {info['name']!r} has dynamic dimensions [{shown}]; set "
+                               f"them with --input-shape {info['name']}:"
+                               + ",".join(str(d) if d >= 0 else "N" for d in info["shape"]))
+            continue
         sig = info.get("shape_signature") or info["shape"]
         if any(d < 0 for d in sig[1:]) and not (shapes and (info["name"] in shapes
                                                            or (len(inputs) == 1 and "" in shapes))):

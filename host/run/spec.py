@@ -60,6 +60,8 @@ class RunSpec:
     # writes the logs; "edgeperf": the agent's own loops, scored on the host
     loadgen: str = "edgeperf"
     qsl_total: int | None = None  # the QSL's total count (a task's dataset); None: the set's
+    # after the timed run: a per-operator profile over this many inferences (0: none)
+    profile_ops: int = 0
 
 
 @dataclass
