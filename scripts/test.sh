@@ -25,6 +25,14 @@ make_venv .venv -e '.[litert,dev,tasks,store-pg,labgrid]'
 .venv/bin/python -m pip install -q --no-deps 'silero-vad==6.2.3' 'rapidocr-onnxruntime==1.4.4'
 make_venv .venv-tflite 'tflite-runtime==2.14.0' 'numpy<2'
 export EDGEPERF_TFLITE_PYTHON="$PWD/.venv-tflite/bin/python"
+# ExecuTorch's Python runtime (a device with it: torch's CPU build, 2.13.0 as this machine's
+# pip holds it, and executorch without its export-only dependencies), plus what exporting
+# the reference tasks to .pte needs (torchao for the XNNPACK partitioner, edgeperf itself):
+# scripts/export_executorch.py runs in it; the executorch tests' agent runs on its Python
+make_venv .venv-executorch 'torch==2.13.0' 'numpy>=2' flatbuffers pyyaml ruamel.yaml \
+  typing-extensions packaging tabulate pandas 'torchao>=0.18,<0.19' scikit-learn -e .
+.venv-executorch/bin/python -m pip install -q --no-deps 'executorch==1.5.1'
+export EDGEPERF_EXECUTORCH_PYTHON="$PWD/.venv-executorch/bin/python"
 # MLCommons' own submission tools (checker, truncate_accuracy_log.py) and PyYAML they need:
 # the submission tests run them, unmodified, against edgeperf's trees
 .venv/bin/python -m pip install -q PyYAML

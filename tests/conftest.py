@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -80,6 +81,61 @@ def tflite_python() -> str:
                         "numpy<2"], check=True)
     assert _has_tflite_runtime(str(python))
     return str(python)
+
+
+@pytest.fixture(scope="session")
+def executorch_python() -> str:
+    """A Python where ExecuTorch's runtime imports and the reference tasks can be exported:
+    $EDGEPERF_EXECUTORCH_PYTHON, or .venv-executorch (scripts/test.sh builds it: torch, and
+    an install of several minutes, so it is not built here)."""
+    python = os.environ.get("EDGEPERF_EXECUTORCH_PYTHON") or str(
+        ROOT / ".venv-executorch" / "bin" / "python")
+    probe = subprocess.run([python, "-c", "import executorch.runtime, edgeperf"],
+                           capture_output=True, text=True)
+    assert probe.returncode == 0, (f"{python} cannot import executorch.runtime and edgeperf "
+                                   f"(run the tests with scripts/test.sh, which builds "
+                                   f".venv-executorch): {probe.stderr[-500:]}")
+    return python
+
+
+@pytest.fixture(scope="session")
+def executorch_tasks(executorch_python: str, host_cache_root: Path) -> dict[str, str]:
+    """The reference tasks' .pte programs, exported once by scripts/export_executorch.py
+    into the session's task cache (where ``TASK:executorch`` finds them); {task: path}."""
+    from edgeperf.tasks.training import AD_SYNTHETIC, IC_DIGITS, build
+
+    env = dict(os.environ, EDGEPERF_CACHE=str(host_cache_root))
+    before = os.environ.get("EDGEPERF_CACHE")
+    os.environ["EDGEPERF_CACHE"] = str(host_cache_root)  # the tests' cache, as they see it
+    try:
+        out = {}
+        for recipe in (IC_DIGITS, AD_SYNTHETIC):
+            t = build(recipe)
+            path = t.directory / f"{recipe.name}-fp32.pte"
+            with _task_lock(t.directory):
+                if not path.exists():
+                    r = subprocess.run([executorch_python,
+                                        str(ROOT / "scripts" / "export_executorch.py"),
+                                        "--task", recipe.name], env=env, capture_output=True,
+                                       text=True)
+                    assert r.returncode == 0, r.stderr[-3000:]
+            assert path.exists(), f"export_executorch.py wrote no {path}"
+            out[recipe.name] = str(path)
+        return out
+    finally:
+        if before is None:
+            os.environ.pop("EDGEPERF_CACHE", None)
+        else:
+            os.environ["EDGEPERF_CACHE"] = before
+
+
+@contextlib.contextmanager
+def _task_lock(directory: Path):
+    import fcntl
+
+    with open(directory.parent / f".{directory.name}.pte.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # the test workers export once between them
+        yield
 
 
 @pytest.fixture(scope="session")

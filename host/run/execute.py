@@ -163,6 +163,8 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
         n_samples = s.performance_sample_count or spec.sample_count
         if spec.samples is not None:
             n_samples = len(spec.samples[0])
+        elif spec.fit_samples is not None and spec.qsl_indices is not None:
+            n_samples = len(spec.qsl_indices)
         qsl = (np.asarray(spec.qsl_indices, np.int64) if spec.qsl_indices is not None else
                loaded_set_order(n_samples, s.qsl_rng_seed))
         m.qsl = qsl
@@ -177,6 +179,8 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
             details = client.load_model(model.backend, sha256=sha, options=opts)
             if spec.samples is not None:
                 arrays = spec.samples
+            elif spec.fit_samples is not None:  # a task's data, fitted to the loaded model
+                arrays = spec.fit_samples(details["inputs"])
             else:  # QSL samples 0..n-1, generated, then laid out in loaded-set order
                 check_dynamic_inputs(details["inputs"], opts.get("input_shapes"))
                 arrays = [a[qsl] for a in generate_samples(details["inputs"], n_samples,
@@ -184,7 +188,8 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
             samples_sha, sent = client.push_samples(arrays, lambda d, t: say("push", {
                 "what": "samples", "done": d, "total": t}), notice=notice)
             rec["transfers"]["samples_bytes_sent"] = sent
-            rec["samples"].update(sha256=samples_sha, generated=spec.samples is None,
+            rec["samples"].update(sha256=samples_sha, generated=spec.samples is None
+                                  and spec.fit_samples is None,
                                   seed=s.qsl_rng_seed)
         else:
             details = client.load_model("synthetic", kind=model.kind)

@@ -62,6 +62,9 @@ class RunSpec:
     qsl_total: int | None = None  # the QSL's total count (a task's dataset); None: the set's
     # after the timed run: a per-operator profile over this many inferences (0: none)
     profile_ops: int = 0
+    # instead of ``samples``: the sample set made from the loaded model's input details (a
+    # task's dataset fitted to an .onnx or .pte model, whose inputs its runtime reports)
+    fit_samples: Callable[[list[dict[str, Any]]], list[np.ndarray]] | None = None
 
 
 @dataclass

@@ -59,6 +59,7 @@ class AccuracySpec:
     # scenario wins over ``scenario``. None: LoadGen's TestSettings defaults for ``scenario``.
     settings: TestSettings | None = None
     loadgen: str = "edgeperf"  # "official": LoadGen's AccuracyOnly on the device logs the outputs
+    load_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # the runtime's
 
 
 def accuracy_settings(spec: AccuracySpec) -> TestSettings:
@@ -173,19 +174,31 @@ def run_accuracy(spec: AccuracySpec, report: Reporter | None = None) -> Accuracy
         return run_accuracy_on(session, spec, report, prepared=prepared)
 
 
-def _accuracy_model(spec: AccuracySpec) -> tuple[ModelRef, list[np.ndarray]]:
-    """The task's model and its dataset fitted to the model's inputs (no device needed)."""
+def _accuracy_model(spec: AccuracySpec) -> tuple[ModelRef, list[np.ndarray] | None]:
+    """The task's model and its dataset fitted to the model's inputs (no device needed); a
+    model not in TFLite's format is fitted to the inputs its runtime reports, at load."""
     model = resolve_model(spec.task.model)
     if model.data is None:
-        raise RunError(f"accuracy mode needs a .tflite model, not {spec.task.model}")
+        raise RunError(f"accuracy mode needs a model file (.tflite, .onnx, .pte), not "
+                       f"{spec.task.model}")
+    if model.backend != "tflite":
+        return model, None
     try:
         return model, fit(spec.task.dataset, model_inputs(model.data, spec.input_shapes))
     except DatasetError as exc:
         raise RunError(str(exc)) from None
 
 
+def fit_to_device(task: Task, inputs: list[dict[str, Any]]) -> list[np.ndarray]:
+    """The dataset fitted to the inputs a loaded model's runtime reports."""
+    try:
+        return fit(task.dataset, inputs)
+    except DatasetError as exc:
+        raise RunError(str(exc)) from None
+
+
 def run_accuracy_on(session: Session, spec: AccuracySpec, report: Reporter | None = None, *,
-                    prepared: tuple[ModelRef, list[np.ndarray]] | None = None
+                    prepared: tuple[ModelRef, list[np.ndarray] | None] | None = None
                     ) -> AccuracyOutcome:
     """The same on an open session (its agent stays up for the next run); ``prepared``: the
     model and fitted dataset, when the caller has them."""
@@ -197,8 +210,6 @@ def run_accuracy_on(session: Session, spec: AccuracySpec, report: Reporter | Non
     model, arrays = prepared or _accuracy_model(spec)
     assert model.data is not None
     n = len(task.dataset)
-    per_sample = sum(a[0].nbytes for a in arrays)
-    window = max(1, min(n, spec.window_bytes // max(per_sample, 1)))
     out = Path(spec.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rec: dict[str, Any] = {
@@ -208,7 +219,6 @@ def run_accuracy_on(session: Session, spec: AccuracySpec, report: Reporter | Non
                   "sha256": model.sha256, "size": len(model.data)},
         "task": task.describe(), "telemetry": {},
         "transfers": {"model_bytes_sent": 0, "samples_bytes_sent": 0, "windows": 0,
-                      "window_samples": window, "window_bytes": window * per_sample,
                       "window_limit_bytes": spec.window_bytes}}
     client = session.client
     outputs: list[bytes] = []
@@ -219,13 +229,19 @@ def run_accuracy_on(session: Session, spec: AccuracySpec, report: Reporter | Non
         rec["device"] = dict(session.info)
         rec["telemetry"]["before"] = client.telemetry()
         sha, sent = client.push_model(model.data, lambda d, t: say("push", {
-            "what": "model", "done": d, "total": t}))
+            "what": "model", "done": d, "total": t}), fmt=model.backend)
         rec["transfers"]["model_bytes_sent"] = sent
         opts: dict[str, Any] = {"num_threads": spec.threads} if spec.threads else {}
+        opts.update(spec.load_options)
         if spec.input_shapes:
             opts["input_shapes"] = spec.input_shapes
-        details = client.load_model("tflite", sha256=sha, options=opts)
+        details = client.load_model(model.backend, sha256=sha, options=opts)
         rec["model"]["details"] = details
+        if arrays is None:  # an .onnx or .pte: fitted to what its runtime reports
+            arrays = fit_to_device(task, details["inputs"])
+        per_sample = sum(a[0].nbytes for a in arrays)
+        window = max(1, min(n, spec.window_bytes // max(per_sample, 1)))
+        rec["transfers"].update(window_samples=window, window_bytes=window * per_sample)
         check_labels(task, details["outputs"])
         if spec.loadgen == "official":
             outputs = _official_outputs(client, arrays, settings, out, rec, say)

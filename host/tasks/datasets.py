@@ -113,7 +113,7 @@ def fit(dataset: Dataset, model_inputs: Sequence[Any]) -> list[np.ndarray]:
                            f"the model has {len(details)} inputs ({names})")
     out = []
     for arr, d in zip(dataset.inputs, details, strict=True):
-        want_shape = [int(x) for x in d["shape"][1:]]
+        want_shape = [int(x) for x in d.get("sample_shape", d["shape"][1:])]
         want = np.dtype(d["dtype"])
         if list(arr.shape[1:]) != want_shape:
             raise DatasetError(

@@ -134,7 +134,13 @@ class TaskRun:
         bound too)."""
         return run_accuracy_on(self.session, AccuracySpec(
             task, self.session.profile, acc_dir, self.base.threads, self.input_shapes,
-            scenario=s.scenario, settings=s, loadgen=self.base.loadgen), self.progress)
+            scenario=s.scenario, settings=s, loadgen=self.base.loadgen,
+            load_options=self._runtime_options()), self.progress)
+
+    def _runtime_options(self) -> dict[str, Any]:
+        """The caller's runtime options (--ep, --state, --no-xnnpack...) without the input
+        shapes, which the task's runs set themselves."""
+        return {k: v for k, v in self.base.load_options.items() if k != "input_shapes"}
 
     def _audits(self, task: Task, s: TestSettings, perf: Path, acc_dir: Path, root: Path,
                 per_scenario: bool, r: RunResult) -> None:
@@ -167,7 +173,9 @@ class TaskRun:
         spec = dataclasses.replace(spec, meter=b.meter if meter else None,
                                    idle_baseline_s=b.idle_baseline_s if meter else 0.0,
                                    querylog=b.querylog, run_idle_timeout=b.run_idle_timeout,
-                                   loadgen=b.loadgen)
+                                   loadgen=b.loadgen, profile_ops=b.profile_ops,
+                                   load_options=dict(self._runtime_options(),
+                                                     **spec.load_options))
         r = run_on(self.session, spec, self.progress)  # the spec carries its options
         r.mode = self.mode
         if r.result.get("audit"):

@@ -18,7 +18,7 @@ from edgeperf.outputs import record
 from edgeperf.run.execute import DEFAULT_SAMPLE_COUNT, RunError, RunSpec, resolve_model
 from edgeperf.settings import TestSettings
 from edgeperf.store.record import record_run_safely
-from edgeperf.tasks.accuracy import AccuracyResult, model_inputs
+from edgeperf.tasks.accuracy import fit_to_device, AccuracyResult, model_inputs
 from edgeperf.tasks.audit import AuditReference, OutputAudit
 from edgeperf.tasks.datasets import DatasetError, fit
 from edgeperf.tasks.registry import Task
@@ -41,13 +41,15 @@ def task_perf_spec(task: Task, settings: TestSettings, out: Path, *, board: str 
     """A performance run on a task's data; with ``audit`` (reference, N) an output audit."""
     model = resolve_model(task.model)
     if model.data is None:
-        raise RunError(f"a task needs a .tflite model, not {task.model}")
-    try:
-        arrays = fit(task.dataset, model_inputs(model.data, input_shapes))
-    except DatasetError as exc:
-        raise RunError(str(exc)) from None
+        raise RunError(f"a task needs a model file (.tflite, .onnx, .pte), not {task.model}")
+    arrays = None  # an .onnx or .pte: fitted at load, to the inputs its runtime reports
+    if model.backend == "tflite":
+        try:
+            arrays = fit(task.dataset, model_inputs(model.data, input_shapes))
+        except DatasetError as exc:
+            raise RunError(str(exc)) from None
     n = len(task.dataset)
-    per_sample = sum(a[0].nbytes for a in arrays)
+    per_sample = sum(a[0].nbytes for a in (arrays or task.dataset.inputs))
     k = settings.performance_sample_count or min(n, DEFAULT_SAMPLE_COUNT,
                                                  max(1, PERF_SET_BYTES // max(per_sample, 1)))
     subset = perf_subset(n, min(k, n), settings.qsl_rng_seed)
@@ -56,7 +58,10 @@ def task_perf_spec(task: Task, settings: TestSettings, out: Path, *, board: str 
         ref, count = audit
         after = OutputAudit(ref, subset, count, settings.sample_index_rng_seed, task.tolerance)
     return RunSpec(model=task.model, settings=settings, board=board, out_dir=out,
-                   threads=threads, samples=[a[subset] for a in arrays],
+                   threads=threads,
+                   samples=[a[subset] for a in arrays] if arrays is not None else None,
+                   fit_samples=None if arrays is not None else (
+                       lambda inputs: [a[subset] for a in fit_to_device(task, inputs)]),
                    qsl_indices=subset.tolist(), qsl_total=n,
                    load_options={"input_shapes": input_shapes} if input_shapes else {},
                    after_run=after, trace_all=trace_all, conf_files=list(conf_files or []),

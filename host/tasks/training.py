@@ -126,6 +126,27 @@ class Trained:
         return quantize(self.float_net, self.calibration)
 
     def model_path(self, variant: str) -> Path:
+        """int8 and fp32: the .tflite files; onnx: the fp32 network as .onnx (written here
+        on first use); executorch: the fp32 network as .pte, which
+        scripts/export_executorch.py writes (it needs torch and executorch)."""
+        if variant == "onnx":
+            path = self.directory / f"{self.name}-fp32.onnx"
+            if not path.exists():
+                from edgeperf.models.onnx_writer import to_onnx
+
+                tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+                tmp.write_bytes(to_onnx(self.float_net, f"edgeperf task {self.name} fp32"))
+                os.replace(tmp, path)
+            return path
+        if variant == "executorch":
+            path = self.directory / f"{self.name}-fp32.pte"
+            if not path.exists():
+                raise TrainingError(
+                    f"{self.name}:executorch needs the task's model exported to .pte: run "
+                    f"'python scripts/export_executorch.py --task {self.name}' with a Python "
+                    "that has torch, executorch and edgeperf (scripts/test.sh makes "
+                    ".venv-executorch), or pass your own --model FILE.pte")
+            return path
         return self.directory / f"{self.name}-{variant}.tflite"
 
 
