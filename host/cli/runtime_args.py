@@ -5,6 +5,7 @@ inputs, warm-up, the operator profile), turned into the agent's load options."""
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from edgeperf.cli.common import count
@@ -45,10 +46,13 @@ RUNTIMES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
 
 
 def _options(text: str, flag: str) -> tuple[str, dict[str, str]]:
-    """``NAME[:KEY=VALUE,...]`` -> (name, options); a path may hold ':' of its own."""
-    head, sep, tail = text.rpartition(":")
-    if not sep or "=" not in tail:
+    """``NAME[:KEY=VALUE,...]`` -> (name, options): the options start at the first ':' that
+    a KEY= follows (a path may hold ':' of its own, a value too: device=usb:0)."""
+    at = next((m.start() for m in re.finditer(":", text)
+               if re.match(r"[A-Za-z_][\w.-]*=", text[m.start() + 1:])), -1)
+    if at < 0:
         return text, {}
+    head, tail = text[:at], text[at + 1:]
     opts = {}
     for item in tail.split(","):
         key, eq, value = item.partition("=")
