@@ -537,3 +537,32 @@ def test_clocksync_over_ssh_within_one_millisecond(ssh_device, tmp_path):
         assert p.uncertainty_ns <= 1_000_000, p
         assert abs(p.offset_ns) <= p.uncertainty_ns, p
         assert p.rtt_min_ns > 0
+
+
+# --------------------------------------------------------------------------- other backends
+def test_onnx_model_over_ssh_with_its_costs(ssh_device, tmp_path):
+    from edgeperf.models.packaged import packaged_models
+
+    vad = packaged_models("silero_vad", ".onnx")["silero_vad/silero_vad_half"]
+    out = tmp_path / "out"
+    o = execute(RunSpec(model=str(vad), settings=small("SingleStream"),
+                        board=board(ssh_device, tmp_path), out_dir=out, sample_count=8,
+                        load_options={"input_shapes": {"input": [1, 512]},
+                                      "state": {"stateN": "state"}}))
+    assert o.exit_code == EXIT_VALID, o.invalid_reasons
+    res = json.loads((out / "result.json").read_text())
+    assert res["model"]["details"]["backend"] == "onnx"
+    assert res["device"]["backends"]["onnx"]["available"] is True
+    assert res["deploy"]["check"]["backends"]["onnx"]["providers"][-1] == "CPUExecutionProvider"
+    assert res["model_costs"]["init_ns"] > 0 and res["model_costs"]["first_inference_ns"] > 0
+
+
+def test_missing_backend_over_ssh_names_the_python_to_install_into(ssh_device, tmp_path):
+    pte = tmp_path / "m.pte"
+    pte.write_bytes(b"\x00\x00\x00\x00ET12" + bytes(64))  # refused by the device, not here
+    with pytest.raises(RunError, match=r"the executorch backend is not available on the device"
+                                       r" \(ModuleNotFoundError: No module named 'executorch'\); "
+                                       r"install it there: "
+                                       + re.escape(sys.executable) + r" -m pip install executorch"):
+        execute(RunSpec(model=str(pte), settings=small("SingleStream"),
+                        board=board(ssh_device, tmp_path), out_dir=tmp_path / "out"))

@@ -97,15 +97,23 @@ def run_on(session: Session, spec: CoreRunSpec, report: Reporter | None = None,
     return _run(session, spec, options, report, s, model)
 
 
-def check_backend(info: dict[str, Any], backend: str, board: str) -> None:
+def check_backend(info: dict[str, Any], backend: str, board: str, deploy: Any = None) -> None:
     """A model whose runtime the device lacks is refused before anything is pushed, with
-    the install command (the agent's hello says which backends it can import)."""
-    have = (info.get("backends") or {}).get(backend)
+    the install command (the agent's hello says which backends it can import; an SSH
+    board's device check, which imported them, wins: it names the Python to install into)."""
+    found = ((deploy.check if deploy is not None else None) or info).get("backends") or {}
+    have = found.get(backend) or (info.get("backends") or {}).get(backend)
     if backend == "synthetic" or have is None or have.get("available"):
         return  # an agent that predates "backends" answers at load_model
+    install = str(have.get("install"))
+    if deploy is not None and install.startswith("pip install"):
+        install = f"{deploy.python} -m {install}"
+        if deploy.check.get("externally_managed") and not deploy.check.get("in_venv"):
+            install += (" (the OS manages this Python: make a venv, python3 -m venv "
+                        "~/edgeperf-venv, install there, and set link.python = "
+                        "\"~/edgeperf-venv/bin/python\" in the board profile)")
     raise RunError(f"board {board}: the {backend} backend is not available on the device "
-                   f"({have.get('error') or 'not installed'}); install it there: "
-                   f"{have.get('install')}")
+                   f"({have.get('error') or 'not installed'}); install it there: {install}")
 
 
 def _agent_settings(req: TestSettings, eff: TestSettings) -> dict[str, Any]:
@@ -153,7 +161,7 @@ def _run(session: Session, spec: CoreRunSpec, options: RunOptions, report: Repor
     try:
         if spec.loadgen == "official":
             official.check_device(session.info, profile.name)
-        check_backend(session.info, model.backend, profile.name)
+        check_backend(session.info, model.backend, profile.name, session.deploy)
         if session.deploy is not None:  # an SSH board: the agent was shipped (on the first run)
             rec["deploy"] = session.deploy.to_dict()
             rec["transfers"]["agent_bytes_sent"] = session.deploy.uploaded_bytes if first else 0
