@@ -7,14 +7,15 @@
 # qemu's mps2-an385), postgresql (the results store's server) and chromium (the HTML report
 # rendered headless), ser2net (the labgrid tests' exporter serves a pty with it), systemd
 # (systemd-analyze, systemd-sysusers and systemd-tmpfiles check the serial agent's unit, its
-# user and its governor rule on a fake root; nothing is started).
+# user and its governor rule on a fake root; nothing is started), gcc (the tests build a TFLite
+# external delegate library: tests/delegate).
 # mlcommons/inference's tools/submission and compliance/, and mlcommons/tiny's
 # tools/submission, at pinned commits (from local mirrors, else fetched once into .cache/:
 # scripts/mlcommons_tools.sh, scripts/tiny_tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
-ensure_host openssh-server iproute2 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm postgresql chromium ser2net systemd
+ensure_host openssh-server iproute2 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm postgresql chromium ser2net systemd gcc
 make_venv .venv -e '.[litert,dev,tasks,store-pg,labgrid]'
 # real face-detection .tflite files for the tests; the package requires TensorFlow, which
 # nothing here needs (only its model files are read), so it goes in without dependencies

@@ -55,6 +55,6 @@ def test_test_script_asks_for_its_own_debian_packages_only(tmp_path):
     assert calls[:2] == ["dpkg-query -W -f=${Status} openssh-server",
                          "dpkg-query -W -f=${Status} iproute2"]
     packages = ("openssh-server iproute2 gcc-arm-none-eabi libnewlib-arm-none-eabi "
-                "qemu-system-arm postgresql chromium ser2net")
+                "qemu-system-arm postgresql chromium ser2net systemd gcc")
     assert calls[-1] == f"apt-get install -y -qq {packages}"
     assert f"installing Debian packages: {packages}" in r.stdout

@@ -216,7 +216,7 @@ def test_bad_inputs_are_named(tmp_path: Path, capsys) -> None:
     with pytest.raises(TaskError, match=r"unknown task 'ic-digitz'; known tasks: ic-digits, "
                                         r"ad-synthetic"):
         load_task("ic-digitz")
-    with pytest.raises(TaskError, match="variants int8, fp32, not 'fp16'"):
+    with pytest.raises(TaskError, match="variants int8, fp32, onnx, executorch, not 'fp16'"):
         load_task("ic-digits:fp16")
     with pytest.raises(RunError, match=r"class indices in \[0, 10\)"):
         accuracy(str(write_task(tmp_path, "lab", fp32, ic.inputs, ic.labels + 5,
