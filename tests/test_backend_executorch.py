@@ -17,8 +17,6 @@ from edgeperf.boards.profile import BoardProfile
 from edgeperf.errors import RunError
 from edgeperf.run.execute import EXIT_VALID, RunSpec, execute
 from edgeperf.settings import preset
-from edgeperf.tasks.accuracy import AccuracySpec, run_accuracy
-from edgeperf.tasks.registry import load_task as get_task
 
 LOCAL = BoardProfile(name="local", link_type="local")
 
@@ -28,22 +26,41 @@ def et_board(executorch_python: str, executorch_tasks) -> BoardProfile:
     return BoardProfile(name="et-device", link_type="local", python=executorch_python)
 
 
+@pytest.fixture(scope="module")
+def et_device(et_board):
+    """One agent on the ExecuTorch Python for the module's runs (its torch import is paid
+    once, as a device's agent pays it once)."""
+    import edgeperf
+
+    with edgeperf.connect(et_board) as dev:
+        yield dev
+
+
+@pytest.fixture(scope="module")
+def local_device():
+    import edgeperf
+
+    with edgeperf.connect(LOCAL) as dev:
+        yield dev
+
+
 def settings(**kw):
     return dataclasses.replace(preset("smoke", "SingleStream"), **{
         "min_query_count": 100, "min_duration_ms": 0, "warmup_queries": 5, **kw})
 
 
-def accuracy(task: str, board: BoardProfile, out) -> tuple[float, dict]:
-    o = run_accuracy(AccuracySpec(get_task(task), board, out))
-    assert o.exit_code == EXIT_VALID, o.result.reasons
-    return o.result.value, o.record
+def accuracy(task: str, dev, out) -> tuple[float, dict]:
+    r = dev.run(task=task, mode="accuracy", out_dir=out)
+    assert r.exit_code == EXIT_VALID, r.invalid_reasons
+    return r.accuracy.value, r.result
 
 
 @pytest.mark.parametrize("name", ["ic-digits", "ad-synthetic"])
-def test_a_task_scores_the_same_on_every_backend(tmp_path, et_board, name) -> None:
-    tfl, _ = accuracy(f"{name}:fp32", LOCAL, tmp_path / "tflite")
-    onx, rec_onnx = accuracy(f"{name}:onnx", LOCAL, tmp_path / "onnx")
-    pte, rec_pte = accuracy(f"{name}:executorch", et_board, tmp_path / "pte")
+def test_a_task_scores_the_same_on_every_backend(tmp_path, et_device, local_device,
+                                                 name) -> None:
+    tfl, _ = accuracy(f"{name}:fp32", local_device, tmp_path / "tflite")
+    onx, rec_onnx = accuracy(f"{name}:onnx", local_device, tmp_path / "onnx")
+    pte, rec_pte = accuracy(f"{name}:executorch", et_device, tmp_path / "pte")
     assert rec_onnx["model"]["backend"] == "onnx"
     assert rec_pte["model"]["details"]["backend"] == "executorch"
     tolerance = 1 / 360 if name == "ic-digits" else 0.005  # one image; a sliver of AUC
@@ -51,25 +68,22 @@ def test_a_task_scores_the_same_on_every_backend(tmp_path, et_board, name) -> No
 
 
 @pytest.mark.parametrize("variant", ["onnx", "executorch"])
-def test_output_audit_on_other_backends(tmp_path, et_board, variant) -> None:
-    board = et_board if variant == "executorch" else LOCAL
-    task = get_task(f"ic-digits:{variant}")
-    acc = run_accuracy(AccuracySpec(task, board, tmp_path / "acc"))
+def test_output_audit_on_other_backends(tmp_path, et_device, local_device, variant) -> None:
+    dev = et_device if variant == "executorch" else local_device
+    acc = dev.run(task=f"ic-digits:{variant}", mode="accuracy", out_dir=tmp_path / "acc")
     assert acc.exit_code == EXIT_VALID
-    import edgeperf
-
-    with edgeperf.connect(board) as dev:
-        r = dev.run(task=f"ic-digits:{variant}", scenario="SingleStream", preset="smoke",
-                    out_dir=tmp_path / "perf", audit_outputs=12,
-                    audit_against=tmp_path / "acc", min_query_count=100, min_duration_ms=0)
+    r = dev.run(task=f"ic-digits:{variant}", scenario="SingleStream", preset="smoke",
+                out_dir=tmp_path / "perf", audit_outputs=12, audit_against=tmp_path / "acc",
+                min_query_count=100, min_duration_ms=0)
     assert r.exit_code == EXIT_VALID, r.invalid_reasons
     audit = r.result["audit"]
     assert audit["checked"] == 12 and audit["mismatches"] == [] and audit["passed"]
 
 
-def test_program_runs_with_costs_and_etdump_profile(tmp_path, et_board, executorch_tasks):
-    o = execute(RunSpec(model=executorch_tasks["ic-digits"], settings=settings(),
-                        board=et_board, out_dir=tmp_path, sample_count=16, profile_ops=30))
+def test_program_runs_with_costs_and_etdump_profile(tmp_path, et_device, executorch_tasks):
+    o = et_device.run(executorch_tasks["ic-digits"], scenario="SingleStream", preset="smoke",
+                      out_dir=tmp_path, sample_count=16, profile_ops=30, min_query_count=100,
+                      min_duration_ms=0, warmup_queries=5)
     assert o.exit_code == EXIT_VALID, o.invalid_reasons
     res = json.loads((tmp_path / "result.json").read_text())
     d = res["model"]["details"]
@@ -117,21 +131,19 @@ def test_state_is_carried_between_invokes(tmp_path, executorch_python) -> None:
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
 
 
-def test_corrupt_programs_are_named_before_anything_is_timed(tmp_path, et_board,
+def test_corrupt_programs_are_named_before_anything_is_timed(tmp_path, et_device,
                                                              executorch_tasks) -> None:
     good = open(executorch_tasks["ic-digits"], "rb").read()
     torn = tmp_path / "torn.pte"
     torn.write_bytes(good[: len(good) // 2])
     with pytest.raises(RunError, match="cannot load the program.*truncated or corrupt"):
-        execute(RunSpec(model=str(torn), settings=settings(), board=et_board,
-                        out_dir=tmp_path / "torn"))
+        et_device.run(str(torn), scenario="SingleStream", out_dir=tmp_path / "torn")
     assert not (tmp_path / "torn" / "querylog.spill").exists() or \
         (tmp_path / "torn" / "querylog.spill").stat().st_size == 0
     other = tmp_path / "other.pte"
     other.write_bytes(b"\x00" * 4 + b"XYZW" + bytes(64))
     with pytest.raises(RunError, match="not an ExecuTorch program"):
-        execute(RunSpec(model=str(other), settings=settings(), board=et_board,
-                        out_dir=tmp_path / "other"))
+        et_device.run(str(other), scenario="SingleStream", out_dir=tmp_path / "other")
 
 
 def test_a_device_without_executorch_is_told_the_install(tmp_path, executorch_tasks) -> None:
