@@ -214,3 +214,25 @@ def test_files_that_are_not_onnx_are_refused_on_the_host(tmp_path) -> None:
     z.write_bytes(b"PK\x03\x04" + bytes(64))
     with pytest.raises(RunError, match="not an ONNX model \\(a zip archive\\)"):
         execute(RunSpec(model=str(z), settings=settings(), board=LOCAL, out_dir=tmp_path))
+
+
+def test_execution_provider_named_short_with_options(tmp_path) -> None:
+    b = OnnxBackend(str(scaler(tmp_path)), providers=[["cpu", {"arena_extend_strategy":
+                                                              "kSameAsRequested"}]],
+                    graph_optimization="basic", num_threads=1)
+    d = b.describe()
+    assert d["providers"] == ["CPUExecutionProvider"]
+    assert d["requested_providers"] == ["CPUExecutionProvider"]
+    assert d["graph_optimization"] == "basic" and d["num_threads"] == 1
+    with pytest.raises(BackendError, match="graph optimisation level 'fastest'"):
+        OnnxBackend(str(scaler(tmp_path)), graph_optimization="fastest")
+
+
+def test_info_lists_the_backends(capsys) -> None:
+    from edgeperf.cli.main import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "backend    tflite: ai_edge_litert" in out
+    assert f"backend    onnx: onnxruntime {__import__('onnxruntime').__version__}" in out
+    assert "backend    executorch: missing; install: pip install executorch" in out
