@@ -20,10 +20,11 @@ run, and reads it with ExecuTorch's Inspector (executorch.devtools). Python 3.9.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -90,11 +91,19 @@ class ExecutorchBackend(Backend):
                                    % (method, ", ".join(names)))
             self.method = self.program.load_method(method)
         except RuntimeError as exc:
+            missing, have = self._missing_delegates(et)
+            if missing:
+                raise BackendError(
+                    "ExecuTorch %s cannot load the program: it was lowered to %s, which this "
+                    "runtime does not have (it has: %s); export it for one of those (e.g. "
+                    "XNNPACK's partitioner), or install an ExecuTorch built with %s"
+                    % (self.runtime_version, ", ".join(missing), ", ".join(have) or "none",
+                       " and ".join(missing))) from None
             raise BackendError("ExecuTorch %s cannot load the program: %s. A truncated or "
-                               "corrupt .pte, or one that needs a delegate or operator this "
-                               "runtime was built without (its log above names which): "
-                               "re-push it, or export it again for this runtime"
-                               % (self.runtime_version, " ".join(str(exc).split()))) from None
+                               "corrupt .pte, or one that needs an operator this runtime was "
+                               "built without: re-push it, or export it again for this "
+                               "runtime" % (self.runtime_version, " ".join(str(exc).split()))) \
+                from None
         meta = self.method.metadata
         self._all_inputs = [self._info(meta.input_tensor_meta(k), "input_%d" % k, k)
                             for k in range(meta.num_inputs())]
@@ -120,6 +129,20 @@ class ExecutorchBackend(Backend):
             info["sample_shape"] = self.sample_shape(info)
         self._args: List[List[Any]] = []
         self._arrays: List[np.ndarray] = []
+
+    def _missing_delegates(self, et: Any) -> Tuple[List[str], List[str]]:
+        """The delegates (backend ids, "...Backend") the program names that this runtime
+        has not registered, and those it has. The ids are strings in the program's
+        flatbuffer; only a failed load asks, to name what is missing."""
+        try:
+            have = sorted(et.Runtime.get().backend_registry.registered_backend_names)
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except (AttributeError, OSError, RuntimeError):
+            return [], []
+        named = sorted({m.decode("ascii") for m in re.findall(rb"[A-Z][A-Za-z0-9_]{1,62}Backend",
+                                                                data)})
+        return [n for n in named if n not in have], have
 
     @staticmethod
     def _info(t: Any, name: str, index: int) -> Dict[str, Any]:

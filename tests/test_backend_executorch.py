@@ -131,6 +131,32 @@ def test_state_is_carried_between_invokes(tmp_path, executorch_python) -> None:
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
 
 
+def test_a_delegate_the_runtime_lacks_is_named(tmp_path, executorch_python) -> None:
+    """A program lowered to Vulkan (whose partitioner the wheel has, but not its runtime)."""
+    code = textwrap.dedent(f"""
+        import torch
+        from executorch.exir import to_edge_transform_and_lower
+        from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner
+        from edgeperf_agent.backend_executorch import ExecutorchBackend
+        from edgeperf_agent.backends import BackendError
+        class M(torch.nn.Module):
+            def forward(self, x):
+                return torch.relu(x + 1)
+        ep = torch.export.export(M(), (torch.zeros(1, 8),))
+        prog = to_edge_transform_and_lower(ep, partitioner=[VulkanPartitioner()]).to_executorch()
+        open("{tmp_path}/vk.pte", "wb").write(prog.buffer)
+        try:
+            ExecutorchBackend("{tmp_path}/vk.pte")
+        except BackendError as exc:
+            print(exc)
+    """)
+    r = subprocess.run([executorch_python, "-c", code], capture_output=True, text=True,
+                       timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "it was lowered to VulkanBackend, which this runtime does not have (it has: " \
+        in r.stdout and "XnnpackBackend" in r.stdout, r.stdout
+
+
 def test_corrupt_programs_are_named_before_anything_is_timed(tmp_path, et_device,
                                                              executorch_tasks) -> None:
     good = open(executorch_tasks["ic-digits"], "rb").read()
