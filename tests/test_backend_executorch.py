@@ -100,12 +100,16 @@ def test_program_runs_with_costs_and_etdump_profile(tmp_path, et_device, executo
     assert all(t["calls"] % 30 == 0 for t in prof["top"])  # warm-up runs left out
 
 
-def test_state_is_carried_between_invokes(tmp_path, executorch_python) -> None:
-    """A program y = x + s, s' = y, exported here; fed its own output, it sums its inputs."""
+def test_state_carried_and_a_delegate_the_runtime_lacks(tmp_path, executorch_python) -> None:
+    """Programs exported here, in one process (torch imported once): y = x + s, s' = y,
+    which fed its own output sums its inputs; and one lowered to Vulkan (the wheel has its
+    partitioner, not its runtime), refused naming the delegate and those there are."""
     code = textwrap.dedent(f"""
         import numpy as np, torch
         from executorch.exir import to_edge_transform_and_lower
+        from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner
         from edgeperf_agent.backend_executorch import ExecutorchBackend
+        from edgeperf_agent.backends import BackendError
         class Acc(torch.nn.Module):
             def forward(self, x, s):
                 y = x + s
@@ -124,21 +128,6 @@ def test_state_is_carried_between_invokes(tmp_path, executorch_python) -> None:
             run(k)
         assert np.array_equal(b.output_buffers[0], xs.sum(axis=0, keepdims=True)), \\
             b.output_buffers[0]
-        print("ok")
-    """)
-    r = subprocess.run([executorch_python, "-c", code], capture_output=True, text=True,
-                       timeout=240)
-    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
-
-
-def test_a_delegate_the_runtime_lacks_is_named(tmp_path, executorch_python) -> None:
-    """A program lowered to Vulkan (whose partitioner the wheel has, but not its runtime)."""
-    code = textwrap.dedent(f"""
-        import torch
-        from executorch.exir import to_edge_transform_and_lower
-        from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner
-        from edgeperf_agent.backend_executorch import ExecutorchBackend
-        from edgeperf_agent.backends import BackendError
         class M(torch.nn.Module):
             def forward(self, x):
                 return torch.relu(x + 1)
@@ -149,10 +138,11 @@ def test_a_delegate_the_runtime_lacks_is_named(tmp_path, executorch_python) -> N
             ExecutorchBackend("{tmp_path}/vk.pte")
         except BackendError as exc:
             print(exc)
+        print("ok")
     """)
     r = subprocess.run([executorch_python, "-c", code], capture_output=True, text=True,
                        timeout=240)
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
     assert "it was lowered to VulkanBackend, which this runtime does not have (it has: " \
         in r.stdout and "XnnpackBackend" in r.stdout, r.stdout
 
