@@ -242,10 +242,8 @@ def proc_status() -> dict[str, int]:
 
 
 def reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not allowed: the
+    agent's own reset (edgeperf_agent.memory), which its model-cost figures use."""
+    from edgeperf_agent.memory import reset_peak
+
+    return reset_peak()

@@ -28,7 +28,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .backends import Backend, BackendError, ProfileUnsupported, op_table
+from .backends import (Backend, BackendError, ProfileUnsupported, check_samples, find_input,
+                       op_table)
 
 INSTALL = ("pip install torch executorch (torch's CPU build: --index-url "
            "https://download.pytorch.org/whl/cpu)")
@@ -156,12 +157,8 @@ class ExecutorchBackend(Backend):
 
     def _set_shapes(self, shapes: Dict[str, List[int]]) -> None:
         fed = [i for i in self._all_inputs if i["name"] not in set(self._state_spec.values())]
-        by_name = {i["name"]: i for i in self._all_inputs}
         for name, dims in shapes.items():
-            info = fed[0] if name == "" and len(fed) == 1 else by_name.get(name)
-            if info is None:
-                raise BackendError("input_shape names input %r, but the program's inputs are: "
-                                   "%s" % (name, ", ".join(by_name)))
+            info = find_input(name, self._all_inputs, fed)
             dims = [int(d) for d in dims]
             if len(dims) != len(info["shape"]) or min(dims or [1]) < 1:
                 raise BackendError("input %r has shape %s; an input_shape for it needs %d "
@@ -181,22 +178,12 @@ class ExecutorchBackend(Backend):
         return d
 
     def bind(self, samples: Optional[Sequence[np.ndarray]]) -> None:
-        if samples is None:
-            raise BackendError("the executorch backend needs a sample set; push one first")
-        if len(samples) != len(self.inputs):
-            raise BackendError("sample set has %d tensors but the program takes %d fed inputs"
-                               % (len(samples), len(self.inputs)))
+        arrays = check_samples("executorch", samples, self.inputs)
         per_input = []
-        for arr, info in zip(samples, self.inputs):
-            want = self.sample_shape(info)
-            if list(arr.shape[1:]) != want or np.dtype(info["dtype"]) != arr.dtype:
-                raise BackendError(
-                    "sample set does not fit input %r: samples are %s %s, the program wants "
-                    "%s %s per sample; regenerate the sample set for this model"
-                    % (info["name"], arr.dtype.name, list(arr.shape[1:]), info["dtype"], want))
+        for arr, info in zip(arrays, self.inputs):
             tensor = self.torch.from_numpy(np.ascontiguousarray(arr))
             per_input.append([tensor[i].reshape(info["shape"]) for i in range(len(arr))])
-        self._arrays = list(samples)
+        self._arrays = arrays
         order = {i["name"]: k for k, i in enumerate(self._all_inputs)}
         zeros = {s["name"]: self.torch.zeros(s["shape"], dtype=getattr(self.torch, s["dtype"]))
                  for s in self.state}
@@ -260,9 +247,6 @@ class ExecutorchBackend(Backend):
             invoke(sample)
             return [b.copy() for b in bufs]
         return outputs
-
-    def output_of(self, sample: int) -> bytes:
-        return b"".join(a.tobytes() for a in self.outputs_fn()(sample))
 
     def release(self) -> None:
         self._args, self._arrays = [], []

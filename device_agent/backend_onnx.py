@@ -38,7 +38,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .backends import Backend, BackendError, op_table
+from .backends import Backend, BackendError, check_samples, find_input, op_table
 
 INSTALL = "pip install onnxruntime"
 DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
@@ -188,18 +188,11 @@ class OnnxBackend(Backend):
     def _shape_inputs(self, shapes: Dict[str, List[int]]) -> None:
         """Concrete shapes for every input: the user's, then named dims by their values
         elsewhere, then a dynamic first dimension as the batch of 1."""
-        by_name = {i["name"]: i for i in self._inputs_all}
         stated = set(self._state_spec.values())
         fed = [i for i in self._inputs_all if i["name"] not in stated]
         symbols: Dict[str, int] = {}
         for name, dims in shapes.items():
-            if name == "" and len(fed) == 1:
-                info = fed[0]
-            elif name in by_name:
-                info = by_name[name]
-            else:
-                raise BackendError("input_shape names input %r, but the model's inputs are: %s"
-                                   % (name, ", ".join(repr(n) for n in by_name)))
+            info = find_input(name, self._inputs_all, fed)
             sig = info["shape_signature"]
             dims = [int(d) for d in dims]
             if len(dims) != len(sig) or min(dims or [1]) < 1:
@@ -283,26 +276,17 @@ class OnnxBackend(Backend):
         return d
 
     def bind(self, samples: Optional[Sequence[np.ndarray]]) -> None:
-        if samples is None:
-            raise BackendError("the onnx backend needs a sample set; push one first")
-        if len(samples) != len(self.inputs):
-            raise BackendError("sample set has %d tensors but the model takes %d fed inputs "
-                               "(%s)" % (len(samples), len(self.inputs),
-                                         ", ".join(i["name"] for i in self.inputs)))
+        for info in self.inputs:
+            info["sample_shape"] = self.sample_shape(info)
+        arrays = check_samples("onnx", samples, self.inputs)
         views = []
-        for arr, info in zip(samples, self.inputs):
-            want = self.sample_shape(info)
-            if list(arr.shape[1:]) != want or np.dtype(info["dtype"]) != arr.dtype:
-                raise BackendError(
-                    "sample set does not fit input %r: samples are %s %s, the model wants %s "
-                    "%s per sample; regenerate the sample set for this model"
-                    % (info["name"], arr.dtype.name, list(arr.shape[1:]), info["dtype"], want))
+        for arr, info in zip(arrays, self.inputs):
             if self.batch != 1:
                 views.append(None)
             else:
                 shape = info["shape"]
                 views.append([arr[i].reshape(shape) for i in range(len(arr))])
-        self._arrays, self._views = list(samples), views
+        self._arrays, self._views = arrays, views
 
     def _feeds(self) -> Dict[str, Any]:
         """The feed dict the invoker refills: state inputs start at zeros."""
@@ -430,9 +414,6 @@ class OnnxBackend(Backend):
             invoke(sample)
             return [np.ascontiguousarray(b[:1] if rows else b).copy() for b in bufs]
         return outputs
-
-    def output_of(self, sample: int) -> bytes:
-        return b"".join(a.tobytes() for a in self.outputs_fn()(sample))
 
     def release(self) -> None:
         self._views, self._arrays = [], []

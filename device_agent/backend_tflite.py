@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .backends import Backend, BackendError, ProfileUnsupported
+from .backends import Backend, BackendError, ProfileUnsupported, check_samples, find_input
 from .check import RUNTIME_MODULES
 
 
@@ -84,6 +84,8 @@ class TfliteBackend(Backend):
                                "it)" % str(exc).strip()) from None
         self.num_threads = num_threads
         self.inputs = [_tensor_info(d) for d in self.interp.get_input_details()]
+        for info in self.inputs:  # a sample is one row of the batch
+            info["sample_shape"] = list(info["shape"][1:])
         self.outputs = [_tensor_info(d) for d in self.interp.get_output_details()]
         self._per_sample: List[List[np.ndarray]] = []
         self._arrays: List[np.ndarray] = []
@@ -102,15 +104,8 @@ class TfliteBackend(Backend):
     def _resize(self, shapes: Dict[str, List[int]]) -> None:
         """Set input shapes (dynamic dimensions) by input name, or "" for a single input."""
         details = self.interp.get_input_details()
-        by_name = {d["name"]: d for d in details}
         for name, shape in shapes.items():
-            if name == "" and len(details) == 1:
-                d = details[0]
-            elif name in by_name:
-                d = by_name[name]
-            else:
-                raise BackendError("input_shape names input %r, but the model's inputs are: %s"
-                                   % (name, ", ".join(repr(n) for n in by_name)))
+            d = find_input(name, details, details)
             dims = [int(x) for x in shape]
             signature = [int(x) for x in d.get("shape_signature", d["shape"])]
             if len(dims) != len(signature) or min(dims) < 1:
@@ -127,8 +122,6 @@ class TfliteBackend(Backend):
     def describe(self) -> Dict[str, Any]:
         d = super().describe()
         mod = __import__(self.runtime)
-        for info in self.inputs:
-            info["sample_shape"] = list(info["shape"][1:])
         d.update(runtime=self.runtime,
                  runtime_version=str(getattr(mod, "__version__", "unknown")),
                  xnnpack=self.xnnpack, num_threads=self.num_threads, batch=self.batch,
@@ -137,22 +130,11 @@ class TfliteBackend(Backend):
 
     def bind(self, samples: Optional[Sequence[np.ndarray]]) -> None:
         """Check the sample set against the model and pre-slice one view per sample."""
-        if samples is None:
-            raise BackendError("the tflite backend needs a sample set; push one first")
-        if len(samples) != len(self.inputs):
-            raise BackendError("sample set has %d tensors but the model has %d inputs"
-                               % (len(samples), len(self.inputs)))
-        self._arrays = list(samples)
+        self._arrays = check_samples("tflite", samples, self.inputs)
         per_input = []
-        for arr, info in zip(samples, self.inputs):
+        for arr, info in zip(self._arrays, self.inputs):
             want = info["shape"]
             per_sample = [1] + list(want[1:]) if want else []
-            if list(arr.shape[1:]) != list(want[1:]) or np.dtype(info["dtype"]) != arr.dtype:
-                raise BackendError(
-                    "sample set does not fit input %r: samples are %s %s, the model wants "
-                    "%s %s per sample; regenerate the sample set for this model"
-                    % (info["name"], arr.dtype.name, list(arr.shape[1:]), info["dtype"],
-                       list(want[1:])))
             if want and want[0] != 1:
                 per_input.append(None)  # batched model: samples are gathered per query
             else:
@@ -236,9 +218,6 @@ class TfliteBackend(Backend):
             for view, out in readers:
                 copyto(out, view())
         return run_batch
-
-    def output_of(self, sample: int) -> bytes:
-        return b"".join(a.tobytes() for a in self.outputs_fn()(sample))
 
     def outputs_fn(self) -> Callable[[int], List[np.ndarray]]:
         """One sample's outputs, copied; a batched model answers the sample in row 0 (the

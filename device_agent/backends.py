@@ -47,7 +47,7 @@ class Backend:
 
     def output_of(self, sample: int) -> bytes:
         """The raw output bytes for one sample (accuracy mode; never timed)."""
-        return b""
+        return b"".join(a.tobytes() for a in self.outputs_fn()(sample))
 
     def outputs_fn(self) -> Callable[[int], List[np.ndarray]]:
         """A callable giving one sample's output tensors, copied (accuracy mode; untimed)."""
@@ -68,6 +68,37 @@ class Backend:
         """Per-operator times over ``samples`` (after the timed run, never during it):
         ``op_table(...)``; ProfileUnsupported where the runtime offers no profiler."""
         raise ProfileUnsupported("the %s backend has no operators to profile" % self.name)
+
+
+def find_input(name: str, inputs: Sequence[Dict[str, Any]],
+               fed: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """The input an input_shape names: by name, or "" for the model's only fed input."""
+    if name == "" and len(fed) == 1:
+        return fed[0]
+    for info in inputs:
+        if info["name"] == name:
+            return info
+    raise BackendError("input_shape names input %r, but the model's inputs are: %s"
+                       % (name, ", ".join(repr(i["name"]) for i in inputs)))
+
+
+def check_samples(backend: str, samples: Optional[Sequence[np.ndarray]],
+                  inputs: Sequence[Dict[str, Any]]) -> List[np.ndarray]:
+    """The sample set, checked against the inputs it feeds: one array per input, samples
+    along axis 0, each of the input's dtype and ``sample_shape``."""
+    if samples is None:
+        raise BackendError("the %s backend needs a sample set; push one first" % backend)
+    if len(samples) != len(inputs):
+        raise BackendError("sample set has %d tensors but the model takes %d fed inputs (%s)"
+                           % (len(samples), len(inputs), ", ".join(i["name"] for i in inputs)))
+    for arr, info in zip(samples, inputs):
+        want = list(info["sample_shape"])
+        if list(arr.shape[1:]) != want or np.dtype(info["dtype"]) != arr.dtype:
+            raise BackendError(
+                "sample set does not fit input %r: samples are %s %s, the model wants %s %s "
+                "per sample; regenerate the sample set for this model"
+                % (info["name"], arr.dtype.name, list(arr.shape[1:]), info["dtype"], want))
+    return list(samples)
 
 
 class ProfileUnsupported(BackendError):
